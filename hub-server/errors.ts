@@ -1,0 +1,80 @@
+/**
+ * The one error catalog. Every error the hub answers with has a stable `MODELHUB_*` code, a status
+ * and a message template here; adapters translate their backend's errors into these at their
+ * boundary. `test/unit/errors.test.ts` checks that every code is documented in the README.
+ */
+
+export const ERROR_CATALOG = {
+  BAD_REQUEST: { status: 400, message: 'The request is malformed: %s' },
+  INVALID_METADATA: { status: 400, message: 'The metadata document is invalid: %s' },
+  INVALID_ARCHIVE: { status: 400, message: 'The uploaded archive cannot be used: %s' },
+  INVALID_MODEL: { status: 400, message: 'The model file cannot be used: %s' },
+  INVALID_NAME: { status: 400, message: 'Not a valid servable name: %s' },
+  UNAUTHENTICATED: { status: 401, message: 'A valid token is required: %s' },
+  FORBIDDEN: { status: 403, message: 'Not allowed: %s' },
+  SERVABLE_NOT_FOUND: { status: 404, message: 'No servable %s' },
+  VERSION_NOT_FOUND: { status: 404, message: 'No version %s' },
+  TASK_NOT_FOUND: { status: 404, message: 'No task %s' },
+  IDENTIFIER_NOT_FOUND: { status: 404, message: 'No identifier %s' },
+  ROUTE_NOT_FOUND: { status: 404, message: 'No route %s' },
+  ACTION_NOT_FOUND: { status: 404, message: 'No action %s' },
+  SERVABLE_WITHDRAWN: { status: 410, message: 'The servable %s was withdrawn' },
+  METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed: %s' },
+  CONFLICT: { status: 409, message: 'Conflict: %s' },
+  NOT_ACCEPTABLE: { status: 406, message: 'Cannot produce %s' },
+  PAYLOAD_TOO_LARGE: { status: 413, message: 'The upload is larger than the limit of %s' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Unsupported media type: %s' },
+  INVALID_INPUTS: { status: 422, message: 'The inputs do not fit the servable: %s' },
+  RATE_LIMITED: { status: 429, message: 'Too many requests: %s' },
+  OVERLOADED: { status: 503, message: 'The servable is over capacity: %s' },
+  DEADLINE_EXCEEDED: { status: 504, message: 'The request deadline passed: %s' },
+  SERVABLE_FAILED: { status: 500, message: 'The servable failed: %s' },
+  RUNTIME_UNAVAILABLE: { status: 503, message: 'The runtime is not available on this hub: %s' },
+  BACKEND_UNAVAILABLE: { status: 503, message: 'A backend is unavailable: %s' },
+  NOT_READY: { status: 503, message: 'Not ready: %s' },
+  INTERNAL: { status: 500, message: 'Internal error: %s' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorName = keyof typeof ERROR_CATALOG;
+export type ErrorCode = `MODELHUB_${ErrorName}`;
+
+export class HubError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details?: unknown;
+  /** Seconds the client should wait before trying again (429/503). */
+  readonly retryAfter?: number;
+
+  constructor(
+    name: ErrorName,
+    detail: string,
+    options: { details?: unknown; cause?: unknown; retryAfter?: number } = {},
+  ) {
+    const entry = ERROR_CATALOG[name];
+    super(entry.message.replace('%s', detail), { cause: options.cause });
+    this.name = 'HubError';
+    this.code = `MODELHUB_${name}`;
+    this.status = entry.status;
+    this.details = options.details;
+    this.retryAfter = options.retryAfter;
+  }
+
+  toJSON(): { error: { code: string; message: string; details?: unknown } } {
+    return {
+      error: {
+        code: this.code,
+        message: this.message,
+        ...(this.details === undefined ? {} : { details: this.details }),
+      },
+    };
+  }
+}
+
+export const isHubError = (value: unknown): value is HubError => value instanceof HubError;
+
+/** Wrap anything thrown into a HubError, keeping HubErrors as they are. */
+export function toHubError(error: unknown, fallback: ErrorName = 'INTERNAL'): HubError {
+  if (isHubError(error)) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new HubError(fallback, message, { cause: error });
+}

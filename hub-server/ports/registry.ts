@@ -1,0 +1,80 @@
+/**
+ * The registry of servables, versions, publish/run tasks and identifiers: the hub's system of
+ * record. Every write is a transaction; a version is visible only once committed.
+ */
+import type { PublishedMetadata } from '../../schemas/metadata.ts';
+import type { TaskDocument } from '../../schemas/api.ts';
+
+export type VersionState = 'pending' | 'published' | 'failed' | 'withdrawn';
+
+export interface VersionRecord {
+  owner: string;
+  name: string;
+  version: number;
+  state: VersionState;
+  /** Present once published (and kept after withdrawal for the tombstone). */
+  document?: PublishedMetadata;
+  created_at: string;
+  published_at?: string;
+  withdrawn_at?: string;
+  withdrawn_reason?: string;
+}
+
+export interface ServableSummary {
+  servable: string;
+  owner: string;
+  name: string;
+  latest_version: number;
+  title: string;
+  type: string;
+  visibility: string;
+  identifier: string;
+  updated_at: string;
+  document: PublishedMetadata;
+}
+
+export interface ListServablesQuery {
+  owner?: string;
+  limit: number;
+  cursor?: string;
+}
+
+export interface IdentifierRecord {
+  identifier: string;
+  owner: string;
+  name: string;
+  /** undefined for a concept identifier that names every version. */
+  version?: number;
+  /** local: resolvable here; draft/findable/registered/hidden as DataCite says; pending: minting to be retried. */
+  state: string;
+  created_at: string;
+}
+
+export type TaskPatch = Partial<Omit<TaskDocument, 'task_id' | 'kind' | 'created_at'>>;
+
+export interface Registry {
+  /** Atomically allocate the next version number of owner/name, in state `pending`. */
+  reserveVersion(owner: string, name: string): Promise<number>;
+  /** Make a pending version visible with its complete document. */
+  commitVersion(document: PublishedMetadata): Promise<void>;
+  /** Mark a pending version failed: it never becomes visible. */
+  failVersion(owner: string, name: string, version: number): Promise<void>;
+  getVersion(owner: string, name: string, version?: number): Promise<VersionRecord | undefined>;
+  /** Published (and withdrawn, for tombstones) versions, newest first. */
+  listVersions(owner: string, name: string): Promise<VersionRecord[]>;
+  listServables(query: ListServablesQuery): Promise<{ items: ServableSummary[]; next_cursor: string | null }>;
+  /** All published latest documents, for reindexing. */
+  allPublished(): AsyncIterable<PublishedMetadata>;
+  withdraw(owner: string, name: string, version: number | undefined, reason: string): Promise<number[]>;
+
+  createTask(task: TaskDocument): Promise<void>;
+  updateTask(taskId: string, patch: TaskPatch): Promise<void>;
+  appendTaskLog(taskId: string, line: string): Promise<void>;
+  getTask(taskId: string): Promise<TaskDocument | undefined>;
+  /** Called at start-up: tasks left PENDING/RUNNING by a crash become FAILED, their versions failed. */
+  failInterruptedTasks(reason: string): Promise<number>;
+
+  putIdentifier(record: IdentifierRecord): Promise<void>;
+  getIdentifier(identifier: string): Promise<IdentifierRecord | undefined>;
+  close(): Promise<void>;
+}
