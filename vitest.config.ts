@@ -4,6 +4,8 @@ import { defineConfig } from 'vitest/config';
 // backends. Each e2e file owns its hub on a free port and its own data folder.
 export default defineConfig({
   test: {
+    // e2e files start servers and backends: one file at a time keeps 2-core machines honest.
+    fileParallelism: false,
     projects: [
       {
         test: {
@@ -19,7 +21,6 @@ export default defineConfig({
           include: ['test/e2e/**/*.test.ts'],
           testTimeout: 180_000,
           hookTimeout: 600_000,
-          fileParallelism: false,
         },
       },
     ],
