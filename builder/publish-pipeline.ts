@@ -1,0 +1,268 @@
+/**
+ * Publishing as a task with visible steps. The registry commit in `register` is the one point at
+ * which a version becomes visible: everything before it (storing, inspecting, the warm-up run,
+ * minting) can fail without leaving a listed version, a search hit or an identifier that resolves,
+ * and a hub killed before it comes back with the task FAILED and the version never listed.
+ */
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { HubError, toHubError } from '../hub-server/errors.ts';
+import type { BlobStore } from '../hub-server/ports/blob-store.ts';
+import type { IdentifierMinter } from '../hub-server/ports/identifier-minter.ts';
+import type { Registry } from '../hub-server/ports/registry.ts';
+import type { SearchIndex } from '../hub-server/ports/search-index.ts';
+import type { ServableManager } from '../hub-server/gateway/servable-manager.ts';
+import type { HubMetrics } from '../hub-server/gateway/metrics.ts';
+import type { PublishAccepted, TaskDocument, TaskStep } from '../schemas/api.ts';
+import type { PublishedMetadata, ServableMetadata, StoredFile } from '../schemas/metadata.ts';
+import { decodeInputs, exampleInputs } from '../servables/tensors.ts';
+import type { LocalFile } from '../servables/servable.ts';
+import { archiveKind, extractArchive, listFiles, safeRelativePath } from './archive.ts';
+
+export const PUBLISH_STEPS = ['validate', 'store', 'inspect', 'warm-up', 'mint', 'register', 'index', 'ready'] as const;
+export type PublishStep = (typeof PUBLISH_STEPS)[number];
+
+/** A file received with the publish request, already on local disk. */
+export interface Upload {
+  /** The name the client gave (a relative path for files of a folder). */
+  fileName: string;
+  tempPath: string;
+}
+
+export interface PublisherOptions {
+  registry: Registry;
+  blobs: BlobStore;
+  index: SearchIndex;
+  minter: IdentifierMinter;
+  manager: ServableManager;
+  metrics?: HubMetrics;
+  workDir: string;
+  publisher: string;
+  /** Called once a version is registered (the gateway forgets cached documents). */
+  onPublished?: (document: PublishedMetadata) => void;
+  log?: (message: string) => void;
+}
+
+export class Publisher {
+  private readonly running = new Set<Promise<void>>();
+
+  constructor(private readonly options: PublisherOptions) {}
+
+  /**
+   * Reserve the version and start the task; resolves as soon as the task exists (the route replies
+   * 202 with it). The metadata must already be schema-valid.
+   */
+  async accept(metadata: ServableMetadata, uploads: Upload[], uploadDir: string): Promise<PublishAccepted> {
+    const { owner, name } = metadata.hub;
+    const version = await this.options.registry.reserveVersion(owner, name);
+    const taskId = randomUUID();
+    const now = new Date().toISOString();
+    const steps: TaskStep[] = PUBLISH_STEPS.map((step) => ({ name: step, status: 'PENDING' }));
+    steps[0] = { name: 'validate', status: 'SUCCEEDED', started_at: now, completed_at: now, message: 'the metadata document is valid' };
+    const task: TaskDocument = {
+      task_id: taskId,
+      kind: 'publish',
+      status: 'PENDING',
+      servable: `${owner}/${name}`,
+      version,
+      steps,
+      log: [],
+      created_at: now,
+    };
+    await this.options.registry.createTask(task);
+    const run = this.pipeline(task, metadata, uploads, uploadDir).finally(() => this.running.delete(run));
+    this.running.add(run);
+    return { task_id: taskId, servable: `${owner}/${name}`, version };
+  }
+
+  /** Wait for running publishes (on shutdown). */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.running]);
+  }
+
+  private async pipeline(task: TaskDocument, metadata: ServableMetadata, uploads: Upload[], uploadDir: string): Promise<void> {
+    const { registry } = this.options;
+    const { owner, name } = metadata.hub;
+    const version = task.version!;
+    const steps = task.steps!;
+    const log = async (line: string) => {
+      await registry.appendTaskLog(task.task_id, `${new Date().toISOString()} ${line}`);
+    };
+    let current: PublishStep = 'store';
+    const begin = async (step: PublishStep) => {
+      current = step;
+      const entry = steps.find((s) => s.name === step)!;
+      entry.status = 'RUNNING';
+      entry.started_at = new Date().toISOString();
+      await registry.updateTask(task.task_id, { status: 'RUNNING', steps });
+      await log(`${step}: started`);
+    };
+    const finish = async (message: string) => {
+      const entry = steps.find((s) => s.name === current)!;
+      entry.status = 'SUCCEEDED';
+      entry.completed_at = new Date().toISOString();
+      entry.message = message;
+      await registry.updateTask(task.task_id, { steps });
+      await log(`${current}: ${message}`);
+    };
+    let registered = false;
+    try {
+      await begin('store');
+      const { files, local } = await this.storeFiles(uploads, uploadDir, log);
+      await finish(`stored ${files.length} file(s), ${files.reduce((a, f) => a + f.size, 0)} bytes`);
+
+      await begin('inspect');
+      const runtime = this.options.manager.runtimeFor(metadata.servable.type);
+      const inspection = await runtime.inspect(local, metadata.servable);
+      for (const warning of inspection.warnings) await log(`inspect: warning: ${warning}`);
+      const now = new Date();
+      const document: PublishedMetadata = {
+        datacite: {
+          ...metadata.datacite,
+          publisher: metadata.datacite.publisher ?? this.options.publisher,
+          publicationYear: metadata.datacite.publicationYear ?? String(now.getUTCFullYear()),
+          resourceType: metadata.datacite.resourceType ?? { resourceTypeGeneral: 'Model', resourceType: `${metadata.servable.type} model` },
+        },
+        hub: {
+          ...metadata.hub,
+          version,
+          visibility: metadata.hub.visibility ?? 'public',
+          type: 'servable',
+          files,
+          publication_date: now.toISOString(),
+          identifier: '',
+          inspection: inspection.facts,
+        },
+        servable: inspection.servable,
+      };
+      await finish(`${metadata.servable.type} model: ${describeMethod(document)}`);
+
+      await begin('warm-up');
+      await finish(await this.warmUp(document, local));
+
+      await begin('mint');
+      const minted = await this.options.minter.mint(document);
+      document.hub.identifier = minted.identifier;
+      document.datacite.identifier = { identifier: minted.identifier, identifierType: minted.identifierType };
+      await finish(`identifier ${minted.identifier} (${minted.state})`);
+
+      await begin('register');
+      const created = new Date().toISOString();
+      await registry.putIdentifier({ identifier: minted.identifier, owner, name, version, state: minted.state, created_at: created });
+      if (minted.conceptIdentifier) {
+        await registry.putIdentifier({ identifier: minted.conceptIdentifier, owner, name, state: minted.state, created_at: created });
+      }
+      await registry.commitVersion(document);
+      registered = true;
+      this.options.onPublished?.(document);
+      await finish(`${owner}/${name} version ${version} registered`);
+
+      await begin('index');
+      try {
+        await this.options.index.index(document);
+        await finish('searchable');
+      } catch (error) {
+        // The registry is the system of record: a search backend that is down delays search, not
+        // the publish. `modelhub reindex` (or the next start) indexes what was missed.
+        const hubError = toHubError(error, 'BACKEND_UNAVAILABLE');
+        await finish(`indexing deferred: ${hubError.message}`);
+      }
+
+      await begin('ready');
+      await finish('ready to run');
+      await registry.updateTask(task.task_id, {
+        status: 'SUCCEEDED',
+        completed_at: new Date().toISOString(),
+        result: { servable: `${owner}/${name}`, version, identifier: minted.identifier },
+      });
+      this.options.metrics?.publishes.inc({ outcome: 'succeeded' });
+    } catch (error) {
+      const hubError = toHubError(error);
+      const entry = steps.find((s) => s.name === current);
+      if (entry) {
+        entry.status = 'FAILED';
+        entry.completed_at = new Date().toISOString();
+        entry.message = hubError.message;
+      }
+      await log(`${current}: FAILED: ${hubError.code}: ${hubError.message}`).catch(() => undefined);
+      if (!registered) await registry.failVersion(owner, name, version).catch(() => undefined);
+      await registry
+        .updateTask(task.task_id, {
+          status: 'FAILED',
+          steps,
+          completed_at: new Date().toISOString(),
+          error: { code: hubError.code, message: hubError.message, step: current, details: hubError.details },
+        })
+        .catch(() => undefined);
+      this.options.metrics?.publishes.inc({ outcome: 'failed' });
+    } finally {
+      await fsp.rm(uploadDir, { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+
+  /** Unpack archives, store every file content-addressed, and keep a local view for inspection. */
+  private async storeFiles(uploads: Upload[], uploadDir: string, log: (line: string) => Promise<void>) {
+    if (uploads.length === 0) throw new HubError('BAD_REQUEST', 'the publish request has no file parts');
+    const tree = path.join(uploadDir, 'tree');
+    await fsp.mkdir(tree, { recursive: true });
+    for (const upload of uploads) {
+      const kind = uploads.length === 1 ? archiveKind(upload.fileName) : undefined;
+      if (kind) {
+        await log(`store: unpacking ${upload.fileName} (${kind})`);
+        await extractArchive(upload.tempPath, kind, tree);
+        continue;
+      }
+      const relative = safeRelativePath(upload.fileName);
+      if (!relative) throw new HubError('INVALID_ARCHIVE', `file name "${upload.fileName}" escapes the model folder`);
+      const target = path.join(tree, relative);
+      await fsp.mkdir(path.dirname(target), { recursive: true });
+      await fsp.rename(upload.tempPath, target);
+    }
+    const relativePaths = await listFiles(tree);
+    if (relativePaths.length === 0) throw new HubError('INVALID_ARCHIVE', 'the upload holds no files');
+    const files: StoredFile[] = [];
+    const local: LocalFile[] = [];
+    for (const relative of relativePaths) {
+      const localPath = path.join(tree, relative);
+      const stored = await this.options.blobs.put(fs.createReadStream(localPath));
+      files.push({ path: relative, sha256: stored.sha256, size: stored.size });
+      local.push({ path: relative, localPath, sha256: stored.sha256, size: stored.size });
+    }
+    return { files, local };
+  }
+
+  /** Load the servable and run it once on an input of the declared shape. */
+  private async warmUp(document: PublishedMetadata, files: LocalFile[]): Promise<string> {
+    const runtime = this.options.manager.runtimeFor(document.servable.type);
+    const method = document.servable.methods.run;
+    const example = (method.method_details?.example_inputs as unknown) ?? exampleInputs(method);
+    const servable = await runtime.load(document, files);
+    try {
+      const started = performance.now();
+      const input = decodeInputs(method, servable.io, example);
+      try {
+        await servable.run(input, { method: 'run', deadline: Date.now() + 120_000 });
+      } catch (error) {
+        // Publisher code may rightly refuse made-up inputs (an empty string, zeros); a graph model
+        // that cannot run on an input of its own declared shape is broken.
+        if (servable.io === 'json') return `loaded; the example call raised (${toHubError(error).message}), which publisher code may do`;
+        throw error;
+      }
+      return `loaded and ran an example input in ${(performance.now() - started).toFixed(1)} ms`;
+    } finally {
+      await servable.dispose();
+    }
+  }
+}
+
+function describeMethod(document: PublishedMetadata): string {
+  const method = document.servable.methods.run;
+  const describe = (type: typeof method.input): string => {
+    if (type.type === 'ndarray') return `${type.dtype}[${type.shape.map((d) => d ?? '?').join(',')}]`;
+    if (type.type === 'dict') return `{${Object.entries(type.properties).map(([k, v]) => `${k}: ${describe(v)}`).join(', ')}}`;
+    return type.type;
+  };
+  return `run(${describe(method.input)}) -> ${describe(method.output)}`;
+}

@@ -1,0 +1,181 @@
+/**
+ * The inference gateway: resolves a servable version the caller may see, checks the inputs against
+ * its declared method, answers from the result cache where it can, holds back what is over
+ * capacity, loads the servable on demand and runs it, with timings and metrics for each request.
+ */
+import { HubError } from '../errors.ts';
+import type { Registry } from '../ports/registry.ts';
+import type { Viewer } from '../ports/search-index.ts';
+import type { RunCall, RunService, ServableRef } from '../services/run-service.ts';
+import { canView } from '../services/access.ts';
+import type { RunReply } from '../../schemas/api.ts';
+import type { Method, PublishedMetadata } from '../../schemas/metadata.ts';
+import type { ServableValue } from '../../servables/servable.ts';
+import { decodeInputs, encodeOutput } from '../../servables/tensors.ts';
+import type { HubMetrics } from './metrics.ts';
+import { ResultCache, resultCacheKey } from './result-cache.ts';
+import type { LoadedServable, ServableManager } from './servable-manager.ts';
+
+export interface GatewayOptions {
+  registry: Registry;
+  manager: ServableManager;
+  cache: ResultCache;
+  metrics: HubMetrics;
+  /** Requests admitted per servable version (running and waiting) before 503 with Retry-After. */
+  maxQueue: number;
+  defaultDeadlineMs: number;
+}
+
+/** Runs decoded inputs on a loaded servable; the dynamic batcher wraps this. */
+export type Executor = (
+  entry: LoadedServable,
+  method: string,
+  input: ServableValue,
+  options: { parameters?: Record<string, unknown>; deadline: number; signal?: AbortSignal },
+) => Promise<{ output: ServableValue; inferenceMs: number }>;
+
+export const directExecutor: Executor = async (entry, method, input, options) => {
+  const started = performance.now();
+  const output = await entry.servable.run(input, { method, parameters: options.parameters, deadline: options.deadline, signal: options.signal });
+  return { output, inferenceMs: performance.now() - started };
+};
+
+export interface ResolvedRun {
+  document: PublishedMetadata;
+  method: Method;
+  methodName: string;
+}
+
+export class Gateway implements RunService {
+  private readonly admitted = new Map<string, number>();
+  private readonly latestDocuments = new Map<string, PublishedMetadata>();
+  executor: Executor = directExecutor;
+
+  constructor(private readonly options: GatewayOptions) {}
+
+  /** Forget cached documents of owner/name (after a publish or a withdrawal). */
+  invalidate(owner: string, name: string): void {
+    for (const key of [...this.latestDocuments.keys()]) {
+      if (key.startsWith(`${owner}/${name}@`)) this.latestDocuments.delete(key);
+    }
+  }
+
+  async describe(ref: ServableRef, viewer: Viewer): Promise<PublishedMetadata> {
+    const key = `${ref.owner}/${ref.name}@${ref.version ?? 'latest'}`;
+    let document = this.latestDocuments.get(key);
+    if (!document) {
+      document = await this.lookup(ref, viewer);
+      this.latestDocuments.set(key, document);
+    }
+    if (!canView(document, viewer)) throw new HubError('SERVABLE_NOT_FOUND', `${ref.owner}/${ref.name}`);
+    return document;
+  }
+
+  private async lookup(ref: ServableRef, viewer: Viewer): Promise<PublishedMetadata> {
+    const name = `${ref.owner}/${ref.name}`;
+    const record = await this.options.registry.getVersion(ref.owner, ref.name, ref.version);
+    if (!record?.document || record.state === 'pending' || record.state === 'failed') {
+      if (ref.version !== undefined) {
+        const latest = await this.options.registry.getVersion(ref.owner, ref.name);
+        if (latest?.document && latest.state === 'published' && canView(latest.document, viewer)) {
+          throw new HubError('VERSION_NOT_FOUND', `${name}@${ref.version}`);
+        }
+      }
+      throw new HubError('SERVABLE_NOT_FOUND', name);
+    }
+    if (!canView(record.document, viewer)) throw new HubError('SERVABLE_NOT_FOUND', name);
+    if (record.state === 'withdrawn') {
+      throw new HubError('SERVABLE_WITHDRAWN', `${name}@${record.version}`, {
+        details: { withdrawn_at: record.withdrawn_at, reason: record.withdrawn_reason },
+      });
+    }
+    return record.document;
+  }
+
+  resolveMethod(document: PublishedMetadata, methodName = 'run'): ResolvedRun {
+    const method = document.servable.methods[methodName];
+    if (!method) {
+      throw new HubError('BAD_REQUEST', `servable ${document.hub.owner}/${document.hub.name} has no method "${methodName}"`, {
+        details: { methods: Object.keys(document.servable.methods) },
+      });
+    }
+    return { document, method, methodName };
+  }
+
+  async run(ref: ServableRef, call: RunCall, viewer: Viewer): Promise<RunReply> {
+    const received = performance.now();
+    const document = await this.describe(ref, viewer);
+    const { method, methodName } = this.resolveMethod(document, call.method);
+    const servable = `${document.hub.owner}/${document.hub.name}`;
+    const version = document.hub.version;
+    const labels = { servable, version };
+    const metrics = this.options.metrics;
+
+    const cacheable = this.options.cache.enabled && document.servable.options?.deterministic !== false;
+    const cacheKey = cacheable ? resultCacheKey(servable, version, methodName, call.inputs, call.parameters) : undefined;
+    if (cacheKey) {
+      const cached = this.options.cache.get(cacheKey);
+      if (cached !== undefined) {
+        const total = performance.now() - received;
+        metrics.requests.inc({ ...labels, outcome: 'cached' });
+        return { output: cached, servable, version, timing: { queue_ms: 0, inference_ms: 0, total_ms: total }, cached: true };
+      }
+    }
+
+    const output = await this.execute(document, method, methodName, call, received);
+    if (cacheKey) this.options.cache.set(cacheKey, output.output);
+    return { ...output, servable, version, cached: false };
+  }
+
+  /** Decode, admit, load and run; shared by the hub API and the v2 protocol. */
+  async execute(
+    document: PublishedMetadata,
+    method: Method,
+    methodName: string,
+    call: RunCall,
+    received = performance.now(),
+    decoded?: ServableValue,
+  ): Promise<{ output: unknown; raw: ServableValue; timing: RunReply['timing'] }> {
+    const servable = `${document.hub.owner}/${document.hub.name}`;
+    const labels = { servable, version: document.hub.version };
+    const metrics = this.options.metrics;
+    const key = `${servable}@${document.hub.version}`;
+    const admitted = this.admitted.get(key) ?? 0;
+    if (admitted >= this.options.maxQueue) {
+      metrics.requests.inc({ ...labels, outcome: 'rejected' });
+      throw new HubError('OVERLOADED', `${key} has ${admitted} requests waiting or running`, { retryAfter: 1 });
+    }
+    this.admitted.set(key, admitted + 1);
+    let entry: LoadedServable | undefined;
+    try {
+      const deadline = call.deadline ?? Date.now() + this.options.defaultDeadlineMs;
+      entry = await this.options.manager.acquire(document);
+      const input = decoded ?? decodeInputs(method, entry.servable.io, call.inputs);
+      if (Date.now() > deadline) throw new HubError('DEADLINE_EXCEEDED', `${key} did not start before the deadline`);
+      const { output, inferenceMs } = await this.executor(entry, methodName, input, {
+        parameters: call.parameters,
+        deadline,
+        signal: call.signal,
+      });
+      const finished = performance.now();
+      const queueMs = Math.max(0, finished - received - inferenceMs);
+      metrics.queueSeconds.observe(labels, queueMs / 1000);
+      metrics.inferenceSeconds.observe(labels, inferenceMs / 1000);
+      metrics.totalSeconds.observe(labels, (finished - received) / 1000);
+      metrics.requests.inc({ ...labels, outcome: 'ok' });
+      return {
+        output: encodeOutput(method, output),
+        raw: output,
+        timing: { queue_ms: queueMs, inference_ms: inferenceMs, total_ms: finished - received },
+      };
+    } catch (error) {
+      metrics.requests.inc({ ...labels, outcome: error instanceof HubError && error.status < 500 ? 'invalid' : 'error' });
+      throw error;
+    } finally {
+      if (entry) this.options.manager.release(entry);
+      const remaining = (this.admitted.get(key) ?? 1) - 1;
+      if (remaining <= 0) this.admitted.delete(key);
+      else this.admitted.set(key, remaining);
+    }
+  }
+}

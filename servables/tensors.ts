@@ -1,0 +1,348 @@
+/**
+ * Conversions between the JSON a caller sends (nested arrays, objects of named tensors) and the
+ * `Tensor`s runtimes take, with the declared-type check that turns a wrong shape or dtype into a
+ * 422 naming the input before any model runs. This is the hot path of every run: it flattens in one
+ * pass and allocates one typed array per tensor.
+ */
+import { HubError } from '../hub-server/errors.ts';
+import type { ArgumentType, Dtype, Method, NdarrayArgument } from '../schemas/metadata.ts';
+import type { ServableValue, Tensor, TypedArray } from './servable.ts';
+
+type TypedArrayConstructor = {
+  new (length: number): TypedArray;
+  BYTES_PER_ELEMENT: number;
+};
+
+const TYPED_ARRAYS: Record<Exclude<Dtype, 'string'>, TypedArrayConstructor> = {
+  bool: Uint8Array,
+  uint8: Uint8Array,
+  uint16: Uint16Array,
+  uint32: Uint32Array,
+  uint64: BigUint64Array as unknown as TypedArrayConstructor,
+  int8: Int8Array,
+  int16: Int16Array,
+  int32: Int32Array,
+  int64: BigInt64Array as unknown as TypedArrayConstructor,
+  // float16 travels as float32 in JavaScript; runtimes that need half floats convert at their edge.
+  float16: Float32Array,
+  float32: Float32Array,
+  float64: Float64Array,
+};
+
+const INTEGER_RANGES: Partial<Record<Dtype, [number, number]>> = {
+  uint8: [0, 255],
+  uint16: [0, 65535],
+  uint32: [0, 4294967295],
+  int8: [-128, 127],
+  int16: [-32768, 32767],
+  int32: [-2147483648, 2147483647],
+  uint64: [0, Number.MAX_SAFE_INTEGER],
+  int64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+};
+
+export const V2_DATATYPES: Record<Dtype, string> = {
+  bool: 'BOOL',
+  uint8: 'UINT8',
+  uint16: 'UINT16',
+  uint32: 'UINT32',
+  uint64: 'UINT64',
+  int8: 'INT8',
+  int16: 'INT16',
+  int32: 'INT32',
+  int64: 'INT64',
+  float16: 'FP16',
+  float32: 'FP32',
+  float64: 'FP64',
+  string: 'BYTES',
+};
+
+const DTYPES_BY_V2 = Object.fromEntries(
+  Object.entries(V2_DATATYPES).map(([dtype, v2]) => [v2, dtype as Dtype]),
+) as Record<string, Dtype>;
+
+export function dtypeFromV2(datatype: string): Dtype | undefined {
+  return DTYPES_BY_V2[datatype];
+}
+
+export function bytesPerElement(dtype: Dtype): number {
+  if (dtype === 'string') return 0;
+  if (dtype === 'float16') return 2;
+  return TYPED_ARRAYS[dtype].BYTES_PER_ELEMENT;
+}
+
+export function allocate(dtype: Dtype, length: number): TypedArray | string[] {
+  if (dtype === 'string') return new Array<string>(length).fill('');
+  return new TYPED_ARRAYS[dtype](length);
+}
+
+function invalid(path: string, expected: string, given: string): HubError {
+  return new HubError('INVALID_INPUTS', `input "${path}" expected ${expected}, given ${given}`, {
+    details: { input: path, expected, given },
+  });
+}
+
+const describeValue = (value: unknown): string =>
+  value === null ? 'null' : Array.isArray(value) ? `an array of length ${value.length}` : typeof value;
+
+const formatShape = (shape: readonly (number | null)[]): string =>
+  `[${shape.map((d) => (d === null ? '?' : d)).join(', ')}]`;
+
+/** The shape of a nested array, read along its first elements (raggedness is caught when filling). */
+function inferShape(value: unknown): number[] {
+  const shape: number[] = [];
+  let cursor = value;
+  while (Array.isArray(cursor)) {
+    shape.push(cursor.length);
+    if (cursor.length === 0) break;
+    cursor = cursor[0];
+  }
+  return shape;
+}
+
+function checkShape(path: string, declared: readonly (number | null)[], given: number[]): void {
+  const ok =
+    declared.length === given.length && declared.every((dim, i) => dim === null || dim === given[i]);
+  if (!ok) throw invalid(path, `shape ${formatShape(declared)}`, `shape ${formatShape(given)}`);
+}
+
+/** Store one JSON element into the typed array, checking its type against the dtype. */
+function storeElement(
+  path: string,
+  dtype: Dtype,
+  target: TypedArray | string[],
+  index: number,
+  element: unknown,
+): void {
+  if (dtype === 'string') {
+    if (typeof element !== 'string') throw invalid(path, 'string elements', describeValue(element));
+    (target as string[])[index] = element;
+    return;
+  }
+  if (dtype === 'bool') {
+    if (typeof element === 'boolean') (target as Uint8Array)[index] = element ? 1 : 0;
+    else if (element === 0 || element === 1) (target as Uint8Array)[index] = element;
+    else throw invalid(path, 'boolean elements', describeValue(element));
+    return;
+  }
+  if (typeof element !== 'number' || Number.isNaN(element) && !dtype.startsWith('float')) {
+    throw invalid(path, `${dtype} elements (numbers)`, describeValue(element));
+  }
+  const range = INTEGER_RANGES[dtype];
+  if (range) {
+    if (!Number.isInteger(element) || element < range[0] || element > range[1]) {
+      throw invalid(path, `${dtype} elements`, `${element}`);
+    }
+    if (dtype === 'int64' || dtype === 'uint64') {
+      (target as BigInt64Array)[index] = BigInt(element);
+      return;
+    }
+  }
+  (target as Float32Array)[index] = element;
+}
+
+/** A nested JSON array (or a scalar for a rank-0 tensor) → a Tensor of the declared dtype and shape. */
+export function jsonToTensor(path: string, value: unknown, declared: NdarrayArgument): Tensor {
+  const shape = inferShape(value);
+  // A scalar given for a declared [1] (e.g. a sample rate) is a common and harmless convenience.
+  if (shape.length === 0 && declared.shape.length === 1 && (declared.shape[0] === 1 || declared.shape[0] === null)) {
+    return jsonToTensor(path, [value], declared);
+  }
+  checkShape(path, declared.shape, shape);
+  const length = shape.reduce((a, b) => a * b, 1);
+  const data = allocate(declared.dtype, length);
+  if (shape.length === 0) {
+    storeElement(path, declared.dtype, data, 0, value);
+    return { dtype: declared.dtype, shape, data };
+  }
+  let offset = 0;
+  const fill = (node: unknown, depth: number): void => {
+    if (!Array.isArray(node) || node.length !== shape[depth]) {
+      throw invalid(path, `a rectangular array of shape ${formatShape(shape)}`, 'a ragged array');
+    }
+    if (depth === shape.length - 1) {
+      for (let i = 0; i < node.length; i++) {
+        const element = node[i];
+        if (Array.isArray(element)) {
+          throw invalid(path, `shape ${formatShape(declared.shape)}`, 'a deeper array');
+        }
+        storeElement(path, declared.dtype, data, offset++, element);
+      }
+      return;
+    }
+    for (let i = 0; i < node.length; i++) fill(node[i], depth + 1);
+  };
+  fill(value, 0);
+  return { dtype: declared.dtype, shape, data };
+}
+
+/** A Tensor → nested JSON arrays (int64 as numbers: JSON has no 64-bit integers). */
+export function tensorToJson(tensor: Tensor): unknown {
+  const { shape, data } = tensor;
+  const element = (i: number): unknown => {
+    const v = data[i];
+    if (typeof v === 'bigint') return Number(v);
+    if (tensor.dtype === 'bool') return v === 1;
+    return v;
+  };
+  if (shape.length === 0) return element(0);
+  let offset = 0;
+  const build = (depth: number): unknown[] => {
+    const size = shape[depth]!;
+    const out = new Array<unknown>(size);
+    if (depth === shape.length - 1) {
+      for (let i = 0; i < size; i++) out[i] = element(offset++);
+    } else {
+      for (let i = 0; i < size; i++) out[i] = build(depth + 1);
+    }
+    return out;
+  };
+  return build(0);
+}
+
+/** Check a JSON value against a declared argument type (for JSON servables: Python, containers). */
+export function checkJsonArgument(path: string, value: unknown, declared: ArgumentType): void {
+  switch (declared.type) {
+    case 'any':
+    case 'file':
+      return;
+    case 'number':
+      if (typeof value !== 'number') throw invalid(path, 'a number', describeValue(value));
+      return;
+    case 'integer':
+      if (!Number.isInteger(value)) throw invalid(path, 'an integer', describeValue(value));
+      return;
+    case 'string':
+      if (typeof value !== 'string') throw invalid(path, 'a string', describeValue(value));
+      return;
+    case 'boolean':
+      if (typeof value !== 'boolean') throw invalid(path, 'a boolean', describeValue(value));
+      return;
+    case 'ndarray':
+      jsonToTensor(path, value, declared);
+      return;
+    case 'list':
+      if (!Array.isArray(value)) throw invalid(path, 'a list', describeValue(value));
+      value.forEach((item, i) => checkJsonArgument(`${path}[${i}]`, item, declared.item_type));
+      return;
+    case 'tuple':
+      if (!Array.isArray(value) || value.length !== declared.element_types.length) {
+        throw invalid(path, `a list of ${declared.element_types.length} elements`, describeValue(value));
+      }
+      value.forEach((item, i) => checkJsonArgument(`${path}[${i}]`, item, declared.element_types[i]!));
+      return;
+    case 'dict': {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+        throw invalid(path, 'an object', describeValue(value));
+      }
+      const record = value as Record<string, unknown>;
+      for (const [key, type] of Object.entries(declared.properties)) {
+        if (!(key in record)) throw invalid(`${path}.${key}`, describeType(type), 'nothing');
+        checkJsonArgument(`${path}.${key}`, record[key], type);
+      }
+      return;
+    }
+  }
+}
+
+export function describeType(type: ArgumentType): string {
+  switch (type.type) {
+    case 'ndarray':
+      return `${type.dtype} ${formatShape(type.shape)}`;
+    case 'list':
+      return `list of ${describeType(type.item_type)}`;
+    case 'dict':
+      return 'object';
+    case 'tuple':
+      return `tuple of ${type.element_types.length}`;
+    default:
+      return type.type;
+  }
+}
+
+function namesOf(method: Method, key: 'input_names' | 'output_names'): string[] | undefined {
+  const names = method.method_details?.[key];
+  return Array.isArray(names) ? (names as string[]) : undefined;
+}
+
+/**
+ * JSON inputs → what the servable takes. For a tensor servable: one ndarray input is the model's
+ * single input; a dict of ndarrays maps names to tensors. For a JSON servable: checked, passed on.
+ */
+export function decodeInputs(method: Method, io: 'tensors' | 'json', inputs: unknown): ServableValue {
+  const declared = method.input;
+  if (io === 'json') {
+    checkJsonArgument('inputs', inputs, declared);
+    return { kind: 'json', value: inputs };
+  }
+  if (declared.type === 'ndarray') {
+    const name = namesOf(method, 'input_names')?.[0] ?? 'input';
+    return { kind: 'tensors', tensors: { [name]: jsonToTensor('inputs', inputs, declared) } };
+  }
+  if (declared.type === 'dict') {
+    if (typeof inputs !== 'object' || inputs === null || Array.isArray(inputs)) {
+      throw invalid('inputs', `an object with ${Object.keys(declared.properties).join(', ')}`, describeValue(inputs));
+    }
+    const record = inputs as Record<string, unknown>;
+    const unknownNames = Object.keys(record).filter((key) => !(key in declared.properties));
+    if (unknownNames.length > 0) {
+      throw new HubError('INVALID_INPUTS', `unknown input "${unknownNames[0]}"; the servable takes ${Object.keys(declared.properties).join(', ')}`, {
+        details: { input: unknownNames[0], expected: Object.keys(declared.properties) },
+      });
+    }
+    const tensors: Record<string, Tensor> = {};
+    for (const [name, type] of Object.entries(declared.properties)) {
+      if (!(name in record)) throw invalid(name, describeType(type), 'nothing');
+      if (type.type !== 'ndarray') throw new HubError('INTERNAL', `tensor servable input ${name} is not an ndarray`);
+      tensors[name] = jsonToTensor(name, record[name], type);
+    }
+    return { kind: 'tensors', tensors };
+  }
+  throw new HubError('INTERNAL', `a tensor servable cannot take ${declared.type} inputs`);
+}
+
+/** What the servable gave → the JSON `output` of the hub API: one tensor as a nested array, several as an object. */
+export function encodeOutput(method: Method, value: ServableValue): unknown {
+  if (value.kind === 'json') return value.value;
+  const names = namesOf(method, 'output_names') ?? Object.keys(value.tensors);
+  if (method.output.type === 'ndarray' || names.length === 1) {
+    const tensor = value.tensors[names[0]!] ?? Object.values(value.tensors)[0];
+    return tensor ? tensorToJson(tensor) : null;
+  }
+  const out: Record<string, unknown> = {};
+  for (const name of names) {
+    const tensor = value.tensors[name];
+    if (tensor) out[name] = tensorToJson(tensor);
+  }
+  return out;
+}
+
+/** An input of the declared shape for the warm-up run at publish time: zeros, dynamic dims of 1. */
+export function exampleInputs(method: Method): unknown {
+  const fromType = (type: ArgumentType): unknown => {
+    switch (type.type) {
+      case 'ndarray': {
+        const shape = type.shape.map((d) => (d === null ? 1 : d));
+        const zero = type.dtype === 'string' ? '' : type.dtype === 'bool' ? false : 0;
+        const build = (depth: number): unknown =>
+          depth === shape.length ? zero : Array.from({ length: shape[depth]! }, () => build(depth + 1));
+        return build(0);
+      }
+      case 'number':
+      case 'integer':
+        return 0;
+      case 'string':
+        return '';
+      case 'boolean':
+        return false;
+      case 'list':
+        return [fromType(type.item_type)];
+      case 'tuple':
+        return type.element_types.map(fromType);
+      case 'dict':
+        return Object.fromEntries(Object.entries(type.properties).map(([k, v]) => [k, fromType(v)]));
+      default:
+        return null;
+    }
+  };
+  return fromType(method.input);
+}
