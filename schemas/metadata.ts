@@ -283,6 +283,9 @@ export const ServableBlock = Type.Object(
           module: Type.Optional(Type.String()),
           function: Type.Optional(Type.String()),
           class_name: Type.Optional(Type.String()),
+          method: Type.Optional(
+            Type.String({ description: 'the method of class_name that run calls (default run)' }),
+          ),
           init_args: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
         },
         { additionalProperties: false },
