@@ -1,0 +1,102 @@
+/**
+ * The hub, as one object: each method is one operation of `./operations/` with the connection
+ * filled in. Scripts that prefer functions can call the operations directly.
+ */
+import type { RunReply, TaskDocument, SearchReply } from '../schemas/api.ts';
+import type { PublishedMetadata } from '../schemas/metadata.ts';
+import type { HubParams } from './http.ts';
+import type { ServableDescription } from './models/servable-description.ts';
+import { citeServable, type CitationFormat } from './operations/cite-servable.ts';
+import { describeServable } from './operations/describe-servable.ts';
+import { getTaskStatus } from './operations/get-task-status.ts';
+import { listServables, type ServableListItem } from './operations/list-servables.ts';
+import { listVersions, type VersionEntry } from './operations/list-versions.ts';
+import { publishServable, publishServableProgress, type PublishEvent } from './operations/publish-servable.ts';
+import { resolveIdentifier, type ResolvedIdentifier } from './operations/resolve-identifier.ts';
+import { runServable } from './operations/run-servable.ts';
+import { searchServables } from './operations/search-servables.ts';
+import { waitForTask } from './operations/wait-for-task.ts';
+import { withdrawServable } from './operations/withdraw-servable.ts';
+import type { WatchOptions } from './operations/watch-task.ts';
+import type { SearchQueryBuilder } from './query-builder.ts';
+import { resolveConnection } from './saved-login.ts';
+
+export interface HubClientOptions {
+  /** Defaults to MODELHUB_URL, then the saved login, then http://127.0.0.1:8700. */
+  url?: string;
+  /** Defaults to MODELHUB_TOKEN, then the saved login's token (for its URL only). */
+  token?: string;
+  fetch?: typeof fetch;
+}
+
+export interface RunOptions {
+  version?: number;
+  parameters?: Record<string, unknown>;
+  method?: string;
+  signal?: AbortSignal;
+}
+
+export class HubClient {
+  readonly url: string;
+  private readonly params: HubParams;
+
+  constructor(options: HubClientOptions = {}) {
+    const { url, token } = resolveConnection(options);
+    this.url = url;
+    this.params = { hubUrl: url, ...(token ? { accessToken: token } : {}), ...(options.fetch ? { fetch: options.fetch } : {}) };
+  }
+
+  /** Publish and wait for the build; returns the finished task (check `status`, read `error`). */
+  publishServable(model: ServableDescription, options: WatchOptions = {}): Promise<TaskDocument> {
+    return publishServable({ ...this.params, ...options, model });
+  }
+
+  /** Publish, yielding upload progress, acceptance, build steps and log lines, and the final task. */
+  publishServableProgress(model: ServableDescription, options: WatchOptions & { wait?: boolean } = {}): AsyncGenerator<PublishEvent> {
+    return publishServableProgress({ ...this.params, ...options, model });
+  }
+
+  run(name: string, inputs: unknown, options?: RunOptions & { asynchronous?: false }): Promise<RunReply>;
+  run(name: string, inputs: unknown, options: RunOptions & { asynchronous: true }): Promise<{ task_id: string }>;
+  run(name: string, inputs: unknown, options: RunOptions & { asynchronous?: boolean } = {}): Promise<RunReply | { task_id: string }> {
+    return runServable({ ...this.params, ...options, name, inputs });
+  }
+
+  getTaskStatus(taskId: string): Promise<TaskDocument> {
+    return getTaskStatus({ ...this.params, taskId });
+  }
+
+  waitForTask(taskId: string, options: WatchOptions = {}): Promise<TaskDocument> {
+    return waitForTask({ ...this.params, ...options, taskId });
+  }
+
+  /** The metadata of `owner/name` (latest) or `owner/name@version`. */
+  describeServable(name: string, options: { version?: number } = {}): Promise<PublishedMetadata> {
+    return describeServable({ ...this.params, ...options, name });
+  }
+
+  listVersions(name: string): Promise<VersionEntry[]> {
+    return listVersions({ ...this.params, name });
+  }
+
+  /** Every visible servable, newest first, fetched page by page as you iterate. */
+  listServables(options: { owner?: string; limit?: number; pageSize?: number } = {}): AsyncGenerator<ServableListItem> {
+    return listServables({ ...this.params, ...options });
+  }
+
+  search(query: string | SearchQueryBuilder): Promise<SearchReply> {
+    return searchServables({ ...this.params, query });
+  }
+
+  cite(name: string, format: CitationFormat = 'bibtex', options: { version?: number } = {}): Promise<string> {
+    return citeServable({ ...this.params, ...options, name, format });
+  }
+
+  withdraw(name: string, options: { version?: number; reason?: string } = {}): Promise<Record<string, unknown>> {
+    return withdrawServable({ ...this.params, ...options, name });
+  }
+
+  resolveIdentifier(identifier: string): Promise<ResolvedIdentifier> {
+    return resolveIdentifier({ ...this.params, identifier });
+  }
+}
