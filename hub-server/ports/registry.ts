@@ -4,6 +4,7 @@
  */
 import type { PublishedMetadata } from '../../schemas/metadata.ts';
 import type { TaskDocument } from '../../schemas/api.ts';
+import type { Viewer } from './search-index.ts';
 
 export type VersionState = 'pending' | 'published' | 'failed' | 'withdrawn';
 
@@ -37,6 +38,8 @@ export interface ListServablesQuery {
   owner?: string;
   limit: number;
   cursor?: string;
+  /** When given, private servables this viewer may not see are left out (so pages stay full). */
+  viewer?: Viewer;
 }
 
 export interface IdentifierRecord {
@@ -63,7 +66,7 @@ export interface Registry {
   /** Published (and withdrawn, for tombstones) versions, newest first. */
   listVersions(owner: string, name: string): Promise<VersionRecord[]>;
   listServables(query: ListServablesQuery): Promise<{ items: ServableSummary[]; next_cursor: string | null }>;
-  /** All published latest documents, for reindexing. */
+  /** Every published version's document (not withdrawn ones), for reindexing. */
   allPublished(): AsyncIterable<PublishedMetadata>;
   withdraw(owner: string, name: string, version: number | undefined, reason: string): Promise<number[]>;
 
