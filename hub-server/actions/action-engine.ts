@@ -1,0 +1,327 @@
+/**
+ * Runs actions: starts a servable run for each new action, answers at once when the run ends
+ * within a short wait, keeps the status and a step log in the store, honours deadlines and
+ * cancellation, resumes actions a restart interrupted, and releases completed actions once their
+ * `release_after` has passed.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type { ActionRequest, ActionStatus } from '../../schemas/actions.ts';
+import { HubError, toHubError } from '../errors.ts';
+import type { Viewer } from '../ports/search-index.ts';
+import type { RunService, ServableRef } from '../services/run-service.ts';
+import type { ActionRecord, ActionStore } from './action-store.ts';
+import { secondsToDuration } from './iso-duration.ts';
+import { creatorUrn } from './principals.ts';
+
+export interface ActionEngineOptions {
+  /** How long /run waits for a run to finish before answering ACTIVE. */
+  syncWaitMs: number;
+  /** Restarts an action survives before it is failed instead of run again. */
+  maxAttempts: number;
+  /** How often expired actions are looked for. */
+  sweepIntervalMs: number;
+}
+
+export interface ActionTarget {
+  ref: ServableRef;
+  inputs: unknown;
+  parameters?: Record<string, unknown>;
+}
+
+interface Running {
+  controller: AbortController;
+  done: Promise<void>;
+  timer?: NodeJS.Timeout;
+}
+
+const now = () => new Date().toISOString();
+
+/** JSON with sorted keys: the same request always hashes the same. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+const hashRequest = (request: ActionRequest): string =>
+  createHash('sha256').update(canonicalJson(request)).digest('hex');
+
+/** Where a stored action's run goes: from its provider and its request body. */
+export function targetOf(provider: string, body: Record<string, unknown>): ActionTarget {
+  const parameters = body.parameters as Record<string, unknown> | undefined;
+  const version = typeof body.version === 'number' ? body.version : undefined;
+  if (provider === 'inference') {
+    const match = /^([^/]+)\/([^@]+)(?:@(\d+))?$/.exec(String(body.servable));
+    if (!match) throw new HubError('BAD_REQUEST', `body.servable must be owner/name: ${String(body.servable)}`);
+    return {
+      ref: { owner: match[1], name: match[2], version: version ?? (match[3] ? Number(match[3]) : undefined) },
+      inputs: body.inputs,
+      parameters,
+    };
+  }
+  const [, owner, name] = provider.split('/');
+  return { ref: { owner, name, version }, inputs: body.inputs, parameters };
+}
+
+export function toStatusDocument(record: ActionRecord): ActionStatus {
+  const monitorBy = record.request.monitor_by ?? [];
+  const manageBy = record.request.manage_by ?? [];
+  return {
+    action_id: record.actionId,
+    status: record.status,
+    creator_id: record.creator,
+    details: record.details,
+    label: record.request.label ?? null,
+    monitor_by: monitorBy.includes(record.creator) ? monitorBy : [record.creator, ...monitorBy],
+    manage_by: manageBy.includes(record.creator) ? manageBy : [record.creator, ...manageBy],
+    start_time: record.startTime,
+    completion_time: record.completionTime,
+    release_after: secondsToDuration(record.releaseAfterSeconds),
+    display_status: record.displayStatus,
+  };
+}
+
+const errorDetails = (error: HubError) => ({
+  error: { code: error.code, message: error.message, ...(error.details === undefined ? {} : { details: error.details }) },
+});
+
+export class ActionEngine {
+  private readonly running = new Map<string, Running>();
+  private sweeper?: NodeJS.Timeout;
+  private closing = false;
+
+  constructor(
+    private readonly store: ActionStore,
+    private readonly runService: RunService,
+    private readonly options: ActionEngineOptions,
+  ) {}
+
+  /** Resumes what a restart interrupted and starts the expiry sweeper. */
+  start(): void {
+    this.store.releaseExpired(Date.now());
+    for (const record of this.store.listByStatus(['ACTIVE', 'INACTIVE'])) {
+      if (record.deadline !== null && record.deadline <= Date.now()) {
+        this.finish(record, 'FAILED', 'Deadline passed', {
+          error: { code: 'MODELHUB_DEADLINE_EXCEEDED', message: 'The deadline passed while the hub was down' },
+        }, 'DeadlineExceeded');
+      } else if (record.attempts >= this.options.maxAttempts) {
+        this.finish(record, 'FAILED', 'Interrupted', {
+          error: {
+            code: 'MODELHUB_INTERNAL',
+            message: `The hub restarted during this action ${record.attempts} times; it was not run again`,
+          },
+        }, 'ActionAbandoned');
+      } else {
+        this.log(record, 'ActionResumed', 'The hub restarted while the action ran; running it again', {
+          attempt: record.attempts + 1,
+        });
+        this.execute(record);
+      }
+    }
+    this.sweeper = setInterval(() => this.store.releaseExpired(Date.now()), this.options.sweepIntervalMs);
+    this.sweeper.unref();
+  }
+
+  /**
+   * Starts an action, or returns the one this request_id already started (`created: false`).
+   * The caller has checked the body and the caller's right to run.
+   */
+  async submit(input: {
+    provider: string;
+    request: ActionRequest;
+    viewer: Viewer;
+    releaseAfterSeconds: number;
+  }): Promise<{ status: ActionStatus; created: boolean }> {
+    const creator = creatorUrn(input.viewer);
+    const requestHash = hashRequest(input.request);
+    const existing = this.store.findByRequest(input.provider, creator, input.request.request_id);
+    if (existing) {
+      if (existing.requestHash !== requestHash) {
+        // The specification lists 400 for a /run that cannot be accepted; it has no 409 there.
+        throw new HubError(
+          'BAD_REQUEST',
+          `request_id ${input.request.request_id} was already used with a different request (action ${existing.actionId})`,
+          { details: { reason: 'request_id_reused', action_id: existing.actionId } },
+        );
+      }
+      return { status: toStatusDocument(existing), created: false };
+    }
+    const record: ActionRecord = {
+      actionId: randomUUID(),
+      provider: input.provider,
+      creator,
+      requestId: input.request.request_id,
+      requestHash,
+      request: input.request,
+      viewer: input.viewer,
+      status: 'ACTIVE',
+      displayStatus: 'Queued',
+      details: { servable: describeTarget(input.provider, input.request.body) },
+      startTime: now(),
+      completionTime: null,
+      releaseAfterSeconds: input.releaseAfterSeconds,
+      deadline: input.request.deadline ? Date.parse(input.request.deadline) : null,
+      attempts: 0,
+    };
+    this.store.insert(record);
+    this.log(record, 'ActionStarted', `Action accepted for ${describeTarget(input.provider, input.request.body)}`);
+    const running = this.execute(record);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      running.done,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, this.options.syncWaitMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    return { status: toStatusDocument(this.store.get(record.actionId) ?? record), created: true };
+  }
+
+  /** The stored action, unless it is unknown, under another provider, or past its release. */
+  find(provider: string, actionId: string): ActionRecord {
+    const record = this.store.get(actionId);
+    if (!record || record.provider !== provider) throw new HubError('ACTION_NOT_FOUND', actionId);
+    if (record.completionTime !== null) {
+      const expires = Date.parse(record.completionTime) + record.releaseAfterSeconds * 1000;
+      if (expires <= Date.now()) {
+        this.store.delete(actionId);
+        throw new HubError('ACTION_NOT_FOUND', `${actionId} (released after its release_after)`);
+      }
+    }
+    return record;
+  }
+
+  cancel(record: ActionRecord, by: Viewer): ActionStatus {
+    if (record.status === 'SUCCEEDED' || record.status === 'FAILED') {
+      throw new HubError('CONFLICT', `action ${record.actionId} already ${record.status}; nothing to cancel`, {
+        details: { status: record.status },
+      });
+    }
+    const running = this.running.get(record.actionId);
+    this.finish(record, 'FAILED', 'Cancelled', {
+      cancelled: true,
+      error: { code: 'MODELHUB_CANCELLED', message: `Cancelled by ${creatorUrn(by)}` },
+    }, 'ActionCancelled');
+    running?.controller.abort(new HubError('CONFLICT', 'the action was cancelled'));
+    return toStatusDocument(this.store.get(record.actionId) ?? record);
+  }
+
+  release(record: ActionRecord): ActionStatus {
+    if (record.status === 'ACTIVE' || record.status === 'INACTIVE') {
+      throw new HubError('CONFLICT', `action ${record.actionId} is still ${record.status}; cancel it or wait for it to finish`, {
+        details: { status: record.status },
+      });
+    }
+    const last = toStatusDocument(record);
+    this.store.delete(record.actionId);
+    return last;
+  }
+
+  readLog(record: ActionRecord, marker: number, limit: number) {
+    return this.store.readLog(record.actionId, marker, limit);
+  }
+
+  list(provider: string): ActionRecord[] {
+    return this.store.listByStatus(['ACTIVE', 'INACTIVE', 'SUCCEEDED', 'FAILED'], provider);
+  }
+
+  /** Stops the sweeper and in-flight runs; ACTIVE actions stay ACTIVE so the next start resumes them. */
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.sweeper) clearInterval(this.sweeper);
+    const inFlight = [...this.running.values()];
+    for (const running of inFlight) {
+      clearTimeout(running.timer);
+      running.controller.abort(new HubError('NOT_READY', 'the hub is shutting down'));
+    }
+    await Promise.allSettled(inFlight.map((running) => running.done));
+  }
+
+  private execute(record: ActionRecord): Running {
+    const controller = new AbortController();
+    record.attempts += 1;
+    record.displayStatus = 'Running';
+    this.store.update(record);
+    const target = targetOf(record.provider, record.request.body);
+    this.log(record, 'RunStarted', `Running ${formatRef(target.ref)}`, { attempt: record.attempts });
+
+    const running: Running = { controller, done: Promise.resolve() };
+    if (record.deadline !== null) {
+      running.timer = setTimeout(() => {
+        const error = new HubError('DEADLINE_EXCEEDED', `deadline ${new Date(record.deadline ?? 0).toISOString()}`);
+        const current = this.store.get(record.actionId);
+        if (current && current.status === 'ACTIVE') {
+          this.finish(current, 'FAILED', 'Deadline passed', errorDetails(error), 'DeadlineExceeded');
+        }
+        controller.abort(error);
+      }, Math.max(0, record.deadline - Date.now()));
+      running.timer.unref();
+    }
+    running.done = this.runService
+      .run(
+        target.ref,
+        {
+          inputs: target.inputs,
+          parameters: target.parameters,
+          deadline: record.deadline ?? undefined,
+          signal: controller.signal,
+        },
+        record.viewer,
+      )
+      .then(
+        (reply) => {
+          const current = this.store.get(record.actionId);
+          if (!current || current.status !== 'ACTIVE') return;
+          this.finish(current, 'SUCCEEDED', 'Succeeded', { ...reply }, 'RunSucceeded');
+        },
+        (error: unknown) => {
+          if (this.closing) return;
+          const current = this.store.get(record.actionId);
+          if (!current || current.status !== 'ACTIVE') return;
+          const hubError = toHubError(error, 'SERVABLE_FAILED');
+          this.finish(current, 'FAILED', 'Failed', errorDetails(hubError), 'RunFailed');
+        },
+      )
+      .finally(() => {
+        clearTimeout(running.timer);
+        this.running.delete(record.actionId);
+      });
+    this.running.set(record.actionId, running);
+    return running;
+  }
+
+  private finish(
+    record: ActionRecord,
+    status: 'SUCCEEDED' | 'FAILED',
+    displayStatus: string,
+    details: Record<string, unknown>,
+    logCode: string,
+  ): void {
+    record.status = status;
+    record.displayStatus = displayStatus;
+    record.details = details;
+    record.completionTime = now();
+    this.store.update(record);
+    const error = (details.error as { message?: string } | undefined)?.message;
+    this.log(record, logCode, error ? `${displayStatus}: ${error}` : displayStatus);
+  }
+
+  private log(record: ActionRecord, code: string, description: string, details?: Record<string, unknown>): void {
+    this.store.appendLog(record.actionId, { time: now(), code, description, ...(details ? { details } : {}) });
+  }
+}
+
+const formatRef = (ref: ServableRef) => `${ref.owner}/${ref.name}${ref.version ? `@${ref.version}` : ''}`;
+
+function describeTarget(provider: string, body: Record<string, unknown>): string {
+  try {
+    return formatRef(targetOf(provider, body).ref);
+  } catch {
+    return provider;
+  }
+}

@@ -1,0 +1,364 @@
+/**
+ * The Globus Action Provider API (api_version 1.0): `/actions/inference` runs any servable named
+ * in the body, `/actions/servables/{owner}/{name}` runs one servable and publishes its input
+ * schema. Both answer introspection, run, status, cancel, release and log under the classic paths
+ * and the newer `/actions` ones.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import {
+  ActionEnumeration,
+  ActionEnumerationQuery,
+  ActionIdParams,
+  ActionLog,
+  ActionLogQuery,
+  ActionRequest,
+  ActionStatus,
+  InferenceActionBody,
+  ProviderDescription,
+  type ActionStatusValue,
+} from '../../schemas/actions.ts';
+import { ErrorDocument, OwnerNameParams } from '../../schemas/api.ts';
+import type { PublishedMetadata } from '../../schemas/metadata.ts';
+import { ActionEngine, targetOf, toStatusDocument } from '../actions/action-engine.ts';
+import { ActionStore, type ActionRecord } from '../actions/action-store.ts';
+import { servableActionInputSchema, type JsonSchema } from '../actions/input-schema.ts';
+import { durationSeconds, secondsToDuration } from '../actions/iso-duration.ts';
+import { creatorUrn, groupUrn, isAllowed, isAnonymous, principalsOf, userUrn } from '../actions/principals.ts';
+import { SchemaValidator } from '../actions/schema-validator.ts';
+import { HubError } from '../errors.ts';
+import type { Viewer } from '../ports/search-index.ts';
+import type { RunService } from '../services/run-service.ts';
+
+export interface ActionsPluginOptions {
+  runService: RunService;
+  /** The SQLite file of actions goes here: actions survive restarts. */
+  dataDir: string;
+  /** The caller; anonymous = {}. Throws HubError(UNAUTHENTICATED) for a bad token. */
+  identify: (request: FastifyRequest) => Promise<Viewer>;
+  publicUrl: string;
+  /** Whether callers without a token may start actions (default true, as the hub API allows). */
+  allowAnonymous?: boolean;
+  adminContact?: string;
+  /** /run answers SUCCEEDED or FAILED at once for runs that end within this (default 1500 ms). */
+  syncWaitMs?: number;
+  /** Default and largest `release_after` (defaults P30D and P90D). */
+  defaultReleaseAfter?: string;
+  maximumReleaseAfter?: string;
+  /** Largest deadline from now (default P7D). */
+  maximumDeadline?: string;
+  /** How often expired actions are released (default 60 s). */
+  sweepIntervalMs?: number;
+}
+
+/** What differs between the two kinds of provider. */
+interface ProviderKind {
+  key(request: FastifyRequest): string;
+  describe(request: FastifyRequest, viewer: Viewer): Promise<ProviderDescription>;
+  /** Checks the body (400), the servable (404) and the caller's right to run it (403). */
+  check(request: FastifyRequest, body: Record<string, unknown>, viewer: Viewer): Promise<void>;
+}
+
+const errorReplies = {
+  400: ErrorDocument,
+  401: ErrorDocument,
+  403: ErrorDocument,
+  404: ErrorDocument,
+  409: ErrorDocument,
+};
+
+export default async function actionsPlugin(app: FastifyInstance, opts: ActionsPluginOptions): Promise<void> {
+  const store = new ActionStore(opts.dataDir);
+  const engine = new ActionEngine(store, opts.runService, {
+    syncWaitMs: opts.syncWaitMs ?? 1500,
+    maxAttempts: 3,
+    sweepIntervalMs: opts.sweepIntervalMs ?? 60_000,
+  });
+  app.addHook('onReady', async () => engine.start());
+  app.addHook('onClose', async () => {
+    await engine.close();
+    store.close();
+  });
+
+  // A request document that fails its schema is the specification's 400, in the hub's error body.
+  app.setSchemaErrorFormatter((errors, dataVar) => {
+    const problems = errors.map((e) => `${dataVar}${e.instancePath} ${e.message ?? 'is invalid'}`);
+    return new HubError('BAD_REQUEST', problems.join('; '), { details: { problems } });
+  });
+
+  const validator = new SchemaValidator();
+  const settings = {
+    allowAnonymous: opts.allowAnonymous ?? true,
+    adminContact: opts.adminContact ?? 'modelhub administrators',
+    defaultReleaseAfter: durationSeconds(opts.defaultReleaseAfter ?? 'P30D'),
+    maximumReleaseAfter: durationSeconds(opts.maximumReleaseAfter ?? 'P90D'),
+    maximumDeadline: opts.maximumDeadline ?? 'P7D',
+    publicUrl: opts.publicUrl.replace(/\/+$/, ''),
+  };
+  const scope = `${settings.publicUrl}/actions/scopes/run`;
+
+  const checkBody = (key: string, schema: JsonSchema, value: unknown, what: string) => {
+    const problems = validator.check(key, schema, value);
+    if (problems.length > 0) {
+      throw new HubError(
+        'BAD_REQUEST',
+        `${what} does not fit the input_schema: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`,
+        { details: { problems } },
+      );
+    }
+  };
+
+  const inference: ProviderKind = {
+    key: () => 'inference',
+    describe: async () => ({
+      types: ['Action'],
+      api_version: '1.0',
+      title: 'modelhub inference',
+      subtitle: 'Run any servable of this hub as a flow step',
+      description:
+        'Runs the servable named in the body (owner/name, optionally a version) on the inputs given and returns ' +
+        'its output in the action details. Each servable also has its own provider at ' +
+        `${settings.publicUrl}/actions/servables/{owner}/{name} whose input_schema is the servable's own.`,
+      keywords: ['modelhub', 'inference', 'machine learning', 'model'],
+      visible_to: ['public'],
+      runnable_by: ['all_authenticated_users'],
+      administered_by: [],
+      admin_contact: settings.adminContact,
+      globus_auth_scope: scope,
+      synchronous: false,
+      log_supported: true,
+      maximum_deadline: settings.maximumDeadline,
+      input_schema: InferenceActionBody as unknown as JsonSchema,
+    }),
+    check: async (_request, body, viewer) => {
+      checkBody('inference-body', InferenceActionBody, body, 'body');
+      const target = targetOf('inference', body);
+      const document = await opts.runService.describe(target.ref, viewer);
+      mustRun(document, viewer);
+      checkBody(documentKey(document), servableActionInputSchema(document), { inputs: body.inputs }, 'body.inputs');
+    },
+  };
+
+  const perServable: ProviderKind = {
+    key: (request) => {
+      const { owner, name } = request.params as { owner: string; name: string };
+      return `servables/${owner}/${name}`;
+    },
+    describe: async (request, viewer) => {
+      const { owner, name } = request.params as { owner: string; name: string };
+      const document = await opts.runService.describe({ owner, name }, viewer);
+      const title = document.datacite.titles[0]?.title ?? `${owner}/${name}`;
+      const abstract = document.datacite.descriptions?.[0]?.description;
+      const principals = sharedPrincipals(document);
+      return {
+        types: ['Action'],
+        api_version: '1.0',
+        title: title.slice(0, 128),
+        subtitle: `${owner}/${name} (version ${document.hub.version}, ${document.servable.type})`.slice(0, 128),
+        description: (abstract ?? `Runs the modelhub servable ${owner}/${name}.`).slice(0, 4096),
+        keywords: ['modelhub', document.servable.type, ...(document.hub.domains ?? [])],
+        visible_to: document.hub.visibility === 'public' ? ['public'] : principals,
+        runnable_by: document.hub.visibility === 'public' ? ['all_authenticated_users'] : principals,
+        administered_by: [userUrn(owner)],
+        admin_contact: settings.adminContact,
+        globus_auth_scope: scope,
+        synchronous: false,
+        log_supported: true,
+        maximum_deadline: settings.maximumDeadline,
+        input_schema: servableActionInputSchema(document),
+      };
+    },
+    check: async (request, body, viewer) => {
+      const { owner, name } = request.params as { owner: string; name: string };
+      const version = typeof body.version === 'number' ? body.version : undefined;
+      const document = await opts.runService.describe({ owner, name, version }, viewer);
+      mustRun(document, viewer);
+      checkBody(documentKey(document), servableActionInputSchema(document), body, 'body');
+    },
+  };
+
+  const registerProvider = (scopeApp: FastifyInstance, kind: ProviderKind, params?: typeof OwnerNameParams) => {
+    // Under /servables/{owner}/{name} every route also carries the servable's params.
+    const withParams = (schema: Record<string, unknown> & { params?: typeof ActionIdParams }) => {
+      if (!params) return schema;
+      return { ...schema, params: schema.params ? Type.Composite([params, schema.params]) : params };
+    };
+
+    const caller = async (request: FastifyRequest) => opts.identify(request);
+
+    const load = async (request: FastifyRequest, access: 'monitor' | 'manage') => {
+      const viewer = await caller(request);
+      const { action_id } = request.params as { action_id: string };
+      const record = engine.find(kind.key(request), action_id);
+      const allowed = access === 'monitor' ? record.request.monitor_by ?? [] : record.request.manage_by ?? [];
+      if (!isAllowed(viewer, record.creator, allowed)) {
+        if (isAnonymous(viewer)) throw new HubError('UNAUTHENTICATED', `action ${action_id} is not anonymous`);
+        throw new HubError('FORBIDDEN', `${creatorUrn(viewer)} is not in the ${access}_by of action ${action_id}`);
+      }
+      return { record, viewer };
+    };
+
+    scopeApp.get(
+      '/',
+      {
+        schema: withParams({
+          summary: 'Introspect the Action Provider',
+          tags: ['actions'],
+          response: { 200: ProviderDescription, ...errorReplies },
+        }),
+      },
+      async (request) => kind.describe(request, await caller(request)),
+    );
+
+    const run = async (request: FastifyRequest, reply: FastifyReply) => {
+      const viewer = await caller(request);
+      if (isAnonymous(viewer) && !settings.allowAnonymous) {
+        throw new HubError('UNAUTHENTICATED', 'starting an action needs a token');
+      }
+      const actionRequest = request.body as ActionRequest;
+      const releaseAfter =
+        actionRequest.release_after === undefined
+          ? settings.defaultReleaseAfter
+          : durationSeconds(actionRequest.release_after);
+      if (releaseAfter > settings.maximumReleaseAfter) {
+        throw new HubError('BAD_REQUEST', `release_after is longer than ${secondsToDuration(settings.maximumReleaseAfter)}`);
+      }
+      if (actionRequest.deadline !== undefined) {
+        const deadline = Date.parse(actionRequest.deadline);
+        if (deadline <= Date.now()) throw new HubError('BAD_REQUEST', `deadline ${actionRequest.deadline} has passed`);
+        if (deadline - Date.now() > durationSeconds(settings.maximumDeadline) * 1000) {
+          throw new HubError('BAD_REQUEST', `deadline is beyond the maximum_deadline ${settings.maximumDeadline}`);
+        }
+      }
+      await kind.check(request, actionRequest.body, viewer);
+      const { status, created } = await engine.submit({
+        provider: kind.key(request),
+        request: actionRequest,
+        viewer,
+        releaseAfterSeconds: releaseAfter,
+      });
+      return reply.code(created ? 202 : 200).send(status);
+    };
+    const runSchema = withParams({
+      summary: 'Start an action (idempotent on request_id)',
+      tags: ['actions'],
+      body: ActionRequest,
+      response: { 200: ActionStatus, 202: ActionStatus, ...errorReplies },
+    });
+    scopeApp.post('/run', { schema: runSchema }, run);
+    scopeApp.post('/actions', { schema: runSchema }, run);
+
+    const statusSchema = withParams({
+      summary: 'The status of an action',
+      tags: ['actions'],
+      params: ActionIdParams,
+      response: { 200: ActionStatus, ...errorReplies },
+    });
+    const status = async (request: FastifyRequest) => toStatusDocument((await load(request, 'monitor')).record);
+    scopeApp.get('/:action_id/status', { schema: statusSchema }, status);
+    scopeApp.get('/actions/:action_id', { schema: statusSchema }, status);
+
+    const cancel = async (request: FastifyRequest) => {
+      const { record, viewer } = await load(request, 'manage');
+      return engine.cancel(record, viewer);
+    };
+    const cancelSchema = { ...statusSchema, summary: 'Cancel an action' };
+    scopeApp.post('/:action_id/cancel', { schema: cancelSchema }, cancel);
+    scopeApp.post('/actions/:action_id/cancel', { schema: cancelSchema }, cancel);
+
+    const release = async (request: FastifyRequest) => engine.release((await load(request, 'manage')).record);
+    const releaseSchema = { ...statusSchema, summary: 'Release a completed action' };
+    scopeApp.post('/:action_id/release', { schema: releaseSchema }, release);
+    scopeApp.delete('/actions/:action_id', { schema: releaseSchema }, release);
+
+    const log = async (request: FastifyRequest) => {
+      const { record } = await load(request, 'monitor');
+      const { limit = 100, marker } = request.query as { limit?: number; marker?: string };
+      const page = engine.readLog(record, marker === undefined ? 0 : Number(marker), limit);
+      return {
+        action_id: record.actionId,
+        entries: page.entries,
+        has_next_page: page.more,
+        ...(page.more ? { marker: String(page.last) } : {}),
+      };
+    };
+    const logSchema = withParams({
+      summary: 'The step log of an action',
+      tags: ['actions'],
+      params: ActionIdParams,
+      querystring: ActionLogQuery,
+      response: { 200: ActionLog, ...errorReplies },
+    });
+    scopeApp.get('/:action_id/log', { schema: logSchema }, log);
+    scopeApp.get('/actions/:action_id/log', { schema: logSchema }, log);
+
+    scopeApp.get(
+      '/actions',
+      {
+        schema: withParams({
+          summary: "The caller's actions at this provider",
+          tags: ['actions'],
+          querystring: ActionEnumerationQuery,
+          response: { 200: ActionEnumeration, ...errorReplies },
+        }),
+      },
+      async (request) => {
+        const viewer = await caller(request);
+        if (isAnonymous(viewer)) throw new HubError('UNAUTHENTICATED', 'listing actions needs a token');
+        const query = request.query as { status?: string; roles?: string };
+        const statuses = parseList(query.status ?? 'active', ['active', 'inactive', 'succeeded', 'failed'], 'status')
+          .map((s) => s.toUpperCase() as ActionStatusValue);
+        const roles = parseList(query.roles ?? 'creator_id', ['creator_id', 'monitor_by', 'manage_by'], 'roles');
+        const mine = principalsOf(viewer);
+        const actions = engine
+          .list(kind.key(request))
+          .filter((record) => statuses.includes(record.status))
+          .filter((record) => roles.some((role) => hasRole(record, role, mine)))
+          .map(toStatusDocument);
+        return { actions };
+      },
+    );
+  };
+
+  await app.register(async (scoped) => registerProvider(scoped, inference), { prefix: '/inference' });
+  await app.register(async (scoped) => registerProvider(scoped, perServable, OwnerNameParams), {
+    prefix: '/servables/:owner/:name',
+  });
+}
+
+const documentKey = (document: PublishedMetadata) =>
+  `servable:${document.hub.owner}/${document.hub.name}@${document.hub.version}`;
+
+function sharedPrincipals(document: PublishedMetadata): string[] {
+  const shared = document.hub.shared_with;
+  return [
+    ...new Set([
+      userUrn(document.hub.owner),
+      ...(shared?.users ?? []).map(userUrn),
+      ...(shared?.groups ?? []).map(groupUrn),
+    ]),
+  ];
+}
+
+/** `runnable_by` of a private servable: its owner and those it is shared with. */
+function mustRun(document: PublishedMetadata, viewer: Viewer): void {
+  if (document.hub.visibility === 'public' || viewer.admin) return;
+  const mine = principalsOf(viewer);
+  if (!sharedPrincipals(document).some((principal) => mine.has(principal))) {
+    if (isAnonymous(viewer)) throw new HubError('UNAUTHENTICATED', `${document.hub.owner}/${document.hub.name} is private`);
+    throw new HubError('FORBIDDEN', `${creatorUrn(viewer)} is not in the runnable_by of ${document.hub.owner}/${document.hub.name}`);
+  }
+}
+
+function hasRole(record: ActionRecord, role: string, mine: Set<string>): boolean {
+  if (role === 'creator_id') return mine.has(record.creator);
+  const list = role === 'monitor_by' ? record.request.monitor_by : record.request.manage_by;
+  return (list ?? []).some((principal) => mine.has(principal));
+}
+
+function parseList(value: string, allowed: string[], name: string): string[] {
+  const items = value.split(',').map((item) => item.trim().toLowerCase()).filter(Boolean);
+  const unknown = items.filter((item) => !allowed.includes(item));
+  if (unknown.length > 0) throw new HubError('BAD_REQUEST', `${name} may be ${allowed.join(', ')}; not ${unknown.join(', ')}`);
+  return items;
+}
