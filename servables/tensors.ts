@@ -276,7 +276,7 @@ export function decodeInputs(method: Method, io: 'tensors' | 'json', inputs: unk
   }
   if (declared.type === 'ndarray') {
     const name = namesOf(method, 'input_names')?.[0] ?? 'input';
-    return { kind: 'tensors', tensors: { [name]: jsonToTensor('inputs', inputs, declared) } };
+    return { kind: 'tensors', tensors: { [name]: jsonToTensor(name, inputs, declared) } };
   }
   if (declared.type === 'dict') {
     if (typeof inputs !== 'object' || inputs === null || Array.isArray(inputs)) {

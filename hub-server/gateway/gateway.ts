@@ -93,7 +93,7 @@ export class Gateway implements RunService {
   }
 
   resolveMethod(document: PublishedMetadata, methodName = 'run'): ResolvedRun {
-    const method = document.servable.methods[methodName];
+    const method = (document.servable.methods as Record<string, Method | undefined>)[methodName];
     if (!method) {
       throw new HubError('BAD_REQUEST', `servable ${document.hub.owner}/${document.hub.name} has no method "${methodName}"`, {
         details: { methods: Object.keys(document.servable.methods) },

@@ -1,0 +1,115 @@
+/**
+ * Builds the hub as a fastify app; `server.ts` only listens. Tests build it and use `inject()` or
+ * listen on a free port. Three tiers: infrastructure (multipart, swagger), domain services
+ * (hub-services, identity), and route groups.
+ */
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import multipart from '@fastify/multipart';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { HubConfig } from './config.ts';
+import { HubError, toHubError } from './errors.ts';
+import hubServices from './plugins/hub-services.ts';
+import identity, { type TokenResolver } from './plugins/identity.ts';
+import identifierRoutes from './routes/identifiers.ts';
+import operationsRoutes from './routes/operations.ts';
+import runRoutes from './routes/run.ts';
+import searchRoutes from './routes/search.ts';
+import servablesRoutes from './routes/servables.ts';
+import taskRoutes from './routes/tasks.ts';
+import v2Routes from './routes/v2.ts';
+
+export interface BuildAppOptions {
+  logger?: FastifyServerOptions['logger'];
+  resolveToken?: TokenResolver;
+}
+
+const isV2 = (url: string) => url === '/v2' || url.startsWith('/v2/');
+
+/** Fastify's own errors (validation, body parsing, multipart limits) in the hub's catalog. */
+function catalogError(error: FastifyError & { validation?: { instancePath: string; message?: string }[] }, maxUploadBytes: number): HubError {
+  if (error instanceof HubError) return error;
+  if (error.validation) {
+    const details = error.validation.map((v) => ({ path: v.instancePath || '/', message: v.message ?? 'is invalid' }));
+    return new HubError('BAD_REQUEST', error.message, { details });
+  }
+  switch (error.code) {
+    case 'FST_REQ_FILE_TOO_LARGE':
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+    case 'FST_FILES_LIMIT':
+    case 'FST_PARTS_LIMIT':
+      return new HubError('PAYLOAD_TOO_LARGE', `${Math.round(maxUploadBytes / 1024 / 1024)} MB (MODELHUB_MAX_UPLOAD_MB)`);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
+      return new HubError('UNSUPPORTED_MEDIA_TYPE', error.message);
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new HubError('BAD_REQUEST', error.message);
+  }
+  if (error.statusCode === 400 || error instanceof SyntaxError) return new HubError('BAD_REQUEST', error.message);
+  if (error.statusCode === 413) return new HubError('PAYLOAD_TOO_LARGE', error.message);
+  if (error.statusCode === 415) return new HubError('UNSUPPORTED_MEDIA_TYPE', error.message);
+  return toHubError(error);
+}
+
+export async function buildApp(config: HubConfig, options: BuildAppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? { level: config.logLevel },
+    bodyLimit: 64 * 1024 * 1024,
+    // Runs and publishes can take a while; the gateway's deadlines bound them, not the socket.
+    requestTimeout: 0,
+    ajv: { customOptions: { allErrors: true, coerceTypes: 'array', removeAdditional: false } },
+    disableRequestLogging: config.logLevel !== 'debug' && config.logLevel !== 'trace',
+  });
+
+  app.setErrorHandler((rawError: FastifyError, request, reply) => {
+    const error = catalogError(rawError, config.maxUploadBytes);
+    if (error.status >= 500 && error.code !== 'MODELHUB_OVERLOADED') request.log.error({ err: rawError }, error.message);
+    if (error.retryAfter) reply.header('retry-after', String(error.retryAfter));
+    if (isV2(request.url)) return reply.code(error.status).send({ error: error.message });
+    return reply.code(error.status).send(error.toJSON());
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const message = `${request.method} ${request.url.split('?')[0]}`;
+    if (isV2(request.url)) return reply.code(404).send({ error: `no route ${message}` });
+    return reply.code(404).send(new HubError('ROUTE_NOT_FOUND', message).toJSON());
+  });
+
+  // Binary inference bodies (the v2 binary tensor extension) arrive whole as a Buffer.
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: config.maxUploadBytes }, (_request, body, done) => done(null, body));
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'modelhub', description: 'Publish, identify, search, cite and serve scientific models.', version: '0.1.0' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(multipart, {
+    limits: { fileSize: config.maxUploadBytes, files: 10_000, fields: 20, fieldSize: 16 * 1024 * 1024, parts: 10_100 },
+  });
+
+  await app.register(hubServices, { config });
+  await app.register(identity, { resolveToken: options.resolveToken });
+
+  app.addHook('onResponse', async (request, reply) => {
+    app.hub.metrics.httpSeconds.observe(
+      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  await app.register(
+    async (api) => {
+      await api.register(servablesRoutes);
+      await api.register(runRoutes);
+      await api.register(taskRoutes);
+      await api.register(searchRoutes);
+      await api.register(identifierRoutes);
+    },
+    { prefix: '/api/v1' },
+  );
+  await app.register(v2Routes);
+  await app.register(operationsRoutes);
+  return app;
+}

@@ -1,0 +1,58 @@
+/**
+ * Chooses an adapter for each port from the configuration. The embedded defaults need no server;
+ * the scalable ones are selected by MODELHUB_BLOBS, MODELHUB_SEARCH, MODELHUB_IDENTIFIERS and
+ * MODELHUB_CONTAINERS with no code change.
+ */
+import path from 'node:path';
+import type { HubConfig } from './config.ts';
+import type { BlobStore } from './ports/blob-store.ts';
+import type { IdentifierMinter } from './ports/identifier-minter.ts';
+import type { Registry } from './ports/registry.ts';
+import type { SearchIndex } from './ports/search-index.ts';
+import { FsBlobStore } from './adapters/fs-blob-store.ts';
+import { LocalIdentifierMinter } from './adapters/local-identifier-minter.ts';
+import { SqliteRegistry } from './adapters/sqlite-registry.ts';
+import { SqliteSearchIndex } from './adapters/sqlite-search-index.ts';
+import type { ServableType } from '../schemas/metadata.ts';
+import type { ServableRuntime } from '../servables/servable.ts';
+import { OnnxRuntime } from '../servables/onnx-runtime.ts';
+
+export function createRegistry(config: HubConfig): Registry {
+  return SqliteRegistry.open(path.join(config.dataDir, 'registry.db'));
+}
+
+export async function createBlobStore(config: HubConfig): Promise<BlobStore> {
+  if (config.blobs === 's3') {
+    const { S3BlobStore } = await import('./adapters/s3-blob-store.ts');
+    return new S3BlobStore({
+      endpoint: config.s3.endpoint!,
+      bucket: config.s3.bucket,
+      accessKey: config.s3.accessKey,
+      secretKey: config.s3.secretKey,
+      region: config.s3.region,
+      cacheDir: path.join(config.dataDir, 'blob-cache'),
+    });
+  }
+  return new FsBlobStore(path.join(config.dataDir, 'blobs'));
+}
+
+export async function createSearchIndex(config: HubConfig): Promise<SearchIndex> {
+  if (config.search === 'elasticsearch') {
+    const { ElasticsearchSearchIndex } = await import('./adapters/elasticsearch-search-index.ts');
+    const { url, username, password, apiKey, index } = config.elasticsearch;
+    const auth = apiKey ? { apiKey } : username ? { username, password: password ?? '' } : undefined;
+    return new ElasticsearchSearchIndex({ node: url!, auth, index });
+  }
+  return SqliteSearchIndex.open(path.join(config.dataDir, 'search.db'));
+}
+
+export function createMinter(config: HubConfig): IdentifierMinter {
+  return new LocalIdentifierMinter(config.publicUrl);
+}
+
+/** Every runtime this hub can serve, by servable type. */
+export async function createRuntimes(_config: HubConfig): Promise<Map<ServableType, ServableRuntime>> {
+  const runtimes = new Map<ServableType, ServableRuntime>();
+  runtimes.set('onnx', new OnnxRuntime());
+  return runtimes;
+}

@@ -1,0 +1,95 @@
+/**
+ * The domain services of the hub, built once per app from the configuration and closed with it:
+ * registry, blob store, search index, identifier minter, runtimes, the gateway and the publisher.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import fp from 'fastify-plugin';
+import type { FastifyInstance } from 'fastify';
+import type { HubConfig } from '../config.ts';
+import type { BlobStore } from '../ports/blob-store.ts';
+import type { IdentifierMinter } from '../ports/identifier-minter.ts';
+import type { Registry } from '../ports/registry.ts';
+import type { SearchIndex } from '../ports/search-index.ts';
+import { createBlobStore, createMinter, createRegistry, createRuntimes, createSearchIndex } from '../backends.ts';
+import { Gateway } from '../gateway/gateway.ts';
+import { createHubMetrics, type HubMetrics } from '../gateway/metrics.ts';
+import { ResultCache } from '../gateway/result-cache.ts';
+import { ServableManager } from '../gateway/servable-manager.ts';
+import { Publisher } from '../../builder/publish-pipeline.ts';
+
+export interface HubServices {
+  config: HubConfig;
+  registry: Registry;
+  blobs: BlobStore;
+  index: SearchIndex;
+  minter: IdentifierMinter;
+  manager: ServableManager;
+  gateway: Gateway;
+  publisher: Publisher;
+  cache: ResultCache;
+  metrics: HubMetrics;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    hub: HubServices;
+  }
+}
+
+async function hubServices(app: FastifyInstance, opts: { config: HubConfig }): Promise<void> {
+  const config = opts.config;
+  await fs.mkdir(config.dataDir, { recursive: true });
+  const metrics = createHubMetrics();
+  const registry = createRegistry(config);
+  const blobs = await createBlobStore(config);
+  const index = await createSearchIndex(config);
+  const minter = createMinter(config);
+  const runtimes = await createRuntimes(config);
+  const manager = new ServableManager({
+    runtimes,
+    blobs,
+    workDir: path.join(config.dataDir, 'servables'),
+    budgetBytes: config.gateway.residencyBytes,
+    metrics,
+  });
+  const cache = new ResultCache(config.gateway.cacheBytes, metrics);
+  const gateway = new Gateway({
+    registry,
+    manager,
+    cache,
+    metrics,
+    maxQueue: config.gateway.maxQueue,
+    defaultDeadlineMs: config.gateway.defaultDeadlineMs,
+  });
+  const publisher = new Publisher({
+    registry,
+    blobs,
+    index,
+    minter,
+    manager,
+    metrics,
+    workDir: path.join(config.dataDir, 'uploads'),
+    publisher: 'modelhub',
+    onPublished: (document) => gateway.invalidate(document.hub.owner, document.hub.name),
+  });
+
+  // A hub killed mid-publish comes back with those tasks FAILED and their versions never listed;
+  // the embedded index is rebuilt from the registry, the system of record, so that it holds exactly
+  // the published versions whatever happened between a registry commit and its indexing.
+  const interrupted = await registry.failInterruptedTasks('the hub stopped while this task was running');
+  if (interrupted > 0) app.log.warn({ interrupted }, 'marked tasks interrupted by a stop as FAILED');
+  if (index.kind === 'sqlite') await index.rebuild(registry.allPublished());
+
+  app.decorate('hub', { config, registry, blobs, index, minter, manager, gateway, publisher, cache, metrics });
+
+  app.addHook('onClose', async () => {
+    await publisher.drain();
+    await manager.close();
+    await index.close();
+    await blobs.close();
+    await registry.close();
+  });
+}
+
+export default fp(hubServices, { name: 'hub-services', fastify: '5.x' });

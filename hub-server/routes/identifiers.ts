@@ -1,0 +1,57 @@
+/**
+ * Resolving persistent identifiers (`/api/v1/identifiers/{identifier}`) to the version they name,
+ * or to a tombstone that says when and why it was withdrawn.
+ */
+import type { FastifyInstance } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import { ErrorDocument } from '../../schemas/api.ts';
+import { HubError } from '../errors.ts';
+import { canView } from '../services/access.ts';
+
+const Resolution = Type.Object({
+  identifier: Type.String(),
+  servable: Type.String(),
+  version: Type.Optional(Type.Integer()),
+  state: Type.String(),
+  withdrawn: Type.Boolean(),
+  withdrawn_at: Type.Optional(Type.String()),
+  withdrawn_reason: Type.Optional(Type.String()),
+  url: Type.String(),
+  title: Type.Optional(Type.String()),
+  versions: Type.Optional(Type.Array(Type.Integer())),
+});
+
+export default async function identifierRoutes(app: FastifyInstance): Promise<void> {
+  const { registry, config } = app.hub;
+  app.get('/identifiers/*', {
+    schema: {
+      summary: 'Resolve an identifier (URL-encoded)',
+      tags: ['identifiers'],
+      params: Type.Object({ '*': Type.String({ minLength: 1, maxLength: 500 }) }),
+      response: { 200: Resolution, 404: ErrorDocument },
+    },
+    handler: async (request) => {
+      const identifier = decodeURIComponent((request.params as { '*': string })['*']);
+      const record = await registry.getIdentifier(identifier);
+      if (!record) throw new HubError('IDENTIFIER_NOT_FOUND', identifier);
+      const versions = await registry.listVersions(record.owner, record.name);
+      const target = record.version === undefined ? versions.find((v) => v.state === 'published') ?? versions[0] : versions.find((v) => v.version === record.version);
+      // A pending (never published) version or one the caller may not see resolves as unknown.
+      if (!target?.document || !canView(target.document, request.viewer)) throw new HubError('IDENTIFIER_NOT_FOUND', identifier);
+      const withdrawn = target.state === 'withdrawn';
+      const base = `${config.publicUrl}/api/v1/servables/${record.owner}/${record.name}`;
+      return {
+        identifier,
+        servable: `${record.owner}/${record.name}`,
+        version: record.version,
+        state: withdrawn ? 'withdrawn' : record.state,
+        withdrawn,
+        withdrawn_at: target.withdrawn_at,
+        withdrawn_reason: target.withdrawn_reason,
+        url: record.version === undefined ? base : `${base}/versions/${record.version}`,
+        title: target.document.datacite.titles[0]?.title,
+        versions: record.version === undefined ? versions.filter((v) => v.state === 'published').map((v) => v.version) : undefined,
+      };
+    },
+  });
+}

@@ -1,0 +1,81 @@
+/**
+ * Running servables through the hub API: synchronously (200 with the output and timings) or as a
+ * task (202 with its id, polled at `/tasks/{id}`).
+ */
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { ErrorDocument, OwnerNameParams, OwnerNameVersionParams, RunReply, RunRequest, TaskAccepted } from '../../schemas/api.ts';
+import { toHubError } from '../errors.ts';
+import type { ServableRef } from '../services/run-service.ts';
+
+const DeadlineHeader = 'x-modelhub-deadline-ms';
+
+export default async function runRoutes(app: FastifyInstance): Promise<void> {
+  const { gateway, registry } = app.hub;
+
+  const run = async (request: FastifyRequest, reply: import('fastify').FastifyReply) => {
+    app.requireReader(request);
+    const params = request.params as { owner: string; name: string; version?: number };
+    const body = request.body as RunRequest;
+    const ref: ServableRef = { owner: params.owner, name: params.name, version: params.version };
+    const parameters = body.parameters ?? {};
+    // A deadline may come as a parameter (`deadline_ms`, relative) or a header; it bounds the queue wait.
+    const relative = Number(parameters.deadline_ms ?? request.headers[DeadlineHeader] ?? NaN);
+    const deadline = Number.isFinite(relative) && relative > 0 ? Date.now() + relative : undefined;
+    const { deadline_ms: _ignored, ...modelParameters } = parameters;
+    const call = { inputs: body.inputs, parameters: modelParameters, method: body.method, deadline };
+
+    if (!body.asynchronous) return gateway.run(ref, call, request.viewer);
+
+    // Resolve now so that an unknown servable is a 404 here, not a FAILED task later.
+    const document = await gateway.describe(ref, request.viewer);
+    const taskId = randomUUID();
+    const created = new Date().toISOString();
+    await registry.createTask({
+      task_id: taskId,
+      kind: 'run',
+      status: 'RUNNING',
+      servable: `${document.hub.owner}/${document.hub.name}`,
+      version: document.hub.version,
+      created_at: created,
+    });
+    const viewer = request.viewer;
+    void gateway
+      .run({ ...ref, version: document.hub.version }, call, viewer)
+      .then(
+        (result) => registry.updateTask(taskId, { status: 'SUCCEEDED', result, completed_at: new Date().toISOString() }),
+        (error: unknown) => {
+          const hubError = toHubError(error);
+          return registry.updateTask(taskId, {
+            status: 'FAILED',
+            error: { code: hubError.code, message: hubError.message, details: hubError.details },
+            completed_at: new Date().toISOString(),
+          });
+        },
+      )
+      .catch((error: unknown) => app.log.error({ err: error, taskId }, 'could not record a run task'));
+    return reply.code(202).send({ task_id: taskId });
+  };
+
+  const response = {
+    200: RunReply,
+    202: TaskAccepted,
+    400: ErrorDocument,
+    401: ErrorDocument,
+    404: ErrorDocument,
+    410: ErrorDocument,
+    422: ErrorDocument,
+    429: ErrorDocument,
+    500: ErrorDocument,
+    503: ErrorDocument,
+    504: ErrorDocument,
+  };
+  app.post('/servables/:owner/:name/run', {
+    schema: { summary: 'Run the latest version', tags: ['run'], params: OwnerNameParams, body: RunRequest, response },
+    handler: run,
+  });
+  app.post('/servables/:owner/:name/versions/:version/run', {
+    schema: { summary: 'Run one version', tags: ['run'], params: OwnerNameVersionParams, body: RunRequest, response },
+    handler: run,
+  });
+}

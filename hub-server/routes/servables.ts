@@ -1,0 +1,197 @@
+/**
+ * Publishing, listing, describing and withdrawing servables (`/api/v1/servables`).
+ */
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import { ErrorDocument, ListQuery, OwnerNameParams, OwnerNameVersionParams, PublishAccepted } from '../../schemas/api.ts';
+import { ServableMetadata } from '../../schemas/metadata.ts';
+import { assertValid } from '../../schemas/validate.ts';
+import type { Upload } from '../../builder/publish-pipeline.ts';
+import { HubError } from '../errors.ts';
+import { canView } from '../services/access.ts';
+import type { VersionRecord } from '../ports/registry.ts';
+
+const Document = Type.Record(Type.String(), Type.Unknown(), { description: 'the servable metadata document (datacite, hub, servable)' });
+const errors = { 400: ErrorDocument, 401: ErrorDocument, 403: ErrorDocument, 404: ErrorDocument };
+
+/** Receive the multipart body: the metadata part parsed, every file part streamed to disk. */
+async function receiveUpload(request: FastifyRequest, uploadDir: string): Promise<{ metadata: unknown; uploads: Upload[] }> {
+  if (!request.isMultipart()) {
+    throw new HubError('UNSUPPORTED_MEDIA_TYPE', 'publish with multipart/form-data: a "metadata" part and one or more "file" parts');
+  }
+  let metadata: unknown;
+  const uploads: Upload[] = [];
+  await fsp.mkdir(path.join(uploadDir, 'parts'), { recursive: true });
+  for await (const part of request.parts()) {
+    if (part.type === 'file') {
+      if (part.fieldname === 'metadata') {
+        metadata = parseMetadata((await part.toBuffer()).toString('utf8'));
+        continue;
+      }
+      const tempPath = path.join(uploadDir, 'parts', String(uploads.length));
+      await pipeline(part.file, fs.createWriteStream(tempPath));
+      uploads.push({ fileName: part.filename || `file-${uploads.length}`, tempPath });
+    } else if (part.fieldname === 'metadata') {
+      metadata = parseMetadata(String(part.value));
+    }
+  }
+  if (metadata === undefined) throw new HubError('INVALID_METADATA', 'the request has no "metadata" part');
+  return { metadata, uploads };
+}
+
+function parseMetadata(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new HubError('INVALID_METADATA', `the "metadata" part is not JSON: ${(error as Error).message}`);
+  }
+}
+
+function versionView(record: VersionRecord) {
+  return {
+    servable: `${record.owner}/${record.name}`,
+    version: record.version,
+    state: record.state,
+    created_at: record.created_at,
+    published_at: record.published_at,
+    withdrawn_at: record.withdrawn_at,
+    withdrawn_reason: record.withdrawn_reason,
+    identifier: record.document?.hub.identifier,
+    title: record.document?.datacite.titles[0]?.title,
+  };
+}
+
+const VersionView = Type.Object({
+  servable: Type.String(),
+  version: Type.Integer(),
+  state: Type.String(),
+  created_at: Type.String(),
+  published_at: Type.Optional(Type.String()),
+  withdrawn_at: Type.Optional(Type.String()),
+  withdrawn_reason: Type.Optional(Type.String()),
+  identifier: Type.Optional(Type.String()),
+  title: Type.Optional(Type.String()),
+});
+
+export default async function servablesRoutes(app: FastifyInstance): Promise<void> {
+  const { registry, publisher, gateway, index, manager, minter, config } = app.hub;
+
+  app.post('/servables', {
+    schema: {
+      summary: 'Publish a servable version',
+      description: 'multipart/form-data: a `metadata` part (the JSON metadata document) and one or more `file` parts (model files, or one .tar/.tar.gz/.zip of a folder).',
+      tags: ['servables'],
+      consumes: ['multipart/form-data'],
+      response: { 202: PublishAccepted, 400: ErrorDocument, 401: ErrorDocument, 403: ErrorDocument, 413: ErrorDocument, 415: ErrorDocument },
+    },
+    handler: async (request, reply) => {
+      const uploadDir = path.join(config.dataDir, 'uploads', randomUUID());
+      try {
+        const { metadata, uploads } = await receiveUpload(request, uploadDir);
+        const document = assertValid(ServableMetadata, metadata, 'INVALID_METADATA');
+        app.requirePublisher(request, document.hub.owner);
+        const accepted = await publisher.accept(document, uploads, uploadDir);
+        return reply.code(202).send(accepted);
+      } catch (error) {
+        await fsp.rm(uploadDir, { recursive: true, force: true });
+        throw error;
+      }
+    },
+  });
+
+  app.get('/servables', {
+    schema: {
+      summary: 'List servables, newest first',
+      tags: ['servables'],
+      querystring: ListQuery,
+      response: { 200: Type.Object({ items: Type.Array(Type.Unknown()), next_cursor: Type.Union([Type.String(), Type.Null()]) }), ...errors },
+    },
+    handler: async (request) => {
+      app.requireReader(request);
+      const query = request.query as { owner?: string; limit?: number; cursor?: string };
+      const limit = query.limit ?? 50;
+      // Private servables the caller may not see are filtered out, and the page refilled.
+      const items: unknown[] = [];
+      let cursor = query.cursor;
+      for (;;) {
+        const page = await registry.listServables({ owner: query.owner, limit, cursor });
+        for (const item of page.items) {
+          if (items.length < limit && canView(item.document, request.viewer)) {
+            const { document: _document, ...summary } = item;
+            items.push(summary);
+          }
+        }
+        cursor = page.next_cursor ?? undefined;
+        if (items.length >= limit || !cursor) return { items, next_cursor: cursor ?? null };
+      }
+    },
+  });
+
+  app.get('/servables/:owner/:name', {
+    schema: { summary: 'The metadata document of the latest version', tags: ['servables'], params: OwnerNameParams, response: { 200: Document, ...errors } },
+    handler: async (request) => {
+      app.requireReader(request);
+      const { owner, name } = request.params as { owner: string; name: string };
+      return gateway.describe({ owner, name }, request.viewer);
+    },
+  });
+
+  app.get('/servables/:owner/:name/versions', {
+    schema: {
+      summary: 'The versions of a servable, newest first',
+      tags: ['servables'],
+      params: OwnerNameParams,
+      response: { 200: Type.Object({ servable: Type.String(), versions: Type.Array(VersionView) }), ...errors },
+    },
+    handler: async (request) => {
+      app.requireReader(request);
+      const { owner, name } = request.params as { owner: string; name: string };
+      const versions = (await registry.listVersions(owner, name)).filter((v) => v.document && canView(v.document, request.viewer));
+      if (versions.length === 0) throw new HubError('SERVABLE_NOT_FOUND', `${owner}/${name}`);
+      return { servable: `${owner}/${name}`, versions: versions.map(versionView) };
+    },
+  });
+
+  app.get('/servables/:owner/:name/versions/:version', {
+    schema: { summary: 'The metadata document of one version', tags: ['servables'], params: OwnerNameVersionParams, response: { 200: Document, ...errors, 410: ErrorDocument } },
+    handler: async (request) => {
+      app.requireReader(request);
+      const { owner, name, version } = request.params as { owner: string; name: string; version: number };
+      return gateway.describe({ owner, name, version }, request.viewer);
+    },
+  });
+
+  const withdraw = async (request: FastifyRequest) => {
+    const { owner, name, version } = request.params as { owner: string; name: string; version?: number };
+    const body = (request.body ?? {}) as { reason?: string };
+    const reason = body.reason ?? (request.query as { reason?: string }).reason ?? 'withdrawn by the owner';
+    // Existence first, as the caller may see it: a private servable of someone else is unknown.
+    await gateway.describe({ owner, name, version }, request.viewer);
+    app.requirePublisher(request, owner);
+    const withdrawn = await registry.withdraw(owner, name, version, reason);
+    await index.remove(owner, name, version);
+    for (const v of withdrawn) {
+      const record = await registry.getVersion(owner, name, v);
+      if (record?.document?.hub.identifier) await minter.hide?.(record.document.hub.identifier);
+    }
+    gateway.invalidate(owner, name);
+    await manager.unloadServable(owner, name, version);
+    return { servable: `${owner}/${name}`, withdrawn, reason };
+  };
+  const WithdrawReply = Type.Object({ servable: Type.String(), withdrawn: Type.Array(Type.Integer()), reason: Type.String() });
+  const WithdrawQuery = Type.Object({ reason: Type.Optional(Type.String({ maxLength: 1000 })) });
+
+  app.delete('/servables/:owner/:name', {
+    schema: { summary: 'Withdraw every version of a servable', tags: ['servables'], params: OwnerNameParams, querystring: WithdrawQuery, response: { 200: WithdrawReply, ...errors } },
+    handler: withdraw,
+  });
+  app.delete('/servables/:owner/:name/versions/:version', {
+    schema: { summary: 'Withdraw one version', tags: ['servables'], params: OwnerNameVersionParams, querystring: WithdrawQuery, response: { 200: WithdrawReply, ...errors } },
+    handler: withdraw,
+  });
+}
