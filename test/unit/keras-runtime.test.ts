@@ -1,0 +1,109 @@
+/**
+ * The Keras runtime against files laid out exactly as Keras 2 (`model.save('x.h5')`) and Keras 3
+ * (`model.save('x.keras')`) write them. There is no Python Keras here, so
+ * test/fixtures/keras/make_keras_models.py writes them with Debian's python3-h5py and computes the
+ * reference output with numpy; the runtime's output must match it.
+ */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PublishedMetadata, ServableBlock } from '../../schemas/metadata.ts';
+import { KerasRuntime, toSnakeCase } from '../../servables/keras-runtime.ts';
+import type { LocalFile } from '../../servables/servable.ts';
+
+const script = fileURLToPath(new URL('../fixtures/keras/make_keras_models.py', import.meta.url));
+const python = process.env.MODELHUB_PYTHON ?? '/usr/bin/python3';
+
+interface Reference { x: number[][]; keras2: number[][]; keras3: number[][] }
+
+const undeclared: ServableBlock = { type: 'keras', methods: { run: { input: { type: 'any' }, output: { type: 'any' } } } };
+const published = (servable: ServableBlock): PublishedMetadata => ({
+  datacite: { creators: [{ name: 'Test' }], titles: [{ title: 'test' }] },
+  hub: { owner: 'test', name: 'keras', version: 1, identifier: 'local:test/keras@1', files: [], publication_date: new Date(0).toISOString(), visibility: 'public' },
+  servable,
+});
+
+let dir: string;
+let reference: Reference;
+const runtime = new KerasRuntime();
+
+async function fixture(name: string): Promise<LocalFile[]> {
+  const localPath = path.join(dir, name);
+  const bytes = await readFile(localPath);
+  return [{ path: name, localPath, sha256: createHash('sha256').update(bytes).digest('hex'), size: (await stat(localPath)).size }];
+}
+
+async function runAndCompare(name: string, expected: number[][]) {
+  const files = await fixture(name);
+  const inspection = await runtime.inspect(files, undeclared);
+  expect(inspection.servable.methods.run.input).toEqual({ type: 'ndarray', shape: [null, 4], dtype: 'float32' });
+  expect(inspection.servable.methods.run.output).toEqual({ type: 'ndarray', shape: [null, 3], dtype: 'float32' });
+  const servable = await runtime.load(published(inspection.servable), files);
+  const data = Float32Array.from(reference.x.flat());
+  const result = await servable.run({ kind: 'tensors', tensors: { x: { dtype: 'float32', shape: [reference.x.length, 4], data } } }, {});
+  await servable.dispose();
+  if (result.kind !== 'tensors') throw new Error('expected tensors');
+  const [output] = Object.values(result.tensors);
+  expect(output!.shape).toEqual([reference.x.length, 3]);
+  const flat = expected.flat();
+  let maxErr = 0;
+  flat.forEach((value, i) => { maxErr = Math.max(maxErr, Math.abs(value - (output!.data as Float32Array)[i]!)); });
+  expect(maxErr).toBeLessThan(1e-5);
+  return inspection;
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'modelhub-keras-test-'));
+  await promisify(execFile)(python, [script, dir]);
+  reference = JSON.parse(await readFile(path.join(dir, 'reference.json'), 'utf8')) as Reference;
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('Keras 2 HDF5', () => {
+  it('rebuilds a Dense/ReLU/Dense model and matches numpy', async () => {
+    const inspection = await runAndCompare('mlp.h5', reference.keras2);
+    expect(inspection.facts).toMatchObject({ format: 'keras2-h5', keras_version: '2.15.0', backend: 'wasm', parameters: 4 * 8 + 8 + 8 * 3 + 3 });
+    expect(inspection.servable.model_file).toBe('mlp.h5');
+  });
+
+  it('fails a truncated file at inspect', async () => {
+    await expect(runtime.inspect(await fixture('truncated.h5'), undeclared)).rejects.toMatchObject({ code: 'MODELHUB_INVALID_MODEL', message: expect.stringContaining('truncated.h5') });
+  });
+
+  it('fails a file that is not HDF5 at all', async () => {
+    await writeFile(path.join(dir, 'garbage.h5'), 'this is not a model');
+    await expect(runtime.inspect(await fixture('garbage.h5'), undeclared)).rejects.toMatchObject({ code: 'MODELHUB_INVALID_MODEL', message: expect.stringContaining('not an HDF5 file') });
+  });
+
+  it('names a custom layer tfjs cannot build', async () => {
+    await expect(runtime.inspect(await fixture('custom.h5'), undeclared)).rejects.toMatchObject({ code: 'MODELHUB_INVALID_MODEL', message: expect.stringContaining('MyScalingLayer in layer my_scaling_layer') });
+  });
+});
+
+describe('Keras 3 .keras archive', () => {
+  it('rebuilds a functional Dense/ReLU/Dense model and matches numpy', async () => {
+    const inspection = await runAndCompare('mlp.keras', reference.keras3);
+    expect(inspection.facts).toMatchObject({ format: 'keras3', keras_version: '3.6.0', model_class: 'Functional' });
+  });
+
+  it('names a registered custom layer tfjs cannot build', async () => {
+    await expect(runtime.inspect(await fixture('custom.keras'), undeclared)).rejects.toMatchObject({ code: 'MODELHUB_INVALID_MODEL', message: expect.stringContaining('Scaling (my_package>Scaling) in layer scaling') });
+  });
+
+  it('fails a truncated archive at inspect', async () => {
+    const bytes = await readFile(path.join(dir, 'mlp.keras'));
+    await writeFile(path.join(dir, 'truncated.keras'), bytes.subarray(0, Math.floor(bytes.length / 2)));
+    await expect(runtime.inspect(await fixture('truncated.keras'), undeclared)).rejects.toMatchObject({ code: 'MODELHUB_INVALID_MODEL' });
+  });
+
+  it('names weight groups as Keras 3 does', () => {
+    expect(['Dense', 'ReLU', 'Conv2D', 'BatchNormalization', 'LSTM', 'InputLayer'].map(toSnakeCase)).toEqual(['dense', 're_lu', 'conv2d', 'batch_normalization', 'lstm', 'input_layer']);
+  });
+});
