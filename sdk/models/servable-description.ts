@@ -179,6 +179,12 @@ export abstract class ServableDescription {
     return this;
   }
 
+  /** Which of the files the runtime loads (`model.onnx`, `model.json`), when there are several. */
+  setModelFile(pathInServable: string): this {
+    this.servable.model_file = pathInServable;
+    return this;
+  }
+
   /** Add a file; it lands at `pathInServable` (its base name by default). */
   addFile(localPath: string, pathInServable?: string): this {
     const target = toPosix(pathInServable ?? path.basename(localPath)).replace(/^\/+/, '');

@@ -1,0 +1,406 @@
+/**
+ * `modelhub`: parses arguments and calls the SDK; nothing else lives here. Other command groups
+ * (flows, tokens) attach to the program that `buildCli()` returns.
+ */
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Command, Option } from 'commander';
+import type { HubConfig } from '../hub-server/config.ts';
+import type { PublishedMetadata } from '../schemas/metadata.ts';
+import { describeTask, formatTable, processOutput, renderPublish, type Output } from './cli-output.ts';
+import { MetadataValidationError } from './errors.ts';
+import { HubClient } from './hub-client.ts';
+import { METADATA_FILE, defaultMetadataPath, loadServable, metadataTemplate } from './models/from-path.ts';
+import { CITATION_FORMATS, type CitationFormat } from './operations/cite-servable.ts';
+import type { ServableListItem } from './operations/list-servables.ts';
+import { SearchQueryBuilder } from './query-builder.ts';
+import { readSavedLogin, resolveConnection, saveLogin, savedLoginPath } from './saved-login.ts';
+
+interface GlobalOptions {
+  json?: boolean;
+  url?: string;
+  token?: string;
+}
+
+type StartServer = (config?: Partial<HubConfig>) => Promise<{ url: string; close(): Promise<void> }>;
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+const positiveInt = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new TypeError(`"${value}" is not a positive whole number`);
+  return n;
+};
+
+function parseJson(text: string, what: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new TypeError(`${what} is not JSON: ${(error as Error).message}`);
+  }
+}
+
+/** `error <CODE>: <message>` on stderr (or the error document with --json), exit status 1. */
+export function reportError(error: unknown, json: boolean, output: Output): void {
+  const e = error as { code?: unknown; message?: string; details?: unknown; status?: number };
+  const code = typeof e?.code === 'string' && e.code.startsWith('MODELHUB_') ? e.code : 'MODELHUB_CLIENT_ERROR';
+  const message = error instanceof Error ? error.message : String(error);
+  const details = error instanceof MetadataValidationError ? error.problems : e?.details;
+  if (json) {
+    output.out(JSON.stringify({ error: { code, message, ...(details === undefined ? {} : { details }) } }, null, 2));
+  } else {
+    output.err(`error ${code}: ${message}`);
+  }
+  process.exitCode = 1;
+}
+
+function summarize(doc: PublishedMetadata): string {
+  const run = doc.servable.methods.run;
+  const lines = [
+    `${doc.hub.owner}/${doc.hub.name}@${doc.hub.version}  ${doc.datacite.titles[0]?.title ?? ''}`,
+    `type:        ${doc.servable.type}`,
+    `identifier:  ${doc.hub.identifier}`,
+    `authors:     ${doc.datacite.creators.map((c) => c.name).join('; ')}`,
+  ];
+  if (doc.hub.domains?.length) lines.push(`domains:     ${doc.hub.domains.join(', ')}`);
+  if (doc.hub.publication_date) lines.push(`published:   ${doc.hub.publication_date}`);
+  lines.push(`visibility:  ${doc.hub.visibility}`);
+  lines.push(`input:       ${JSON.stringify(run.input)}`);
+  lines.push(`output:      ${JSON.stringify(run.output)}`);
+  const description = doc.datacite.descriptions?.[0]?.description;
+  if (description) lines.push('', description);
+  return lines.join('\n');
+}
+
+export function buildCli(output: Output = processOutput): Command {
+  const program = new Command('modelhub')
+    .description('Publish, find, cite and run scientific models on a modelhub')
+    .option('--json', 'print machine-readable JSON')
+    .option('--url <url>', 'the hub (default: $MODELHUB_URL, the saved login, http://127.0.0.1:8700)')
+    .option('--token <token>', 'API token (default: $MODELHUB_TOKEN or the saved login)')
+    .showHelpAfterError();
+
+  const globals = (command: Command) => command.optsWithGlobals<GlobalOptions>();
+  const client = (command: Command) => {
+    const { url, token } = globals(command);
+    return new HubClient({ ...(url ? { url } : {}), ...(token ? { token } : {}) });
+  };
+  const print = (command: Command, value: unknown, human: () => string) =>
+    output.out(globals(command).json ? JSON.stringify(value, null, 2) : human());
+  /** Every action reports its errors the same way. */
+  const action =
+    <A extends unknown[]>(fn: (...args: A) => Promise<void>) =>
+    async (...args: A) => {
+      const command = args[args.length - 1] as Command;
+      try {
+        await fn(...args);
+      } catch (error) {
+        reportError(error, Boolean(globals(command).json), output);
+      }
+    };
+
+  program
+    .command('serve')
+    .description('start a hub on this machine (settings from MODELHUB_* variables)')
+    .option('--port <port>', 'port to listen on', (v) => Number(v))
+    .option('--host <host>', 'address to listen on')
+    .option('--data <dir>', 'folder of the embedded stores')
+    .action(
+      action(async (options: { port?: number; host?: string; data?: string }, command: Command) => {
+        // Resolved at run time so the SDK and the rest of the CLI load without the server's dependencies.
+        const serverModule = new URL('../hub-server/server.ts', import.meta.url).href;
+        const { startServer } = (await import(serverModule)) as { startServer: StartServer };
+        const server = await startServer({
+          ...(options.port !== undefined ? { port: options.port } : {}),
+          ...(options.host ? { host: options.host } : {}),
+          ...(options.data ? { dataDir: path.resolve(options.data) } : {}),
+        });
+        print(command, { url: server.url }, () => `modelhub listening on ${server.url}`);
+        const stop = () => {
+          void server.close().finally(() => process.exit(0));
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      }),
+    );
+
+  program
+    .command('init')
+    .description(`write a ${METADATA_FILE} to fill in, from what the model file says`)
+    .argument('[model-file]', 'the model file or folder (.onnx, .h5, model.json folder, .pkl, .pt, .py ...)')
+    .option('--owner <owner>', 'your hub user name')
+    .option('-o, --output <file>', `where to write (default: ${METADATA_FILE} beside the model)`)
+    .option('--force', 'overwrite an existing file')
+    .action(
+      action(async (modelFile: string | undefined, options: { owner?: string; output?: string; force?: boolean }, command: Command) => {
+        const template = await metadataTemplate(modelFile, options.owner ? { owner: options.owner } : {});
+        const target = options.output ?? (modelFile ? defaultMetadataPath(modelFile) : METADATA_FILE);
+        if (existsSync(target) && !options.force) throw new TypeError(`${target} exists; use --force to overwrite it`);
+        await writeFile(target, `${JSON.stringify(template, null, 2)}\n`);
+        print(command, { path: target, metadata: template }, () =>
+          `wrote ${target}: fill in the TODO fields, then run: modelhub publish ${modelFile ?? '<model>'}`,
+        );
+      }),
+    );
+
+  program
+    .command('publish')
+    .description('upload a model with its metadata; the hub inspects it, mints an identifier and serves it')
+    .argument('<path>', 'model file or folder')
+    .option('--metadata <file>', `metadata document (default: ${METADATA_FILE} beside the model or inside the folder)`)
+    .option('--name <owner/name>', 'servable name')
+    .option('--title <title>', 'title')
+    .option('--author <"Family, Given">', 'author, repeat for several', collect)
+    .option('--domain <domain>', 'scientific domain, repeat for several', collect)
+    .option('--description <text>', 'abstract')
+    .option('--private', 'visible to its owner only')
+    .option('--no-wait', 'return once the upload is accepted, without following the build')
+    .action(
+      action(
+        async (
+          modelPath: string,
+          options: { metadata?: string; name?: string; title?: string; author?: string[]; domain?: string[]; description?: string; private?: boolean; wait: boolean },
+          command: Command,
+        ) => {
+          const model = await loadServable(modelPath, options.metadata ? { metadataPath: options.metadata } : {});
+          if (options.name) model.setName(options.name);
+          if (options.title) model.setTitle(options.title);
+          if (options.author) model.setAuthors(options.author);
+          if (options.domain) model.setDomains(options.domain);
+          if (options.description) model.setDescription(options.description);
+          if (options.private) model.setVisibility('private');
+          const json = Boolean(globals(command).json);
+          const { task, accepted } = await renderPublish(
+            client(command).publishServableProgress(model, { wait: options.wait }),
+            output,
+            { quiet: json },
+          );
+          if (!options.wait || !task) {
+            print(command, accepted, () => `follow it with: modelhub status ${accepted?.task_id}`);
+            return;
+          }
+          if (task.status === 'FAILED') {
+            if (json) output.out(JSON.stringify(task, null, 2));
+            else output.err(`error ${task.error?.code ?? 'MODELHUB_INTERNAL'}: ${task.error?.message ?? 'the publish failed'}`);
+            process.exitCode = 1;
+            return;
+          }
+          print(command, task, () => `published ${task.servable}@${task.version}`);
+        },
+      ),
+    );
+
+  program
+    .command('run')
+    .description('run a servable on inputs given as JSON')
+    .argument('<name>', 'owner/name or owner/name@version')
+    .argument('[inputs-json]', 'the inputs, as JSON')
+    .option('--input-file <file>', 'read the inputs from a JSON file')
+    .option('--version <n>', 'version to run (default: latest)', positiveInt)
+    .option('--parameters <json>', 'run parameters, as a JSON object')
+    .option('--method <method>', 'method other than run')
+    .option('--async', 'return a task id instead of waiting')
+    .action(
+      action(
+        async (
+          name: string,
+          inputsJson: string | undefined,
+          options: { inputFile?: string; version?: number; parameters?: string; method?: string; async?: boolean },
+          command: Command,
+        ) => {
+          if ((inputsJson === undefined) === (options.inputFile === undefined)) {
+            throw new TypeError('give the inputs either as JSON or with --input-file, not both or neither');
+          }
+          const inputs = options.inputFile
+            ? parseJson(await readFile(options.inputFile, 'utf8'), options.inputFile)
+            : parseJson(inputsJson!, 'the inputs');
+          const parameters = options.parameters
+            ? (parseJson(options.parameters, '--parameters') as Record<string, unknown>)
+            : undefined;
+          const opts = {
+            ...(options.version ? { version: options.version } : {}),
+            ...(parameters ? { parameters } : {}),
+            ...(options.method ? { method: options.method } : {}),
+          };
+          const hub = client(command);
+          if (options.async) {
+            const accepted = await hub.run(name, inputs, { ...opts, asynchronous: true });
+            print(command, accepted, () => `task ${accepted.task_id}: follow it with modelhub status ${accepted.task_id}`);
+            return;
+          }
+          const reply = await hub.run(name, inputs, opts);
+          print(command, reply, () => JSON.stringify(reply.output));
+          if (!globals(command).json) {
+            output.err(`${reply.servable}@${reply.version}  ${reply.timing.total_ms.toFixed(1)} ms${reply.cached ? ' (cached)' : ''}`);
+          }
+        },
+      ),
+    );
+
+  program
+    .command('status')
+    .description('the state of a publish or asynchronous run')
+    .argument('<task-id>')
+    .option('--wait', 'wait until it finishes')
+    .action(
+      action(async (taskId: string, options: { wait?: boolean }, command: Command) => {
+        const hub = client(command);
+        const task = options.wait ? await hub.waitForTask(taskId) : await hub.getTaskStatus(taskId);
+        print(command, task, () => describeTask(task));
+        if (task.status === 'FAILED') process.exitCode = 1;
+      }),
+    );
+
+  program
+    .command('describe')
+    .description('the metadata of a servable')
+    .argument('<name>', 'owner/name or owner/name@version')
+    .action(
+      action(async (name: string, _options: unknown, command: Command) => {
+        const doc = await client(command).describeServable(name);
+        print(command, doc, () => summarize(doc));
+      }),
+    );
+
+  program
+    .command('versions')
+    .description('the versions of a servable, newest first')
+    .argument('<name>', 'owner/name')
+    .action(
+      action(async (name: string, _options: unknown, command: Command) => {
+        const versions = await client(command).listVersions(name);
+        print(command, versions, () =>
+          formatTable(
+            ['VERSION', 'STATE', 'IDENTIFIER', 'PUBLISHED'],
+            versions.map((v) => [String(v.version), v.state ?? '', v.identifier ?? '', v.published_at ?? '']),
+          ),
+        );
+      }),
+    );
+
+  program
+    .command('ls')
+    .description('servables you can see, newest first')
+    .option('--owner <owner>', 'only this owner')
+    .option('--limit <n>', 'at most this many', positiveInt)
+    .action(
+      action(async (options: { owner?: string; limit?: number }, command: Command) => {
+        const items: ServableListItem[] = [];
+        for await (const item of client(command).listServables(options)) items.push(item);
+        print(command, items, () =>
+          items.length === 0
+            ? 'no servables'
+            : formatTable(
+                ['SERVABLE', 'VERSION', 'TYPE', 'VISIBILITY', 'TITLE'],
+                items.map((i) => [i.servable, String(i.latest_version), i.type, i.visibility, i.title]),
+              ),
+        );
+      }),
+    );
+
+  program
+    .command('search')
+    .description('find servables by text, domain, author, owner, type or DOI')
+    .argument('[text...]', 'free text')
+    .option('--domain <domain>', 'scientific domain, repeat for several', collect)
+    .option('--author <author>', 'author, repeat for several', collect)
+    .option('--owner <owner>', 'owner')
+    .option('--type <type>', 'servable type (onnx, keras, tfjs, python ...)')
+    .option('--doi <doi>', 'a related DOI or the identifier')
+    .option('--all-versions', 'every version, not only the latest')
+    .option('--limit <n>', 'at most this many hits', positiveInt)
+    .option('--offset <n>', 'skip this many hits', (v) => Number(v))
+    .action(
+      action(
+        async (
+          text: string[],
+          options: { domain?: string[]; author?: string[]; owner?: string; type?: string; doi?: string; allVersions?: boolean; limit?: number; offset?: number },
+          command: Command,
+        ) => {
+          const query = new SearchQueryBuilder().text(text.join(' '));
+          if (options.domain) query.matchDomains(options.domain);
+          if (options.author) query.matchAuthors(options.author);
+          if (options.owner) query.matchOwner(options.owner);
+          if (options.type) query.matchType(options.type);
+          if (options.doi) query.matchDoi(options.doi);
+          if (options.allVersions) query.latestOnly(false);
+          if (options.limit !== undefined) query.limit(options.limit);
+          if (options.offset !== undefined) query.offset(options.offset);
+          const reply = await client(command).search(query);
+          print(command, reply, () =>
+            reply.hits.length === 0
+              ? 'no matches'
+              : `${formatTable(
+                  ['SERVABLE', 'VERSION', 'TYPE', 'SCORE', 'TITLE'],
+                  reply.hits.map((h) => [h.servable, String(h.version), h.type, h.score.toFixed(2), h.title]),
+                )}\n${reply.hits.length} of ${reply.total}`,
+          );
+        },
+      ),
+    );
+
+  program
+    .command('cite')
+    .description('how to cite a servable')
+    .argument('<name>', 'owner/name or owner/name@version')
+    .addOption(new Option('--format <format>', 'citation format').choices(CITATION_FORMATS).default('bibtex'))
+    .action(
+      action(async (name: string, options: { format: CitationFormat }, command: Command) => {
+        const text = await client(command).cite(name, options.format);
+        print(command, { servable: name, format: options.format, citation: text }, () => text.trimEnd());
+      }),
+    );
+
+  program
+    .command('withdraw')
+    .description('withdraw a servable (or one version); its identifier resolves to a tombstone')
+    .argument('<name>', 'owner/name or owner/name@version')
+    .option('--reason <reason>', 'why, shown on the tombstone')
+    .action(
+      action(async (name: string, options: { reason?: string }, command: Command) => {
+        const reply = await client(command).withdraw(name, options.reason ? { reason: options.reason } : {});
+        print(command, reply, () => `withdrew ${name}`);
+      }),
+    );
+
+  program
+    .command('resolve')
+    .description('what an identifier names')
+    .argument('<identifier>')
+    .action(
+      action(async (identifier: string, _options: unknown, command: Command) => {
+        const resolved = await client(command).resolveIdentifier(identifier);
+        print(command, resolved, () => JSON.stringify(resolved, null, 2));
+      }),
+    );
+
+  program
+    .command('login')
+    .description(`save the hub URL and a token (in ${savedLoginPath()})`)
+    .action(
+      action(async (_options: unknown, command: Command) => {
+        const { url, token } = globals(command);
+        const saved = readSavedLogin();
+        const login = {
+          url: resolveConnection({ ...(url ? { url } : {}) }).url,
+          ...(token ? { token } : saved.token && (!url || url === saved.url) ? { token: saved.token } : {}),
+        };
+        const file = saveLogin(login);
+        print(command, { path: file, url: login.url, token: Boolean(login.token) }, () =>
+          `saved ${login.url}${login.token ? ' with a token' : ''} to ${file}`,
+        );
+      }),
+    );
+
+  return program;
+}
+
+export async function main(argv: string[] = process.argv): Promise<void> {
+  await buildCli().parseAsync(argv);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  await main();
+}
