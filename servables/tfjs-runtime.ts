@@ -161,7 +161,7 @@ export class TfjsServable implements Servable {
   readonly memoryBytes: number;
 
   constructor(
-    readonly type: 'tfjs' | 'keras',
+    readonly type: 'tfjs' | 'keras' | 'tf-savedmodel',
     private readonly runner: TfjsRunner,
   ) {
     this.memoryBytes = runner.memoryBytes;
