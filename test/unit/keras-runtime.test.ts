@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PublishedMetadata, ServableBlock } from '../../schemas/metadata.ts';
 import { KerasRuntime, toSnakeCase } from '../../servables/keras-runtime.ts';
 import type { LocalFile } from '../../servables/servable.ts';
+import { KerasModel } from '../../sdk/models/keras-model.ts';
 
 const script = fileURLToPath(new URL('../fixtures/keras/make_keras_models.py', import.meta.url));
 const python = process.env.MODELHUB_PYTHON ?? '/usr/bin/python3';
@@ -105,5 +106,20 @@ describe('Keras 3 .keras archive', () => {
 
   it('names weight groups as Keras 3 does', () => {
     expect(['Dense', 'ReLU', 'Conv2D', 'BatchNormalization', 'LSTM', 'InputLayer'].map(toSnakeCase)).toEqual(['dense', 're_lu', 'conv2d', 'batch_normalization', 'lstm', 'input_layer']);
+  });
+});
+
+describe('KerasModel (SDK)', () => {
+  it('declares the types read from a .keras file and adds the file', async () => {
+    const model = (await KerasModel.create(path.join(dir, 'mlp.keras'))).setTitle('Small MLP').setName('test/mlp').setAuthors(['Doe, Jane']);
+    const document = model.toMetadata();
+    expect(document.servable).toMatchObject({ type: 'keras', model_file: 'mlp.keras' });
+    expect(document.servable.methods.run.output).toEqual({ type: 'ndarray', shape: [null, 3], dtype: 'float32' });
+    expect(model.files()).toEqual([{ localPath: path.join(dir, 'mlp.keras'), path: 'mlp.keras' }]);
+    expect(model.facts).toMatchObject({ format: 'keras3' });
+  });
+
+  it('reports an unbuildable layer before anything is uploaded', async () => {
+    await expect(KerasModel.create(path.join(dir, 'custom.h5'))).rejects.toMatchObject({ code: 'MODELHUB_INVALID_MODEL' });
   });
 });

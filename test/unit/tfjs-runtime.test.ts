@@ -13,6 +13,7 @@ import type { PublishedMetadata, ServableBlock } from '../../schemas/metadata.ts
 import type { LocalFile, Tensor } from '../../servables/servable.ts';
 import { ensureTfjsBackend, tf } from '../../servables/tfjs-backend.ts';
 import { TfjsRuntime } from '../../servables/tfjs-runtime.ts';
+import { TfjsModel } from '../../sdk/models/tfjs-model.ts';
 
 // The package's exports map hides package.json, so find its folder from the entry point.
 const require = createRequire(import.meta.url);
@@ -132,5 +133,20 @@ describe('tfjs layers model folder', () => {
     await expect(loaded.run({ kind: 'tensors', tensors: { x: { dtype: 'float32', shape: [2, 4], data: new Float32Array(8) } } }, {})).rejects.toMatchObject({ code: 'MODELHUB_INVALID_INPUTS' });
     tf.dispose(expected);
     await loaded.dispose();
+  });
+});
+
+describe('TfjsModel (SDK)', () => {
+  it('describes a graph model folder with the types the model declares', async () => {
+    const dir = path.join(work, 'emotion');
+    const { mkdir, copyFile } = await import('node:fs/promises');
+    await mkdir(dir, { recursive: true });
+    await copyFile(path.join(humanModels, 'emotion.json'), path.join(dir, 'model.json'));
+    await copyFile(path.join(humanModels, 'emotion.bin'), path.join(dir, 'emotion.bin'));
+    const model = (await TfjsModel.create(dir)).setTitle('Facial emotion').setName('test/emotion').setAuthors(['Doe, Jane']);
+    expect(model.files().map((f) => f.path).sort()).toEqual(['emotion.bin', 'model.json']);
+    const document = model.toMetadata();
+    expect(document.servable).toMatchObject({ type: 'tfjs', model_file: 'model.json' });
+    expect(document.servable.methods.run.input).toEqual({ type: 'ndarray', shape: [null, 64, 64, 1], dtype: 'float32' });
   });
 });
