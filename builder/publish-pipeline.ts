@@ -17,7 +17,7 @@ import type { ServableManager } from '../hub-server/gateway/servable-manager.ts'
 import type { HubMetrics } from '../hub-server/gateway/metrics.ts';
 import type { PublishAccepted, TaskDocument, TaskStep } from '../schemas/api.ts';
 import type { PublishedMetadata, ServableMetadata, StoredFile } from '../schemas/metadata.ts';
-import { decodeInputs, exampleInputs } from '../servables/tensors.ts';
+import { decodeInputs, exampleInputs, exampleIsGuess } from '../servables/tensors.ts';
 import type { LocalFile } from '../servables/servable.ts';
 import { archiveKind, extractArchive, listFiles, safeRelativePath } from './archive.ts';
 
@@ -237,7 +237,9 @@ export class Publisher {
   private async warmUp(document: PublishedMetadata, files: LocalFile[]): Promise<string> {
     const runtime = this.options.manager.runtimeFor(document.servable.type);
     const method = document.servable.methods.run;
-    const example = (method.method_details?.example_inputs as unknown) ?? exampleInputs(method);
+    const declaredExample = method.method_details?.example_inputs as unknown;
+    const example = declaredExample ?? exampleInputs(method);
+    const guessed = declaredExample === undefined && exampleIsGuess(method);
     const servable = await runtime.load(document, files);
     try {
       const started = performance.now();
@@ -245,9 +247,11 @@ export class Publisher {
       try {
         await servable.run(input, { method: 'run', deadline: Date.now() + 120_000 });
       } catch (error) {
-        // Publisher code may rightly refuse made-up inputs (an empty string, zeros); a graph model
-        // that cannot run on an input of its own declared shape is broken.
-        if (servable.io === 'json') return `loaded; the example call raised (${toHubError(error).message}), which publisher code may do`;
+        // Publisher code may rightly refuse made-up inputs (an empty string, a window of one sample,
+        // a sample rate of 0); a model that cannot run on an input whose every dimension it fixes is broken.
+        if (servable.io === 'json' || guessed) {
+          return `loaded; a run on a guessed example input failed (${toHubError(error).message}); declare servable.methods.run.method_details.example_inputs for a real warm-up`;
+        }
         throw error;
       }
       return `loaded and ran an example input in ${(performance.now() - started).toFixed(1)} ms`;

@@ -235,10 +235,16 @@ export const ArgumentType = Type.Recursive(
 export type ArgumentType = Static<typeof ArgumentType>;
 export type NdarrayArgument = Extract<ArgumentType, { type: 'ndarray' }>;
 
+/**
+ * Methods refer to ArgumentType by `$ref` rather than embedding it: embedded twice, its `$id` would
+ * name two schemas. Validators must know ArgumentType (schemas/validate.ts adds it).
+ */
+const ArgumentTypeRef = Type.Ref(ArgumentType);
+
 export const Method = Type.Object(
   {
-    input: ArgumentType,
-    output: ArgumentType,
+    input: ArgumentTypeRef,
+    output: ArgumentTypeRef,
     parameters: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     method_details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     description: Type.Optional(Type.String()),

@@ -7,12 +7,15 @@ import { Ajv, type ErrorObject } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { Static, TSchema } from '@sinclair/typebox';
 import { HubError, type ErrorName } from '../hub-server/errors.ts';
+import { ArgumentType } from './metadata.ts';
 
 // ajv-formats is CommonJS with a default export; under NodeNext its function arrives as `.default`.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
 
 export const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: false });
 addFormats(ajv);
+// Referenced by `$ref` from every method's input and output (schemas/metadata.ts).
+ajv.addSchema(ArgumentType);
 
 export interface ValidationProblem {
   path: string;

@@ -316,6 +316,28 @@ export function encodeOutput(method: Method, value: ServableValue): unknown {
   return out;
 }
 
+/**
+ * Whether a made-up example input is only a guess the model may rightly refuse: a dynamic dimension
+ * beyond the batch (a window length, a sequence) or a scalar (a sample rate) has no neutral value.
+ */
+export function exampleIsGuess(method: Method): boolean {
+  const guess = (type: ArgumentType): boolean => {
+    switch (type.type) {
+      case 'ndarray':
+        return type.shape.length === 0 || type.shape.slice(1).some((d) => d === null);
+      case 'list':
+        return guess(type.item_type);
+      case 'tuple':
+        return type.element_types.some(guess);
+      case 'dict':
+        return Object.values(type.properties).some(guess);
+      default:
+        return true;
+    }
+  };
+  return guess(method.input);
+}
+
 /** An input of the declared shape for the warm-up run at publish time: zeros, dynamic dims of 1. */
 export function exampleInputs(method: Method): unknown {
   const fromType = (type: ArgumentType): unknown => {
