@@ -7,7 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ServableType } from '../../schemas/metadata.ts';
-import { MetadataServable } from './metadata-servable.ts';
+import { AUTHOR_PLACEHOLDER, MetadataServable } from './metadata-servable.ts';
 import { OnnxModel } from './onnx-model.ts';
 import type { MetadataDraft, ServableDescription } from './servable-description.ts';
 
@@ -98,7 +98,7 @@ export async function loadServable(modelPath: string, options: { metadataPath?: 
 
 /**
  * A `modelhub.json` to fill in: what the model says, with placeholders for what only its authors
- * know (the placeholders fail validation until replaced, except the author's name format).
+ * know. `toMetadata()` refuses the document while any placeholder is left.
  */
 export async function metadataTemplate(modelPath?: string, options: { owner?: string } = {}): Promise<MetadataDraft> {
   const draft: MetadataDraft = modelPath
@@ -109,7 +109,7 @@ export async function metadataTemplate(modelPath?: string, options: { owner?: st
   return {
     datacite: {
       titles: [{ title: `TODO: a title for ${stem}` }],
-      creators: [{ name: 'Family, Given', nameType: 'Personal', affiliation: ['TODO: institution'] }],
+      creators: [{ name: AUTHOR_PLACEHOLDER, nameType: 'Personal', affiliation: ['TODO: institution'] }],
       descriptions: [{ description: 'TODO: what the model does, what it was trained on', descriptionType: 'Abstract' }],
       relatedIdentifiers: [],
       ...draft.datacite,
