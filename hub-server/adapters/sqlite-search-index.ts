@@ -29,7 +29,6 @@ const MIGRATIONS: readonly string[] = [
     published_at TEXT    NOT NULL,
     is_latest    INTEGER NOT NULL DEFAULT 0,
     hit          TEXT    NOT NULL,
-    document     TEXT    NOT NULL,
     UNIQUE (owner, name, version)
   );
   CREATE INDEX docs_by_date ON docs (is_latest, published_at);
@@ -151,7 +150,19 @@ function visibilityClause(viewer: Viewer | undefined, params: Record<string, unk
 export class SqliteSearchIndex implements SearchIndex {
   readonly kind = 'sqlite';
 
+  private readonly statements = new Map<string, Database.Statement>();
+
   private constructor(private readonly db: Database.Database) {}
+
+  /** Prepared once per SQL text: preparing costs more than running these small statements. */
+  private statement(sql: string): Database.Statement {
+    let prepared = this.statements.get(sql);
+    if (!prepared) {
+      prepared = this.db.prepare(sql);
+      this.statements.set(sql, prepared);
+    }
+    return prepared;
+  }
 
   static open(file: string): SqliteSearchIndex {
     if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
@@ -168,16 +179,17 @@ export class SqliteSearchIndex implements SearchIndex {
       for (let step = current; step < MIGRATIONS.length; step += 1) db.exec(MIGRATIONS[step]!);
       db.pragma(`user_version = ${MIGRATIONS.length}`);
     }).immediate();
+    db.exec(`CREATE TEMP TABLE matched (
+      id INTEGER PRIMARY KEY, score REAL NOT NULL, type TEXT, owner TEXT, published_at TEXT, version INTEGER)`);
     return new SqliteSearchIndex(db);
   }
 
   private deleteRows(owner: string, name: string, version?: number): void {
-    const ids = this.db
-      .prepare('SELECT id FROM docs WHERE owner = ? AND name = ? AND (? IS NULL OR version = ?)')
+    const ids = this.statement('SELECT id FROM docs WHERE owner = ? AND name = ? AND (? IS NULL OR version = ?)')
       .pluck()
       .all(owner, name, version ?? null, version ?? null) as number[];
-    const deleteFts = this.db.prepare('DELETE FROM docs_fts WHERE rowid = ?');
-    const deleteDoc = this.db.prepare('DELETE FROM docs WHERE id = ?');
+    const deleteFts = this.statement('DELETE FROM docs_fts WHERE rowid = ?');
+    const deleteDoc = this.statement('DELETE FROM docs WHERE id = ?');
     for (const id of ids) {
       deleteFts.run(id);
       deleteDoc.run(id);
@@ -186,10 +198,10 @@ export class SqliteSearchIndex implements SearchIndex {
 
   private insertRows(document: PublishedMetadata): void {
     const { owner, name, version } = document.hub;
-    const { lastInsertRowid } = this.db
-      .prepare(
-        `INSERT INTO docs (owner, name, version, visibility, type, published_at, hit, document)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    const { lastInsertRowid } = this
+      .statement(
+        `INSERT INTO docs (owner, name, version, visibility, type, published_at, hit)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         owner,
@@ -199,23 +211,18 @@ export class SqliteSearchIndex implements SearchIndex {
         document.servable.type,
         document.hub.publication_date,
         JSON.stringify(hitOf(document)),
-        JSON.stringify(document),
       );
-    this.db
-      .prepare('INSERT INTO docs_fts (rowid, title, descriptions, subjects, creators, domains, owner, name, type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+    this.statement('INSERT INTO docs_fts (rowid, title, descriptions, subjects, creators, domains, owner, name, type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
       .run(lastInsertRowid, ...ftsRowOf(document));
-    const insertTerm = this.db.prepare('INSERT OR IGNORE INTO doc_terms (doc_id, field, folded, value) VALUES (?, ?, ?, ?)');
+    const insertTerm = this.statement('INSERT OR IGNORE INTO doc_terms (doc_id, field, folded, value) VALUES (?, ?, ?, ?)');
     for (const term of termsOf(document)) insertTerm.run(lastInsertRowid, term.field, term.folded, term.value);
   }
 
   private refreshLatest(owner?: string, name?: string): void {
-    this.db
-      .prepare(
-        `UPDATE docs SET is_latest = (version = (SELECT MAX(version) FROM docs AS other
-                                                 WHERE other.owner = docs.owner AND other.name = docs.name))
-         WHERE @owner IS NULL OR (owner = @owner AND name = @name)`,
-      )
-      .run({ owner: owner ?? null, name: name ?? null });
+    const latest = `is_latest = (version = (SELECT MAX(version) FROM docs AS other
+                                            WHERE other.owner = docs.owner AND other.name = docs.name))`;
+    if (owner === undefined || name === undefined) this.statement(`UPDATE docs SET ${latest}`).run();
+    else this.statement(`UPDATE docs SET ${latest} WHERE owner = ? AND name = ?`).run(owner, name);
   }
 
   async index(document: PublishedMetadata): Promise<void> {
@@ -239,8 +246,12 @@ export class SqliteSearchIndex implements SearchIndex {
     for await (const document of documents) all.push(document);
     this.db.transaction(() => {
       this.db.exec('DELETE FROM doc_terms; DELETE FROM docs; DELETE FROM docs_fts;');
+      const seen = new Set<string>();
       for (const document of all) {
-        this.deleteRows(document.hub.owner, document.hub.name, document.hub.version);
+        const key = `${document.hub.owner}/${document.hub.name}@${document.hub.version}`;
+        // The same version twice in the input: the later document wins, as with index().
+        if (seen.has(key)) this.deleteRows(document.hub.owner, document.hub.name, document.hub.version);
+        seen.add(key);
         this.insertRows(document);
       }
       this.refreshLatest();
@@ -277,50 +288,50 @@ export class SqliteSearchIndex implements SearchIndex {
     const visible = visibilityClause(query.viewer, params);
     if (visible) where.push(visible);
 
-    const weights = BM25_WEIGHTS.join(', ');
-    const matched =
-      match !== undefined
-        ? `SELECT d.id AS id, -bm25(docs_fts, ${weights}) AS score
-           FROM docs_fts JOIN docs d ON d.id = docs_fts.rowid WHERE ${where.join(' AND ')}`
-        : `SELECT d.id AS id, 0.0 AS score FROM docs d ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`;
-
     const limit = Math.max(0, Math.min(query.limit ?? 20, 500));
     const offset = Math.max(0, query.offset ?? 0);
-    const hitRows = this.db
-      .prepare(
-        `WITH m AS (${matched})
-         SELECT d.hit AS hit, m.score AS score FROM m JOIN docs d ON d.id = m.id
-         ORDER BY m.score DESC, d.published_at DESC, d.version DESC, d.id DESC
-         LIMIT @limit OFFSET @offset`,
-      )
-      .all({ ...params, limit, offset }) as { hit: string; score: number }[];
-    const total = this.db.prepare(`WITH m AS (${matched}) SELECT COUNT(*) FROM m`).pluck().get(params) as number;
-
     const facet = (sql: string): Record<string, number> => {
-      const rows = this.db.prepare(`WITH m AS (${matched}) ${sql} ORDER BY count DESC, key LIMIT ${FACET_SIZE}`).all(params) as {
-        key: string;
-        count: number;
-      }[];
+      const rows = this.statement(`${sql} ORDER BY count DESC, key LIMIT ${FACET_SIZE}`).all() as { key: string; count: number }[];
       return Object.fromEntries(rows.map((row) => [row.key, row.count]));
     };
-    const columnFacet = (column: string) =>
-      facet(`SELECT d.${column} AS key, COUNT(*) AS count FROM m JOIN docs d ON d.id = m.id GROUP BY d.${column}`);
     const termFacet = (field: string) =>
       facet(
-        `SELECT MIN(t.value) AS key, COUNT(*) AS count FROM m JOIN doc_terms t ON t.doc_id = m.id AND t.field = '${field}'
-         GROUP BY t.folded`,
+        `SELECT MIN(t.value) AS key, COUNT(*) AS count
+         FROM temp.matched m CROSS JOIN doc_terms t ON t.doc_id = m.id AND t.field = '${field}' GROUP BY t.folded`,
       );
 
-    return {
-      total,
-      hits: hitRows.map((row) => ({ ...(JSON.parse(row.hit) as Omit<SearchHit, 'score'>), score: row.score })),
-      facets: {
-        domain: termFacet('domain'),
-        type: columnFacet('type'),
-        owner: columnFacet('owner'),
-        author: termFacet('author'),
-      },
-    };
+    // The matching set is computed once into a temporary table that the page, the total and every
+    // facet read, inside one read transaction so they all describe the same snapshot.
+    return this.db.transaction((): SearchReply => {
+      this.statement('DELETE FROM temp.matched').run();
+      this.db
+        .prepare(
+          match !== undefined
+            ? `INSERT INTO temp.matched (id, score, type, owner, published_at, version)
+               SELECT d.id, -bm25(docs_fts, ${BM25_WEIGHTS.join(', ')}), d.type, d.owner, d.published_at, d.version
+               FROM docs_fts CROSS JOIN docs d ON d.id = docs_fts.rowid WHERE ${where.join(' AND ')}`
+            : `INSERT INTO temp.matched (id, score, type, owner, published_at, version)
+               SELECT d.id, 0.0, d.type, d.owner, d.published_at, d.version
+               FROM docs d ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`,
+        )
+        .run(params);
+      const hitRows = this.statement(
+        `SELECT d.hit AS hit, m.score AS score FROM temp.matched m CROSS JOIN docs d ON d.id = m.id
+         ORDER BY m.score DESC, m.published_at DESC, m.version DESC, m.id DESC LIMIT ? OFFSET ?`,
+      ).all(limit, offset) as { hit: string; score: number }[];
+      const reply: SearchReply = {
+        total: this.statement('SELECT COUNT(*) FROM temp.matched').pluck().get() as number,
+        hits: hitRows.map((row) => ({ ...(JSON.parse(row.hit) as Omit<SearchHit, 'score'>), score: row.score })),
+        facets: {
+          domain: termFacet('domain'),
+          type: facet('SELECT type AS key, COUNT(*) AS count FROM temp.matched GROUP BY type'),
+          owner: facet('SELECT owner AS key, COUNT(*) AS count FROM temp.matched GROUP BY owner'),
+          author: termFacet('author'),
+        },
+      };
+      this.statement('DELETE FROM temp.matched').run();
+      return reply;
+    })();
   }
 
   async health(): Promise<BackendHealth> {
