@@ -336,9 +336,9 @@ class PythonServable implements Servable {
   }
 }
 
-export class PythonRuntime implements ServableRuntime {
-  private availability?: Promise<{ ok: boolean; reason?: string }>;
+const AVAILABILITY = new Map<string, Promise<{ ok: boolean; reason?: string }>>();
 
+export class PythonRuntime implements ServableRuntime {
   constructor(
     readonly type: PythonServableType,
     private readonly options: PythonRuntimeOptions = {},
@@ -348,9 +348,19 @@ export class PythonRuntime implements ServableRuntime {
     return this.options.python ?? process.env.MODELHUB_PYTHON ?? DEFAULT_PYTHON;
   }
 
-  /** Whether the interpreter starts and has the type's library (sklearn, torch). */
+  /** Whether the interpreter starts and has the type's library (sklearn, torch); asked once per process. */
   available(): Promise<{ ok: boolean; reason?: string }> {
-    this.availability ??= new Promise((resolve) => {
+    const key = `${this.python}\0${this.type}`;
+    let availability = AVAILABILITY.get(key);
+    if (!availability) {
+      availability = this.probe();
+      AVAILABILITY.set(key, availability);
+    }
+    return availability;
+  }
+
+  private probe(): Promise<{ ok: boolean; reason?: string }> {
+    return new Promise((resolve) => {
       const module = REQUIRED_MODULE[this.type];
       const child = spawn(this.python, ['-c', module ? `import ${module}` : 'pass'], { stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
@@ -361,7 +371,6 @@ export class PythonRuntime implements ServableRuntime {
         else resolve({ ok: false, reason: `${this.python} cannot import ${module}: ${stderr.trim().split('\n').pop()}` });
       });
     });
-    return this.availability;
   }
 
   async inspect(files: LocalFile[], declared: ServableBlock): Promise<PythonInspectionResult> {

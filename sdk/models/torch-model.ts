@@ -1,0 +1,58 @@
+/**
+ * A TorchScript module (`torch.jit.script(m).save(path)` or `torch.jit.trace`). Inputs are turned
+ * into tensors of the declared dtype and outputs back into nested lists. A plain `torch.save` of a
+ * state dict is not servable: it has no code.
+ */
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Dtype, ServableBlock } from '../../schemas/metadata.ts';
+import { PythonRuntime } from '../../servables/python-runtime.ts';
+import { ServableDescription } from './servable-description.ts';
+
+export interface TorchModelOptions {
+  /** The input's shape; null for dynamic dimensions (a leading null is the batch). */
+  inputShape: (number | null)[];
+  /** The input's element type. Default float32. */
+  dtype?: Dtype;
+  /**
+   * Load the module here with Python (`MODELHUB_PYTHON` or /usr/bin/python3) and run zeros of the
+   * input shape through it to fill in the output type. Default true; skipped, leaving it to the
+   * hub, when that Python lacks torch.
+   */
+  inspect?: boolean;
+}
+
+export class TorchModel extends ServableDescription {
+  /** What the module says: forward's schema, output shape and dtype. */
+  readonly facts: Record<string, unknown>;
+
+  private constructor(servable: ServableBlock, facts: Record<string, unknown>) {
+    super(servable);
+    this.facts = facts;
+  }
+
+  static async create(modelPath: string, options: TorchModelOptions): Promise<TorchModel> {
+    const fileName = path.basename(modelPath);
+    let servable: ServableBlock = {
+      type: 'torch',
+      model_file: fileName,
+      methods: {
+        run: {
+          input: { type: 'ndarray', shape: [...options.inputShape], dtype: options.dtype ?? 'float32' },
+          output: { type: 'any' },
+        },
+      },
+    };
+    let facts: Record<string, unknown> = {};
+    if (options.inspect !== false) {
+      const runtime = new PythonRuntime('torch');
+      if ((await runtime.available()).ok) {
+        const file = { path: fileName, localPath: path.resolve(modelPath), sha256: '', size: (await stat(modelPath)).size };
+        const inspection = await runtime.inspect([file], servable);
+        servable = inspection.servable;
+        facts = inspection.facts;
+      }
+    }
+    return new TorchModel(servable, facts).addFile(modelPath, fileName);
+  }
+}
