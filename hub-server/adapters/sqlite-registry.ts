@@ -257,7 +257,7 @@ export class SqliteRegistry implements Registry {
   }
 
   async listServables(query: ListServablesQuery): Promise<{ items: ServableSummary[]; next_cursor: string | null }> {
-    const limit = Math.max(1, Math.min(Math.floor(query.limit), 1000));
+    const limit = Number.isFinite(query.limit) ? Math.max(1, Math.min(Math.floor(query.limit), 1000)) : 50;
     const params: Record<string, unknown> = { limit: limit + 1 };
     const where: string[] = [];
     if (query.owner !== undefined) {
@@ -362,7 +362,7 @@ export class SqliteRegistry implements Registry {
           throw error;
         }
         this.insertLog(task.task_id, log ?? []);
-      })(),
+      }).immediate(),
     );
   }
 
@@ -399,7 +399,7 @@ export class SqliteRegistry implements Registry {
           this.db.prepare('DELETE FROM task_log WHERE task_id = ?').run(taskId);
           this.insertLog(taskId, log);
         }
-      })(),
+      }).immediate(),
     );
   }
 

@@ -226,18 +226,19 @@ export class SqliteSearchIndex implements SearchIndex {
   }
 
   async index(document: PublishedMetadata): Promise<void> {
+    // IMMEDIATE: these read before they write, and another process may share the file.
     this.db.transaction(() => {
       this.deleteRows(document.hub.owner, document.hub.name, document.hub.version);
       this.insertRows(document);
       this.refreshLatest(document.hub.owner, document.hub.name);
-    })();
+    }).immediate();
   }
 
   async remove(owner: string, name: string, version?: number): Promise<void> {
     this.db.transaction(() => {
       this.deleteRows(owner, name, version);
       this.refreshLatest(owner, name);
-    })();
+    }).immediate();
   }
 
   async rebuild(documents: AsyncIterable<PublishedMetadata>): Promise<number> {
@@ -255,7 +256,7 @@ export class SqliteSearchIndex implements SearchIndex {
         this.insertRows(document);
       }
       this.refreshLatest();
-    })();
+    }).immediate();
     this.db.exec(`INSERT INTO docs_fts (docs_fts) VALUES ('optimize')`);
     return this.db.prepare('SELECT COUNT(*) FROM docs').pluck().get() as number;
   }
