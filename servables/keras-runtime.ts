@@ -552,7 +552,12 @@ export class KerasRuntime implements ServableRuntime {
     const { model } = await openKeras(file);
     const runner = layersModelRunner(model);
     applyDeclaredDtypes(runner, document.servable.methods.run);
-    tf.dispose(await warmUp(runner));
+    try {
+      tf.dispose(await warmUp(runner));
+    } catch (error) {
+      runner.dispose();
+      throw error;
+    }
     return new TfjsServable('keras', runner);
   }
 

@@ -132,7 +132,12 @@ export class TfSavedModelRuntime implements ServableRuntime {
   async load(document: PublishedMetadata, files: LocalFile[]): Promise<Servable> {
     const { runner } = await openSavedModel(files, document.servable.model_file);
     applyDeclaredDtypes(runner, document.servable.methods.run);
-    (await warmUp(runner)).forEach((tensor) => tensor.dispose());
+    try {
+      (await warmUp(runner)).forEach((tensor) => tensor.dispose());
+    } catch (error) {
+      runner.dispose();
+      throw error;
+    }
     return new TfjsServable('tf-savedmodel', runner);
   }
 

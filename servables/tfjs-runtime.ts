@@ -4,7 +4,9 @@
  * and serves them through the same `TfjsServable`, so both share the tensor conversions here.
  *
  * tfjs has no int64 or float64: int64 inputs are narrowed to int32 (refused when a value does not
- * fit) and widened back on the way out; float64 is computed in float32. Declared dtypes stay what
+ * fit) and widened back on the way out; float64 is computed in float32. Some wasm kernels compute
+ * int32 through float32 too (Neg of 123456789 gives -123456792), so integers past 2^24 are not
+ * exact in every op. Declared dtypes stay what
  * the model says (a graph model's DT_INT64 input is declared `int64`), so clients send what the
  * original model took.
  */
@@ -482,7 +484,12 @@ async function openModel(files: LocalFile[], modelFile: LocalFile): Promise<{ ru
   try {
     if (format === 'graph-model') {
       const model = await tf.loadGraphModel(handler);
-      return { runner: await graphModelRunner(model, modelJson), modelJson, format };
+      try {
+        return { runner: await graphModelRunner(model, modelJson), modelJson, format };
+      } catch (error) {
+        model.dispose();
+        throw error;
+      }
     }
     const model = await tf.loadLayersModel(handler, { strict: true });
     return { runner: layersModelRunner(model), modelJson, format };
@@ -528,7 +535,12 @@ export class TfjsRuntime implements ServableRuntime {
     const modelFile = pickModelJson(files, document.servable.model_file);
     const { runner } = await openModel(files, modelFile);
     applyDeclaredDtypes(runner, document.servable.methods.run);
-    tf.dispose(await warmUp(runner));
+    try {
+      tf.dispose(await warmUp(runner));
+    } catch (error) {
+      runner.dispose();
+      throw error;
+    }
     return new TfjsServable('tfjs', runner);
   }
 

@@ -150,3 +150,31 @@ describe('TfjsModel (SDK)', () => {
     expect(document.servable.methods.run.input).toEqual({ type: 'ndarray', shape: [null, 64, 64, 1], dtype: 'float32' });
   });
 });
+
+describe('int64 through a graph model', () => {
+  // tfjs has no int64: the runtime narrows to int32 and widens back, refusing what does not fit.
+  it('keeps the declared int64 on the way in and out', async () => {
+    const dir = path.join(work, 'int64');
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(dir, { recursive: true });
+    const tensorShape = { dim: [{ size: '-1' }, { size: '3' }] };
+    await writeFile(path.join(dir, 'model.json'), JSON.stringify({
+      format: 'graph-model',
+      modelTopology: { node: [
+        { name: 'x', op: 'Placeholder', attr: { dtype: { type: 'DT_INT64' }, shape: { shape: tensorShape } } },
+        { name: 'y', op: 'Neg', input: ['x'], attr: { T: { type: 'DT_INT64' } } },
+      ], versions: { producer: 1482 } },
+      signature: { inputs: { 'x:0': { name: 'x:0', dtype: 'DT_INT64', tensorShape } }, outputs: { 'y:0': { name: 'y:0', dtype: 'DT_INT64', tensorShape } } },
+      weightsManifest: [],
+    }));
+    const files = [await localFile(path.join(dir, 'model.json'))];
+    const { servable } = await runtime.inspect(files, { ...undeclared, model_file: 'model.json' });
+    expect(servable.methods.run.input).toEqual({ type: 'ndarray', shape: [null, 3], dtype: 'int64' });
+    const loaded = await runtime.load(published(servable), files);
+    const result = await loaded.run({ kind: 'tensors', tensors: { x: { dtype: 'int64', shape: [1, 3], data: BigInt64Array.from([1n, -2n, 12345n]) } } }, {});
+    if (result.kind !== 'tensors') throw new Error('expected tensors');
+    expect(result.tensors.y).toEqual({ dtype: 'int64', shape: [1, 3], data: BigInt64Array.from([-1n, 2n, -12345n]) });
+    await expect(loaded.run({ kind: 'tensors', tensors: { x: { dtype: 'int64', shape: [1, 3], data: BigInt64Array.from([1n, 2n, 1n << 40n]) } } }, {})).rejects.toMatchObject({ code: 'MODELHUB_INVALID_INPUTS' });
+    await loaded.dispose();
+  });
+});
