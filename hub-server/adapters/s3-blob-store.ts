@@ -404,7 +404,8 @@ function checkDigest(sha256: string): string {
 
 function isMissing(error: unknown): boolean {
   const code = (error as { code?: string }).code;
-  return code === 'NoSuchKey' || code === 'NotFound';
+  // No bucket yet (nothing was ever stored) is as missing as no key.
+  return code === 'NoSuchKey' || code === 'NotFound' || code === 'NoSuchBucket';
 }
 
 function notFound(sha256: string, cause?: unknown): HubError {

@@ -46,7 +46,9 @@ http_status() {
   ) 2>/dev/null
 }
 
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# Running, and not a zombie: a killed daemon whose parent never reaps it still answers kill -0.
+running() { [ -r "/proc/$1/stat" ] && ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null; }
+alive() { [ -f "$1" ] && running "$(cat "$1")"; }
 
 fail() {
   echo "radosgw: $1" >&2
@@ -58,22 +60,24 @@ fail() {
   exit 1
 }
 
-wait_for_s3() {
+# radosgw runs in the foreground of its own session, so its pid is known at once (a daemonized one
+# writes its pid file only after it has reached the monitor) and it outlives this script.
+start_gateway() {
+  rm -f "$DIR/run/client.rgw.a.pid" "$DIR/run/client.rgw.a.asok"
+  setsid radosgw -f -c "$CONF" -n client.rgw.a </dev/null >>"$DIR/log/daemons.err" 2>&1 &
+  local pid=$!
+  echo "$pid" >"$DIR/run/client.rgw.a.pid"
   local deadline=$((SECONDS + READY_TIMEOUT))
   until [ -n "$(http_status)" ]; do
     [ $SECONDS -lt $deadline ] || fail "S3 did not answer on $ENDPOINT within ${READY_TIMEOUT}s"
-    alive "$DIR/run/client.rgw.a.pid" || [ $SECONDS -lt 5 ] || fail "radosgw exited"
-    sleep 0.5
+    running "$pid" || fail "radosgw exited"
+    sleep 0.25
   done
 }
 
 if [ -f "$CREDS" ] && alive "$DIR/run/mon.a.pid" && alive "$DIR/run/osd.0.pid"; then
-  if ! alive "$DIR/run/client.rgw.a.pid"; then
-    # Only the gateway is down (a test stopped it): start it again on the same cluster and user.
-    rm -f "$DIR/run/client.rgw.a.pid" "$DIR/run/client.rgw.a.asok"
-    radosgw -c "$CONF" -n client.rgw.a 2>>"$DIR/log/daemons.err" || fail "radosgw did not start"
-  fi
-  wait_for_s3
+  # Only the gateway is down (a test stopped it): start it again on the same cluster and user.
+  alive "$DIR/run/client.rgw.a.pid" || start_gateway
   cat "$CREDS"
   exit 0
 fi
@@ -107,9 +111,7 @@ OSD_ID=$(ceph_cli osd new "$OSD_UUID") || fail "the monitor did not answer 'osd 
 ceph-osd -c "$CONF" -i 0 --mkfs --osd-uuid "$OSD_UUID" >/dev/null 2>&1 || fail "ceph-osd --mkfs failed"
 ceph-osd -c "$CONF" -i 0 2>>"$DIR/log/daemons.err" || fail "ceph-osd did not start"
 
-radosgw -c "$CONF" -n client.rgw.a 2>>"$DIR/log/daemons.err" || fail "radosgw did not start"
-
-wait_for_s3
+start_gateway
 
 ACCESS_KEY="MH$(head -c 9 /dev/urandom | od -An -tx1 | tr -d ' \n' | tr a-f A-F)"
 SECRET_KEY=$(head -c 30 /dev/urandom | od -An -tx1 | tr -d ' \n')

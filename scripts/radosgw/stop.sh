@@ -14,12 +14,15 @@ for name in client.rgw.a osd.0 mon.a; do
   if kill "$pid" 2>/dev/null; then pids+=("$pid"); fi
 done
 
-# Give the daemons a few seconds to exit cleanly, then make sure.
-for _ in $(seq 1 20); do
+# The cluster is throwaway (memstore): a second for a clean exit, then make sure.
+for _ in $(seq 1 8); do
   still=0
-  for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && still=1; done
+  # A zombie (killed, never reaped by its parent) counts as gone.
+  for pid in "${pids[@]}"; do
+    [ -r "/proc/$pid/stat" ] && ! grep -q '^[0-9]* (.*) Z' "/proc/$pid/stat" 2>/dev/null && still=1
+  done
   [ $still = 0 ] && break
-  sleep 0.25
+  sleep 0.125
 done
 for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
 
