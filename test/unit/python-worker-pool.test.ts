@@ -2,12 +2,13 @@
  * The Python worker pool against Debian's real interpreter: calls, errors from user code, a worker
  * killed mid-call, a hanging call, stderr forwarding, DLHub's unpack_inputs and autobatch.
  */
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { HubError } from '../../hub-server/errors.ts';
-import { PythonWorkerPool, type WorkerSpec } from '../../servables/python-worker-pool.ts';
+import { PythonWorkerPool, WORKER_SCRIPT, type WorkerSpec } from '../../servables/python-worker-pool.ts';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/python/', import.meta.url));
 const PYTHON = process.env.MODELHUB_PYTHON ?? '/usr/bin/python3';
@@ -111,6 +112,15 @@ describe('PythonWorkerPool', () => {
     expect(await pool.call('pid', null)).not.toBe(before);
   });
 
+  it('holds a worker to its memory limit: an allocation past it raises MemoryError in user code', async () => {
+    const pool = await startPool({ function: 'hog' }, { memoryLimitMb: 300 });
+    expect(await pool.call('run', 16)).toBe(16 * 1024 * 1024);
+    const error = await rejection(pool.call('run', 1024));
+    expect(error.code).toBe('MODELHUB_SERVABLE_FAILED');
+    expect((error.details as { type: string }).type).toBe('MemoryError');
+    expect(await pool.call('run', 1)).toBe(1024 * 1024);
+  });
+
   it('runs one call at a time per worker and queues the rest', async () => {
     const pool = await startPool({ function: 'sleepy_pid' }, { size: 2 });
     expect(pool.pids).toHaveLength(2);
@@ -138,5 +148,16 @@ describe('PythonWorkerPool', () => {
       python: path.join(FIXTURES, 'no-such-python'),
     });
     expect((await rejection(pool.start())).code).toBe('MODELHUB_RUNTIME_UNAVAILABLE');
+  });
+
+  it('exposes load_servable and call_servable to Python code that imports worker.py (the container runner)', () => {
+    const script = [
+      'import json, sys',
+      `sys.path.insert(0, ${JSON.stringify(path.dirname(WORKER_SCRIPT))})`,
+      'import worker',
+      `loaded = worker.load_servable({"kind": "python", "files_dir": ${JSON.stringify(FIXTURES)}, "module": "toolbox", "function": "add", "unpack_inputs": True})`,
+      'print(json.dumps(worker.call_servable(loaded, "run", {"a": 1, "b": 2}, {"scale": 3})))',
+    ].join('\n');
+    expect(JSON.parse(execFileSync(PYTHON, ['-c', script], { encoding: 'utf8' }))).toBe(9);
   });
 });
