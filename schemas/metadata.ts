@@ -267,7 +267,8 @@ export const ServableBlock = Type.Object(
   {
     type: ServableType,
     model_file: Type.Optional(Type.String({ description: 'the main model file among hub.files' })),
-    methods: Type.Object({ run: Method }, { additionalProperties: Method }),
+    // `run` is required; further methods (e.g. predict_proba) may sit beside it.
+    methods: Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,63}$' }), Method, { required: ['run'], additionalProperties: false }),
     runtime: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     options: Type.Optional(
       Type.Object(
