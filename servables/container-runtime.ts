@@ -147,6 +147,22 @@ export async function loadContainerServable(document: PublishedMetadata, files: 
 
 const FROM_LINE = /^\s*FROM\s+(?:--platform=\S+\s+)?(\S+)/im;
 
+/**
+ * What a generic container's Dockerfile tells before building: its base image, and warnings worth
+ * showing the publisher. INVALID_MODEL when there is no FROM line. Shared with the SDK.
+ */
+export function inspectDockerfile(text: string): { baseImage: string; warnings: string[] } {
+  const baseImage = FROM_LINE.exec(text)?.[1];
+  if (!baseImage) throw new HubError('INVALID_MODEL', 'the Dockerfile has no FROM line');
+  const warnings: string[] = [];
+  if (!baseImage.startsWith('modelhub/')) {
+    warnings.push(`the Dockerfile starts FROM ${baseImage}, not one of the hub's base images (modelhub/base:bookworm, modelhub/python:bookworm): it must already exist on the hub's Docker engine, since nothing can be pulled`);
+  }
+  if (/^\s*USER\s+(root|0)\b/im.test(text)) warnings.push('the Dockerfile switches to root; the hub runs containers as an unprivileged user (10001) anyway');
+  if (!/^\s*(CMD|ENTRYPOINT)\b/im.test(text)) warnings.push('the Dockerfile has no CMD or ENTRYPOINT: the base image\'s command must serve the protocol on port 8080');
+  return { baseImage, warnings };
+}
+
 export class ContainerServableRuntime implements ServableRuntime {
   readonly type = 'container' as const;
 
@@ -163,15 +179,8 @@ export class ContainerServableRuntime implements ServableRuntime {
   async inspect(files: LocalFile[], declared: ServableBlock): Promise<InspectionResult> {
     const dockerfile = files.find((file) => file.path === 'Dockerfile');
     if (!dockerfile) throw new HubError('INVALID_MODEL', 'a container servable needs a Dockerfile at the top of its folder');
-    const text = await readFile(dockerfile.localPath, 'utf8');
-    const from = FROM_LINE.exec(text)?.[1];
-    if (!from) throw new HubError('INVALID_MODEL', 'the Dockerfile has no FROM line');
-    const warnings: string[] = [];
-    if (!from.startsWith('modelhub/')) {
-      warnings.push(`the Dockerfile starts FROM ${from}, not one of the hub's base images: it must already exist on the hub's Docker engine (nothing can be pulled)`);
-    }
-    if (/^\s*USER\s+(root|0)\b/im.test(text)) warnings.push('the Dockerfile switches to root; the hub runs containers as an unprivileged user anyway');
-    return { servable: declared, facts: { base_image: from, dockerfile_bytes: dockerfile.size }, warnings };
+    const { baseImage, warnings } = inspectDockerfile(await readFile(dockerfile.localPath, 'utf8'));
+    return { servable: declared, facts: { base_image: baseImage, dockerfile_bytes: dockerfile.size }, warnings };
   }
 
   load(document: PublishedMetadata, files: LocalFile[]): Promise<Servable> {

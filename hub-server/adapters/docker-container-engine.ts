@@ -50,6 +50,9 @@ export function dockerClient(dockerHost = process.env.DOCKER_HOST): Docker {
   return new Docker({ host: url.hostname, port: Number(url.port || 2375), protocol: 'http' });
 }
 
+// eslint-disable-next-line no-control-regex
+const ANSI_ESCAPES = /\x1b\[[0-9;]*[A-Za-z]/g;
+
 interface StreamMessage {
   stream?: string;
   status?: string;
@@ -74,7 +77,11 @@ export function followBuildStream(stream: Readable, onLine: (line: string) => vo
       partial += text;
       const lines = partial.split('\n');
       partial = lines.pop() ?? '';
-      for (const line of lines) if (line.trim() !== '') onLine(line.trimEnd());
+      for (const raw of lines) {
+        // The classic builder colours a step's stderr; a task log wants plain text.
+        const line = raw.replace(ANSI_ESCAPES, '').trimEnd();
+        if (line.trim() !== '') onLine(line);
+      }
     };
     const handle = (raw: string) => {
       if (raw.trim() === '') return;
@@ -104,7 +111,8 @@ export function followBuildStream(stream: Readable, onLine: (line: string) => vo
     stream.on('error', (error) => reject(error));
     stream.on('end', () => {
       handle(buffer);
-      if (partial.trim() !== '') onLine(partial.trimEnd());
+      const rest = partial.replace(ANSI_ESCAPES, '').trimEnd();
+      if (rest.trim() !== '') onLine(rest);
       if (failure !== undefined) reject(new HubError('IMAGE_BUILD_FAILED', failure));
       else resolve({ imageId });
     });
