@@ -45,7 +45,7 @@ const STEP_MARK: Record<string, string> = { PENDING: '·', RUNNING: '…', SUCCE
 export async function renderPublish(
   events: AsyncIterable<PublishEvent>,
   output: Output,
-  options: { quiet?: boolean; stream?: NodeJS.WriteStream } = {},
+  options: { quiet?: boolean; verbose?: boolean; stream?: NodeJS.WriteStream } = {},
 ): Promise<{ task?: TaskDocument; accepted?: Extract<PublishEvent, { kind: 'accepted' }> }> {
   const stream = options.stream ?? process.stderr;
   let bar: cliProgress.SingleBar | undefined;
@@ -83,10 +83,12 @@ export async function renderPublish(
           output.out(`accepted ${event.servable}@${event.version} (task ${event.task_id})`);
           break;
         case 'step':
+          // Steps not started yet are noise; each is shown when it starts and when it ends.
+          if (event.status === 'PENDING') break;
           output.out(`  ${STEP_MARK[event.status] ?? event.status} ${event.name}${event.message ? `: ${event.message}` : ''}`);
           break;
         case 'log':
-          output.out(`    ${event.line}`);
+          if (options.verbose) output.out(`    ${event.line}`);
           break;
         case 'done':
           result.task = event.task;

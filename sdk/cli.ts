@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import closeWithGrace from 'close-with-grace';
 import { Command, Option } from 'commander';
 import type { HubConfig } from '../hub-server/config.ts';
 import type { PublishedMetadata } from '../schemas/metadata.ts';
@@ -117,12 +118,11 @@ export function buildCli(output: Output = processOutput): Command {
           ...(options.host ? { host: options.host } : {}),
           ...(options.data ? { dataDir: path.resolve(options.data) } : {}),
         });
-        print(command, { url: server.url }, () => `modelhub listening on ${server.url}`);
-        const stop = () => {
-          void server.close().finally(() => process.exit(0));
-        };
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
+        // startServer prints where it listens; --json adds one line a script can parse.
+        if (globals(command).json) output.out(JSON.stringify({ url: server.url }));
+        closeWithGrace({ delay: 30_000 }, async () => {
+          await server.close();
+        });
       }),
     );
 
@@ -157,11 +157,12 @@ export function buildCli(output: Output = processOutput): Command {
     .option('--description <text>', 'abstract')
     .option('--private', 'visible to its owner only')
     .option('--no-wait', 'return once the upload is accepted, without following the build')
+    .option('--verbose', "print the build's log lines too")
     .action(
       action(
         async (
           modelPath: string,
-          options: { metadata?: string; name?: string; title?: string; author?: string[]; domain?: string[]; description?: string; private?: boolean; wait: boolean },
+          options: { metadata?: string; name?: string; title?: string; author?: string[]; domain?: string[]; description?: string; private?: boolean; wait: boolean; verbose?: boolean },
           command: Command,
         ) => {
           const model = await loadServable(modelPath, options.metadata ? { metadataPath: options.metadata } : {});
@@ -175,7 +176,7 @@ export function buildCli(output: Output = processOutput): Command {
           const { task, accepted } = await renderPublish(
             client(command).publishServableProgress(model, { wait: options.wait }),
             output,
-            { quiet: json },
+            { quiet: json, verbose: Boolean(options.verbose) },
           );
           if (!options.wait || !task) {
             print(command, accepted, () => `follow it with: modelhub status ${accepted?.task_id}`);

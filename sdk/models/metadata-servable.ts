@@ -54,8 +54,7 @@ export class MetadataServable extends ServableDescription {
   override toMetadata(): ServableMetadata {
     const placeholders = findPlaceholders(this.draftMetadata());
     if (placeholders.length === 0) return super.toMetadata();
-    const draft = this.draftMetadata();
-    const schema = metadataProblems({ ...draft, datacite: { creators: [], titles: [], ...draft.datacite } });
+    const schema = metadataProblems(this.draftMetadata());
     throw new MetadataValidationError([...placeholders, ...schema]);
   }
 }

@@ -226,8 +226,7 @@ export abstract class ServableDescription {
 
   /** The complete document; throws MetadataValidationError listing every failing path. */
   toMetadata(): ServableMetadata {
-    const draft = this.draftMetadata();
-    const document = { datacite: { creators: [], titles: [], ...draft.datacite }, hub: draft.hub, servable: draft.servable };
+    const document = this.draftMetadata();
     assertValidMetadata(document);
     return document;
   }
