@@ -131,6 +131,7 @@ export class Publisher {
           visibility: metadata.hub.visibility ?? 'public',
           type: 'servable',
           files,
+          dependencies: { ...inspection.dependencies, ...metadata.hub.dependencies },
           publication_date: now.toISOString(),
           identifier: '',
           inspection: inspection.facts,

@@ -16,6 +16,10 @@ import { SqliteSearchIndex } from './adapters/sqlite-search-index.ts';
 import type { ServableType } from '../schemas/metadata.ts';
 import type { ServableRuntime } from '../servables/servable.ts';
 import { OnnxRuntime } from '../servables/onnx-runtime.ts';
+import { createPythonRuntimes } from '../servables/python-runtime.ts';
+import { KerasRuntime } from '../servables/keras-runtime.ts';
+import { TfjsRuntime } from '../servables/tfjs-runtime.ts';
+import { TfSavedModelRuntime } from '../servables/tf-savedmodel-runtime.ts';
 
 export function createRegistry(config: HubConfig): Registry {
   return SqliteRegistry.open(path.join(config.dataDir, 'registry.db'));
@@ -51,8 +55,12 @@ export function createMinter(config: HubConfig): IdentifierMinter {
 }
 
 /** Every runtime this hub can serve, by servable type. */
-export async function createRuntimes(_config: HubConfig): Promise<Map<ServableType, ServableRuntime>> {
+export async function createRuntimes(config: HubConfig, log: (line: string) => void = () => undefined): Promise<Map<ServableType, ServableRuntime>> {
   const runtimes = new Map<ServableType, ServableRuntime>();
   runtimes.set('onnx', new OnnxRuntime());
+  runtimes.set('tfjs', new TfjsRuntime());
+  runtimes.set('keras', new KerasRuntime());
+  runtimes.set('tf-savedmodel', new TfSavedModelRuntime());
+  for (const runtime of createPythonRuntimes({ python: config.python, logger: (line) => log(line) })) runtimes.set(runtime.type, runtime);
   return runtimes;
 }

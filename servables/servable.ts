@@ -67,6 +67,8 @@ export interface InspectionResult {
   facts: Record<string, unknown>;
   /** Things worth telling the publisher that do not stop the publish. */
   warnings: string[];
+  /** What the servable needs to run (interpreter and library versions), for `hub.dependencies`. */
+  dependencies?: Record<string, unknown>;
 }
 
 export interface ServableRuntime {

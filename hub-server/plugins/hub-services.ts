@@ -45,7 +45,7 @@ async function hubServices(app: FastifyInstance, opts: { config: HubConfig }): P
   const blobs = await createBlobStore(config);
   const index = await createSearchIndex(config);
   const minter = createMinter(config);
-  const runtimes = await createRuntimes(config);
+  const runtimes = await createRuntimes(config, (line) => app.log.info({ servable_log: line }, 'servable output'));
   const manager = new ServableManager({
     runtimes,
     blobs,
