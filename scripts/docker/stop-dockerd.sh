@@ -5,12 +5,13 @@ set -euo pipefail
 
 root="${MODELHUB_DOCKER_ROOT:-/tmp/modelhub-docker}"
 pidfile="$root/dockerd.pid"
-if [ ! -f "$pidfile" ]; then
-  echo "stop-dockerd: no daemon started by start-dockerd.sh ($pidfile absent)" >&2
-  exit 0
+pid=""
+if [ -f "$pidfile" ]; then
+  pid="$(cat "$pidfile")"
+else
+  echo "stop-dockerd: no daemon started by start-dockerd.sh is running ($pidfile absent)" >&2
 fi
-pid="$(cat "$pidfile")"
-if kill -0 "$pid" 2>/dev/null; then
+if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
   kill -TERM "$pid"
   for _ in $(seq 1 100); do
     kill -0 "$pid" 2>/dev/null || break
@@ -25,4 +26,4 @@ rm -f "$pidfile" "$root/docker.sock"
 if [ "${MODELHUB_DOCKER_PURGE:-false}" = true ]; then
   rm -rf "$root/data" "$root/exec"
 fi
-echo "stop-dockerd: stopped" >&2
+echo "stop-dockerd: done" >&2
