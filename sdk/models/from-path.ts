@@ -90,9 +90,8 @@ export async function loadServable(modelPath: string, options: { metadataPath?: 
   }
   const description = MetadataServable.fromDocument(document);
   addModelFiles(description, modelPath);
-  if (!document.servable.model_file && !statSync(modelPath).isDirectory()) {
-    description.setModelFile(path.basename(modelPath));
-  }
+  // A single file is the model file, whatever name the metadata was written for.
+  if (!statSync(modelPath).isDirectory()) description.setModelFile(path.basename(modelPath));
   return description;
 }
 
