@@ -12,6 +12,7 @@ import type { RunReply } from '../../schemas/api.ts';
 import type { Method, PublishedMetadata } from '../../schemas/metadata.ts';
 import type { ServableValue } from '../../servables/servable.ts';
 import { decodeInputs, encodeOutput } from '../../servables/tensors.ts';
+import { batchingPolicy, DynamicBatcher, type BatchingPolicy } from './dynamic-batcher.ts';
 import type { HubMetrics } from './metrics.ts';
 import { ResultCache, resultCacheKey } from './result-cache.ts';
 import type { LoadedServable, ServableManager } from './servable-manager.ts';
@@ -40,6 +41,24 @@ export const directExecutor: Executor = async (entry, method, input, options) =>
   return { output, inferenceMs: performance.now() - started };
 };
 
+/**
+ * The default executor: tensor requests to a batchable servable go through the dynamic batcher,
+ * everything else runs directly.
+ */
+export function batchingExecutor(batcher: DynamicBatcher): Executor {
+  const policies = new Map<string, BatchingPolicy | undefined>();
+  return async (entry, method, input, options) => {
+    const policyKey = `${entry.key}#${method}`;
+    let policy = policies.get(policyKey);
+    if (policy === undefined && !policies.has(policyKey)) {
+      policy = batchingPolicy(entry.document, method);
+      policies.set(policyKey, policy);
+    }
+    if (!policy || input.kind !== 'tensors' || entry.servable.io !== 'tensors') return directExecutor(entry, method, input, options);
+    return batcher.submit(entry, method, policy, input.tensors, options);
+  };
+}
+
 export interface ResolvedRun {
   document: PublishedMetadata;
   method: Method;
@@ -49,9 +68,13 @@ export interface ResolvedRun {
 export class Gateway implements RunService {
   private readonly admitted = new Map<string, number>();
   private readonly latestDocuments = new Map<string, PublishedMetadata>();
-  executor: Executor = directExecutor;
+  readonly batcher: DynamicBatcher;
+  executor: Executor;
 
-  constructor(private readonly options: GatewayOptions) {}
+  constructor(private readonly options: GatewayOptions) {
+    this.batcher = new DynamicBatcher({ metrics: options.metrics });
+    this.executor = batchingExecutor(this.batcher);
+  }
 
   /** Forget cached documents of owner/name (after a publish or a withdrawal). */
   invalidate(owner: string, name: string): void {

@@ -1,0 +1,245 @@
+/**
+ * `npm run bench`: the hub against the floor (bench/baseline-server.ts) on the same models, loaded by
+ * autocannon in the same run, so every figure is a ratio to what bare Node + onnxruntime does on this
+ * machine right now. Writes bench/results.json and prints a table; bench/README.md says how to read it.
+ *
+ *   npm run bench                  # 5 s per load
+ *   npm run bench -- --duration 10 # longer, steadier figures
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import autocannon from 'autocannon';
+import { buildMnistClassifier, mnistSplit } from '../builder/demo/mnist-classifier.ts';
+import { buildMlpOnnx } from '../builder/demo/onnx-writer.ts';
+import { startTestHub, ROOT, type TestHub } from '../test/helpers/test-hub.ts';
+import { onnxMetadata, publishAndWait } from '../test/helpers/hub-http.ts';
+
+const require = createRequire(import.meta.url);
+const argument = (name: string, fallback: number): number => {
+  const index = process.argv.indexOf(`--${name}`);
+  return index >= 0 ? Number(process.argv[index + 1]) : fallback;
+};
+const DURATION = argument('duration', 5);
+const BIG_FLOATS = 262_144; // 1 MiB of float32
+const HUB_ENV = { MODELHUB_WORKER_THREADS: process.env.MODELHUB_WORKER_THREADS ?? '0' };
+
+interface Load {
+  url: string;
+  connections: number;
+  headers?: Record<string, string>;
+  /** A fresh body per request (defeats the result cache), or one fixed body. */
+  body: () => string | Buffer;
+}
+
+interface Measured {
+  rps: number;
+  p50_ms: number;
+  p99_ms: number;
+  requests: number;
+  non2xx: number;
+  errors: number;
+}
+
+async function measure(load: Load, seconds = DURATION): Promise<Measured> {
+  const result = await autocannon({
+    url: load.url,
+    connections: load.connections,
+    duration: seconds,
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...load.headers },
+    requests: [{ setupRequest: (request) => ({ ...request, body: load.body() }) }],
+  });
+  return {
+    rps: result.requests.average,
+    p50_ms: result.latency.p50,
+    p99_ms: result.latency.p99,
+    requests: result.requests.total,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+  };
+}
+
+function startBaseline(env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/baseline-server.ts')], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let output = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /listening on (http:\/\/\S+)/.exec(output);
+      if (match) resolve({ url: match[1]!, child });
+    });
+    child.once('exit', (code) => reject(new Error(`the baseline server exited with ${code}: ${output}`)));
+  });
+}
+
+/** MNIST request bodies; `unique` perturbs the first pixel by a counter so no two are alike. */
+function mnistBodies(unique: boolean): () => string {
+  const digits = mnistSplit().test.slice(0, 64).map((d) => Array.from(d.pixels));
+  const tails = digits.map((pixels) => pixels.slice(1).join(','));
+  let counter = 0;
+  return () => {
+    counter++;
+    const i = counter % tails.length;
+    const first = unique ? counter / 1e9 : digits[i]![0]!;
+    return `{"inputs":[[${first},${tails[i]}]]}`;
+  };
+}
+
+function sileroBodies(): () => string {
+  const samples = Array.from({ length: 511 }, (_, i) => Math.round(Math.sin((2 * Math.PI * 220 * (i + 1)) / 16000) * 0.5 * 1e4) / 1e4);
+  const tail = `${samples.join(',')}]],"state":[[[${Array(128).fill(0).join(',')}]],[[${Array(128).fill(0).join(',')}]]],"sr":16000}}`;
+  let counter = 0;
+  return () => `{"inputs":{"input":[[${++counter / 1e9},${tail}`;
+}
+
+async function main(): Promise<void> {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'modelhub-bench-'));
+  console.log(`building the MNIST classifier and a 1 MiB-input model in ${work} ...`);
+  const mnistFile = path.join(work, 'mnist-mlp.onnx');
+  fs.writeFileSync(mnistFile, (await buildMnistClassifier()).onnx);
+  const bigFile = path.join(work, 'big-input.onnx');
+  fs.writeFileSync(bigFile, buildMlpOnnx({ inputSize: BIG_FLOATS, hidden: 4, classes: 4, inputName: 'x', outputName: 'y' }));
+  const sileroFile = path.join(path.dirname(require.resolve('@ricky0123/vad-web/package.json')), 'dist', 'silero_vad_v5.onnx');
+
+  let hub: TestHub | undefined;
+  let baseline: ChildProcess | undefined;
+  try {
+    console.log('starting the hub (demo servables) and the baseline server ...');
+    hub = await startTestHub({ demo: true, env: HUB_ENV, timeoutMs: 300_000 });
+    const floor = await startBaseline({ MNIST_MODEL: mnistFile, SILERO_MODEL: sileroFile, BIG_MODEL: bigFile });
+    baseline = floor.child;
+
+    const mnistBytes = fs.readFileSync(mnistFile);
+    const publish = async (name: string, file: string, options: Record<string, unknown>) => {
+      const metadata = onnxMetadata('bench', name);
+      metadata.servable.options = options;
+      const { task } = await publishAndWait(hub!.url, metadata, [{ name: path.basename(file), bytes: fs.readFileSync(file) }]);
+      if (task.status !== 'SUCCEEDED') throw new Error(`publishing bench/${name} failed: ${JSON.stringify(task.error)}`);
+    };
+    await publish('mnist-unbatched', mnistFile, { batching: { enabled: false } });
+    await publish('mnist-batched', mnistFile, { batching: { enabled: true, max_batch_size: 64 } });
+    await publish('big-input', bigFile, {});
+    const demoDoc = (await (await fetch(`${hub.url}/api/v1/servables/demo/mnist-mlp`)).json()) as { hub: { files: { sha256: string }[] } };
+    const { createHash } = await import('node:crypto');
+    const sameModel = demoDoc.hub.files[0]?.sha256 === createHash('sha256').update(mnistBytes).digest('hex');
+
+    const api = (servable: string) => `${hub!.url}/api/v1/servables/${servable}/run`;
+    const bigValues = Float32Array.from({ length: BIG_FLOATS }, (_, i) => Math.round(Math.sin(i) * 1e4) / 1e4);
+    const bigBytes = Buffer.from(bigValues.buffer);
+    const v2Json = JSON.stringify({ inputs: [{ name: 'x', shape: [1, BIG_FLOATS], datatype: 'FP32', data: Array.from(bigValues) }] });
+    const v2Header = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: [1, BIG_FLOATS], datatype: 'FP32', parameters: { binary_data_size: bigBytes.length } }] }));
+    const v2Binary = Buffer.concat([v2Header, bigBytes]);
+
+    const loads: Record<string, Load> = {};
+    for (const c of [1, 16, 64]) {
+      loads[`floor-mnist-c${c}`] = { url: `${floor.url}/mnist`, connections: c, body: mnistBodies(true) };
+      loads[`hub-mnist-unbatched-c${c}`] = { url: api('bench/mnist-unbatched'), connections: c, body: mnistBodies(true) };
+      loads[`hub-mnist-batched-c${c}`] = { url: api('bench/mnist-batched'), connections: c, body: mnistBodies(true) };
+    }
+    loads['hub-mnist-cached-c64'] = { url: api('demo/mnist-mlp'), connections: 64, body: mnistBodies(false) };
+    loads['floor-silero-c16'] = { url: `${floor.url}/silero`, connections: 16, body: sileroBodies() };
+    loads['hub-silero-c16'] = { url: api('demo/silero-vad'), connections: 16, body: sileroBodies() };
+    loads['floor-big-c8'] = { url: `${floor.url}/big`, connections: 8, headers: { 'content-type': 'application/octet-stream' }, body: () => bigBytes };
+    loads['hub-v2-json-c8'] = { url: `${hub.url}/v2/models/bench.big-input/infer`, connections: 8, body: () => v2Json };
+    loads['hub-v2-binary-c8'] = {
+      url: `${hub.url}/v2/models/bench.big-input/infer`,
+      connections: 8,
+      headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(v2Header.length) },
+      body: () => v2Binary,
+    };
+
+    // Load each servable and warm the JIT on every path before anything is measured.
+    console.log('warming up ...');
+    for (const id of ['floor-mnist-c16', 'hub-mnist-unbatched-c16', 'hub-mnist-batched-c16', 'hub-mnist-cached-c64', 'floor-silero-c16', 'hub-silero-c16', 'floor-big-c8', 'hub-v2-json-c8', 'hub-v2-binary-c8']) {
+      const warm = await measure(loads[id]!, 1);
+      if (warm.non2xx > 0 || warm.errors > 0) throw new Error(`${id}: ${warm.non2xx} non-2xx replies and ${warm.errors} errors while warming up`);
+    }
+
+    // Floor and hub loads alternate so that drift in the machine's load hits both alike.
+    const order = [
+      ...[1, 16, 64].flatMap((c) => [`floor-mnist-c${c}`, `hub-mnist-unbatched-c${c}`, `hub-mnist-batched-c${c}`]),
+      'hub-mnist-cached-c64',
+      'floor-silero-c16',
+      'hub-silero-c16',
+      'floor-big-c8',
+      'hub-v2-json-c8',
+      'hub-v2-binary-c8',
+    ];
+    const results: Record<string, Measured> = {};
+    for (const id of order) {
+      results[id] = await measure(loads[id]!);
+      const r = results[id];
+      console.log(`  ${id.padEnd(26)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50_ms.toFixed(2)} ms  p99 ${r.p99_ms.toFixed(2)} ms${r.non2xx ? `  non-2xx ${r.non2xx}` : ''}`);
+    }
+
+    const metricsText = await (await fetch(`${hub.url}/metrics`)).text();
+    const metricValue = (name: string, servable: string) => Number(new RegExp(`^${name}\\{servable="${servable}",version="1"\\} (\\S+)$`, 'm').exec(metricsText)?.[1] ?? NaN);
+    const batchSum = metricValue('modelhub_batch_size_sum', 'bench/mnist-batched');
+    const batchCount = metricValue('modelhub_batch_size_count', 'bench/mnist-batched');
+
+    const scenarios = [
+      ...[1, 16, 64].flatMap((c) => [
+        { id: `mlp-batch1-c${c}`, title: `MNIST MLP, batch 1, ${c} conn., batching off`, hub: `hub-mnist-unbatched-c${c}`, floor: `floor-mnist-c${c}` },
+        { id: `mlp-batched-c${c}`, title: `MNIST MLP, batch 1, ${c} conn., dynamic batching`, hub: `hub-mnist-batched-c${c}`, floor: `floor-mnist-c${c}` },
+      ]),
+      { id: 'mlp-cache-c64', title: 'MNIST MLP, identical inputs (cache hits), 64 conn.', hub: 'hub-mnist-cached-c64', floor: 'floor-mnist-c64' },
+      { id: 'silero-c16', title: 'Silero VAD, 16 conn.', hub: 'hub-silero-c16', floor: 'floor-silero-c16' },
+      { id: 'v2-json-1mb-c8', title: 'v2 JSON, 1 MiB FP32 input, 8 conn.', hub: 'hub-v2-json-c8', floor: 'floor-big-c8' },
+      { id: 'v2-binary-1mb-c8', title: 'v2 binary, 1 MiB FP32 input, 8 conn.', hub: 'hub-v2-binary-c8', floor: 'floor-big-c8' },
+    ].map((s) => ({
+      ...s,
+      hub: { load: s.hub, ...results[s.hub]! },
+      floor: { load: s.floor, ...results[s.floor]! },
+      throughput_ratio: results[s.hub]!.rps / results[s.floor]!.rps,
+      // autocannon measures latency in whole milliseconds: a floor p99 under 1 ms gives no ratio.
+      p99_ratio: results[s.floor]!.p99_ms > 0 ? results[s.hub]!.p99_ms / results[s.floor]!.p99_ms : null,
+    }));
+    const byId = Object.fromEntries(scenarios.map((s) => [s.id, s]));
+    const targets = [
+      { target: 'batch-1 throughput at 64 conn. >= 0.8 x floor', measured: byId['mlp-batch1-c64']!.throughput_ratio, met: byId['mlp-batch1-c64']!.throughput_ratio >= 0.8 },
+      { target: 'batch-1 p99 at 64 conn. <= 1.5 x floor', measured: byId['mlp-batch1-c64']!.p99_ratio ?? NaN, met: (byId['mlp-batch1-c64']!.p99_ratio ?? Infinity) <= 1.5 },
+      { target: 'dynamic batching at 64 conn. >= 3 x floor throughput', measured: byId['mlp-batched-c64']!.throughput_ratio, met: byId['mlp-batched-c64']!.throughput_ratio >= 3 },
+      { target: 'cache hits >= 1.5 x floor throughput', measured: byId['mlp-cache-c64']!.throughput_ratio, met: byId['mlp-cache-c64']!.throughput_ratio >= 1.5 },
+      {
+        target: 'v2 binary 1 MiB >= 3 x v2 JSON throughput',
+        measured: results['hub-v2-binary-c8']!.rps / results['hub-v2-json-c8']!.rps,
+        met: results['hub-v2-binary-c8']!.rps / results['hub-v2-json-c8']!.rps >= 3,
+      },
+    ];
+
+    const report = {
+      date: new Date().toISOString(),
+      machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, loadavg_at_end: os.loadavg() },
+      duration_s: DURATION,
+      hub_env: HUB_ENV,
+      demo_mnist_is_the_floor_model: sameModel,
+      mean_batch_size_mnist_batched: batchSum / batchCount,
+      scenarios,
+      targets,
+    };
+    fs.writeFileSync(path.join(ROOT, 'bench/results.json'), `${JSON.stringify(report, null, 2)}\n`);
+
+    const row = (cells: string[]) => `| ${cells.join(' | ')} |`;
+    console.log(`\n${row(['scenario', 'hub req/s', 'floor req/s', 'x floor', 'hub p99 ms', 'floor p99 ms', 'p99 x floor'])}`);
+    console.log(row(Array(7).fill('---')));
+    for (const s of scenarios) {
+      console.log(row([s.title, s.hub.rps.toFixed(0), s.floor.rps.toFixed(0), s.throughput_ratio.toFixed(2), s.hub.p99_ms.toFixed(2), s.floor.p99_ms.toFixed(2), s.p99_ratio?.toFixed(2) ?? 'n/a']));
+    }
+    console.log(`\nmean batch size (bench/mnist-batched): ${(batchSum / batchCount).toFixed(1)}`);
+    for (const t of targets) console.log(`${t.met ? 'MET    ' : 'NOT MET'}  ${t.target}: ${t.measured.toFixed(2)}`);
+    console.log('\nwrote bench/results.json');
+  } finally {
+    baseline?.kill('SIGTERM');
+    await hub?.stop();
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+await main();
