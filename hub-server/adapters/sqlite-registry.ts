@@ -12,6 +12,7 @@ import type { PublishedMetadata } from '../../schemas/metadata.ts';
 import { HubError } from '../errors.ts';
 import type {
   IdentifierRecord,
+  ListIdentifiersQuery,
   ListServablesQuery,
   Registry,
   ServableSummary,
@@ -69,6 +70,12 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX identifiers_by_servable ON identifiers (owner, name, version);
   `,
+  // Remote minting (DataCite) can fail and is retried: the reason and when the state last changed.
+  `
+  ALTER TABLE identifiers ADD COLUMN last_error TEXT;
+  ALTER TABLE identifiers ADD COLUMN updated_at TEXT;
+  CREATE INDEX identifiers_by_state ON identifiers (state, created_at);
+  `,
 ];
 
 interface VersionRow {
@@ -102,6 +109,25 @@ function toVersionRecord(row: VersionRow): VersionRecord {
   if (row.published_at !== null) record.published_at = row.published_at;
   if (row.withdrawn_at !== null) record.withdrawn_at = row.withdrawn_at;
   if (row.withdrawn_reason !== null) record.withdrawn_reason = row.withdrawn_reason;
+  return record;
+}
+
+interface IdentifierRow {
+  identifier: string;
+  owner: string;
+  name: string;
+  version: number | null;
+  state: string;
+  created_at: string;
+  last_error: string | null;
+  updated_at: string | null;
+}
+
+function toIdentifierRecord(row: IdentifierRow): IdentifierRecord {
+  const record: IdentifierRecord = { identifier: row.identifier, owner: row.owner, name: row.name, state: row.state, created_at: row.created_at };
+  if (row.version !== null) record.version = row.version;
+  if (row.last_error !== null) record.last_error = row.last_error;
+  if (row.updated_at !== null) record.updated_at = row.updated_at;
   return record;
 }
 
@@ -463,22 +489,31 @@ export class SqliteRegistry implements Registry {
     translate(() =>
       this.db
         .prepare(
-          `INSERT INTO identifiers (identifier, owner, name, version, state, created_at)
-           VALUES (@identifier, @owner, @name, @version, @state, @created_at)
+          `INSERT INTO identifiers (identifier, owner, name, version, state, created_at, last_error, updated_at)
+           VALUES (@identifier, @owner, @name, @version, @state, @created_at, @last_error, @updated_at)
            ON CONFLICT (identifier) DO UPDATE SET
-             owner = excluded.owner, name = excluded.name, version = excluded.version, state = excluded.state`,
+             owner = excluded.owner, name = excluded.name, version = excluded.version, state = excluded.state,
+             last_error = excluded.last_error, updated_at = excluded.updated_at`,
         )
-        .run({ ...record, version: record.version ?? null }),
+        .run({ ...record, version: record.version ?? null, last_error: record.last_error ?? null, updated_at: record.updated_at ?? null }),
     );
   }
 
   async getIdentifier(identifier: string): Promise<IdentifierRecord | undefined> {
-    const row = this.db.prepare('SELECT * FROM identifiers WHERE identifier = ?').get(identifier) as
-      | (Omit<IdentifierRecord, 'version'> & { version: number | null })
-      | undefined;
-    if (!row) return undefined;
-    const { version, ...rest } = row;
-    return version === null ? rest : { ...rest, version };
+    const row = this.db.prepare('SELECT * FROM identifiers WHERE identifier = ?').get(identifier) as IdentifierRow | undefined;
+    return row ? toIdentifierRecord(row) : undefined;
+  }
+
+  async listIdentifiers(query: ListIdentifiersQuery): Promise<IdentifierRecord[]> {
+    const where: string[] = [];
+    if (query.owner !== undefined) where.push('owner = @owner');
+    if (query.name !== undefined) where.push('name = @name');
+    if (query.state !== undefined) where.push('state = @state');
+    const limit = Math.max(1, Math.min(Math.floor(query.limit ?? 1000), 10_000));
+    const rows = this.db
+      .prepare(`SELECT * FROM identifiers ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, identifier LIMIT @limit`)
+      .all({ owner: query.owner, name: query.name, state: query.state, limit }) as IdentifierRow[];
+    return rows.map(toIdentifierRecord);
   }
 
   async close(): Promise<void> {

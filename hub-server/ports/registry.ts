@@ -51,6 +51,17 @@ export interface IdentifierRecord {
   /** local: resolvable here; draft/findable/registered/hidden as DataCite says; pending: minting to be retried. */
   state: string;
   created_at: string;
+  /** Why the last attempt to register it remotely failed (kept while `pending`). */
+  last_error?: string;
+  /** When the state last changed. */
+  updated_at?: string;
+}
+
+export interface ListIdentifiersQuery {
+  owner?: string;
+  name?: string;
+  state?: string;
+  limit?: number;
 }
 
 export type TaskPatch = Partial<Omit<TaskDocument, 'task_id' | 'kind' | 'created_at'>>;
@@ -79,5 +90,7 @@ export interface Registry {
 
   putIdentifier(record: IdentifierRecord): Promise<void>;
   getIdentifier(identifier: string): Promise<IdentifierRecord | undefined>;
+  /** Identifiers of one servable, or in one state (the `pending` ones are retried), oldest first. */
+  listIdentifiers(query: ListIdentifiersQuery): Promise<IdentifierRecord[]>;
   close(): Promise<void>;
 }

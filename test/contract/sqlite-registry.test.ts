@@ -34,7 +34,7 @@ describe('SqliteRegistry on disk', () => {
     await SqliteRegistry.open(file).close();
     await SqliteRegistry.open(file).close(); // a second open finds nothing to migrate
     const db = new Database(file, { readonly: true });
-    expect(db.pragma('user_version', { simple: true })).toBe(1);
+    expect(db.pragma('user_version', { simple: true })).toBe(2);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     db.close();
   });
