@@ -9,14 +9,18 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { HubConfig } from './config.ts';
 import { HubError, toHubError } from './errors.ts';
+import path from 'node:path';
 import hubServices from './plugins/hub-services.ts';
 import identity, { type TokenResolver } from './plugins/identity.ts';
+import rateLimit from './plugins/rate-limit.ts';
+import actionsPlugin from './routes/actions.ts';
 import identifierRoutes from './routes/identifiers.ts';
 import operationsRoutes from './routes/operations.ts';
 import runRoutes from './routes/run.ts';
 import searchRoutes from './routes/search.ts';
 import servablesRoutes from './routes/servables.ts';
 import taskRoutes from './routes/tasks.ts';
+import tokenRoutes from './routes/tokens.ts';
 import v2Routes from './routes/v2.ts';
 
 export interface BuildAppOptions {
@@ -91,6 +95,7 @@ export async function buildApp(config: HubConfig, options: BuildAppOptions = {})
 
   await app.register(hubServices, { config });
   await app.register(identity, { resolveToken: options.resolveToken });
+  await app.register(rateLimit);
 
   app.addHook('onResponse', async (request, reply) => {
     app.hub.metrics.httpSeconds.observe(
@@ -106,10 +111,19 @@ export async function buildApp(config: HubConfig, options: BuildAppOptions = {})
       await api.register(taskRoutes);
       await api.register(searchRoutes);
       await api.register(identifierRoutes);
+      await api.register(tokenRoutes);
     },
     { prefix: '/api/v1' },
   );
   await app.register(v2Routes);
+  await app.register(actionsPlugin, {
+    prefix: '/actions',
+    runService: app.hub.gateway,
+    dataDir: path.join(config.dataDir, 'actions'),
+    identify: (request) => app.identify(request),
+    publicUrl: config.publicUrl,
+    allowAnonymous: config.anonymousRead,
+  });
   await app.register(operationsRoutes);
   return app;
 }

@@ -19,6 +19,7 @@ export const ERROR_CATALOG = {
   IDENTIFIER_NOT_FOUND: { status: 404, message: 'No identifier %s' },
   ROUTE_NOT_FOUND: { status: 404, message: 'No route %s' },
   ACTION_NOT_FOUND: { status: 404, message: 'No action %s' },
+  TOKEN_NOT_FOUND: { status: 404, message: 'No token %s' },
   SERVABLE_WITHDRAWN: { status: 410, message: 'The servable %s was withdrawn' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed: %s' },
   CONFLICT: { status: 409, message: 'Conflict: %s' },

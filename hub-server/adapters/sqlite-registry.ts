@@ -368,6 +368,19 @@ export class SqliteRegistry implements Registry {
     );
   }
 
+  async updateDocument(document: PublishedMetadata): Promise<void> {
+    const { owner, name, version } = document.hub;
+    const changed = translate(() =>
+      this.db
+        .prepare(
+          `UPDATE versions SET document = ? WHERE owner = ? AND name = ? AND version = ?
+             AND state IN ('published', 'withdrawn') AND document IS NOT NULL`,
+        )
+        .run(JSON.stringify(document), owner, name, version),
+    );
+    if (changed.changes === 0) throw new HubError('VERSION_NOT_FOUND', `${owner}/${name}@${version}`);
+  }
+
   // ---- tasks ----------------------------------------------------------------------------------
 
   async createTask(task: TaskDocument): Promise<void> {

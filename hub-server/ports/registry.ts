@@ -80,6 +80,11 @@ export interface Registry {
   /** Every published version's document (not withdrawn ones), for reindexing. */
   allPublished(): AsyncIterable<PublishedMetadata>;
   withdraw(owner: string, name: string, version: number | undefined, reason: string): Promise<number[]>;
+  /**
+   * Replace the stored document of a published or withdrawn version (visibility and sharing change
+   * without a new version). VERSION_NOT_FOUND when there is no such version with a document.
+   */
+  updateDocument(document: PublishedMetadata): Promise<void>;
 
   createTask(task: TaskDocument): Promise<void>;
   updateTask(taskId: string, patch: TaskPatch): Promise<void>;

@@ -28,9 +28,10 @@ export default async function identifierRoutes(app: FastifyInstance): Promise<vo
       summary: 'Resolve an identifier (URL-encoded)',
       tags: ['identifiers'],
       params: Type.Object({ '*': Type.String({ minLength: 1, maxLength: 500 }) }),
-      response: { 200: Resolution, 404: ErrorDocument },
+      response: { 200: Resolution, 401: ErrorDocument, 404: ErrorDocument },
     },
     handler: async (request) => {
+      app.requireReader(request);
       const identifier = decodeURIComponent((request.params as { '*': string })['*']);
       const record = await registry.getIdentifier(identifier);
       if (!record) throw new HubError('IDENTIFIER_NOT_FOUND', identifier);

@@ -14,7 +14,7 @@ export default async function runRoutes(app: FastifyInstance): Promise<void> {
   const { gateway, registry } = app.hub;
 
   const run = async (request: FastifyRequest, reply: import('fastify').FastifyReply) => {
-    app.requireReader(request);
+    app.requireRunner(request);
     const params = request.params as { owner: string; name: string; version?: number };
     const body = request.body as RunRequest;
     const ref: ServableRef = { owner: params.owner, name: params.name, version: params.version };
@@ -39,6 +39,8 @@ export default async function runRoutes(app: FastifyInstance): Promise<void> {
       version: document.hub.version,
       created_at: created,
     });
+    // Only its creator (or an admin) may read the task: its result is the output of their run.
+    await app.tokens.setTaskCreator(taskId, request.viewer.user ?? null);
     const viewer = request.viewer;
     void gateway
       .run({ ...ref, version: document.hub.version }, call, viewer)
@@ -62,6 +64,7 @@ export default async function runRoutes(app: FastifyInstance): Promise<void> {
     202: TaskAccepted,
     400: ErrorDocument,
     401: ErrorDocument,
+    403: ErrorDocument,
     404: ErrorDocument,
     410: ErrorDocument,
     422: ErrorDocument,

@@ -7,9 +7,9 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import { ErrorDocument, ListQuery, OwnerNameParams, OwnerNameVersionParams, PublishAccepted } from '../../schemas/api.ts';
-import { ServableMetadata } from '../../schemas/metadata.ts';
+import { HubBlock, ServableMetadata, Visibility, type PublishedMetadata } from '../../schemas/metadata.ts';
 import { assertValid } from '../../schemas/validate.ts';
 import type { Upload } from '../../builder/publish-pipeline.ts';
 import { HubError } from '../errors.ts';
@@ -18,6 +18,16 @@ import type { VersionRecord } from '../ports/registry.ts';
 
 const Document = Type.Record(Type.String(), Type.Unknown(), { description: 'the servable metadata document (datacite, hub, servable)' });
 const errors = { 400: ErrorDocument, 401: ErrorDocument, 403: ErrorDocument, 404: ErrorDocument };
+
+/** `PATCH /servables/{owner}/{name}`: what changes; `shared_with: {}` stops sharing. */
+const SharingPatch = Type.Object(
+  {
+    visibility: Type.Optional(Visibility),
+    shared_with: Type.Optional(HubBlock.properties.shared_with),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+type SharingPatch = Static<typeof SharingPatch>;
 
 /** Receive the multipart body: the metadata part parsed, every file part streamed to disk. */
 async function receiveUpload(request: FastifyRequest, uploadDir: string): Promise<{ metadata: unknown; uploads: Upload[] }> {
@@ -90,12 +100,20 @@ export default async function servablesRoutes(app: FastifyInstance): Promise<voi
       response: { 202: PublishAccepted, 400: ErrorDocument, 401: ErrorDocument, 403: ErrorDocument, 413: ErrorDocument, 415: ErrorDocument },
     },
     handler: async (request, reply) => {
+      // Refuse a missing token or scope before receiving what may be gigabytes.
+      app.requirePublisher(request);
       const uploadDir = path.join(config.dataDir, 'uploads', randomUUID());
       try {
         const { metadata, uploads } = await receiveUpload(request, uploadDir);
         const document = assertValid(ServableMetadata, metadata, 'INVALID_METADATA');
         app.requirePublisher(request, document.hub.owner);
         const accepted = await publisher.accept(document, uploads, uploadDir);
+        await app.tokens.setTaskCreator(accepted.task_id, request.viewer.user ?? null);
+        app.auditEvent(request, {
+          action: 'publish',
+          target: `${accepted.servable}@${accepted.version}`,
+          detail: { task_id: accepted.task_id, visibility: document.hub.visibility ?? 'public', shared_with: document.hub.shared_with },
+        });
         return reply.code(202).send(accepted);
       } catch (error) {
         await fsp.rm(uploadDir, { recursive: true, force: true });
@@ -119,7 +137,7 @@ export default async function servablesRoutes(app: FastifyInstance): Promise<voi
       const items: unknown[] = [];
       let cursor = query.cursor;
       for (;;) {
-        const page = await registry.listServables({ owner: query.owner, limit, cursor });
+        const page = await registry.listServables({ owner: query.owner, limit, cursor, viewer: request.viewer });
         for (const item of page.items) {
           if (items.length < limit && canView(item.document, request.viewer)) {
             const { document: _document, ...summary } = item;
@@ -170,7 +188,9 @@ export default async function servablesRoutes(app: FastifyInstance): Promise<voi
     const { owner, name, version } = request.params as { owner: string; name: string; version?: number };
     const body = (request.body ?? {}) as { reason?: string };
     const reason = body.reason ?? (request.query as { reason?: string }).reason ?? 'withdrawn by the owner';
-    // Existence first, as the caller may see it: a private servable of someone else is unknown.
+    // Token and scope, then existence as the caller may see it (a private servable of someone
+    // else is unknown), then ownership: no answer depends on a servable the caller cannot see.
+    app.requirePublisher(request);
     await gateway.describe({ owner, name, version }, request.viewer);
     app.requirePublisher(request, owner);
     const withdrawn = await registry.withdraw(owner, name, version, reason);
@@ -181,6 +201,7 @@ export default async function servablesRoutes(app: FastifyInstance): Promise<voi
     }
     gateway.invalidate(owner, name);
     await manager.unloadServable(owner, name, version);
+    app.auditEvent(request, { action: 'withdraw', target: `${owner}/${name}${version === undefined ? '' : `@${version}`}`, detail: { withdrawn, reason } });
     return { servable: `${owner}/${name}`, withdrawn, reason };
   };
   const WithdrawReply = Type.Object({ servable: Type.String(), withdrawn: Type.Array(Type.Integer()), reason: Type.String() });
@@ -193,5 +214,72 @@ export default async function servablesRoutes(app: FastifyInstance): Promise<voi
   app.delete('/servables/:owner/:name/versions/:version', {
     schema: { summary: 'Withdraw one version', tags: ['servables'], params: OwnerNameVersionParams, querystring: WithdrawQuery, response: { 200: WithdrawReply, ...errors } },
     handler: withdraw,
+  });
+
+  const share = async (request: FastifyRequest) => {
+    const { owner, name, version } = request.params as { owner: string; name: string; version?: number };
+    const patch = request.body as SharingPatch;
+    app.requirePublisher(request);
+    const all = (await registry.listVersions(owner, name)).filter((v) => v.document);
+    const targets = all.filter((v) => version === undefined || v.version === version);
+    if (!targets.some((v) => canView(v.document!, request.viewer))) {
+      if (version !== undefined && all.some((v) => canView(v.document!, request.viewer))) throw new HubError('VERSION_NOT_FOUND', `${owner}/${name}@${version}`);
+      throw new HubError('SERVABLE_NOT_FOUND', `${owner}/${name}`);
+    }
+    app.requirePublisher(request, owner);
+    const updated: PublishedMetadata[] = [];
+    for (const record of targets) {
+      const current = record.document!;
+      const shared = patch.shared_with === undefined ? current.hub.shared_with : patch.shared_with;
+      const { shared_with: _old, ...hub } = current.hub;
+      const document: PublishedMetadata = {
+        ...current,
+        hub: { ...hub, visibility: patch.visibility ?? current.hub.visibility, ...(shared && (shared.users?.length || shared.groups?.length) ? { shared_with: shared } : {}) },
+      };
+      await registry.updateDocument(document);
+      // Withdrawn versions keep their tombstone, with the new visibility, and stay out of search.
+      if (record.state === 'published') await index.index(document);
+      await minter.update?.(document);
+      updated.push(document);
+    }
+    gateway.invalidate(owner, name);
+    const latest = updated[0]!;
+    app.auditEvent(request, {
+      action: 'sharing',
+      target: `${owner}/${name}${version === undefined ? '' : `@${version}`}`,
+      detail: { versions: updated.map((d) => d.hub.version), visibility: latest.hub.visibility, shared_with: latest.hub.shared_with },
+    });
+    return {
+      servable: `${owner}/${name}`,
+      versions: updated.map((d) => d.hub.version),
+      visibility: latest.hub.visibility,
+      shared_with: { users: latest.hub.shared_with?.users ?? [], groups: latest.hub.shared_with?.groups ?? [] },
+    };
+  };
+  const SharingReply = Type.Object({
+    servable: Type.String(),
+    versions: Type.Array(Type.Integer()),
+    visibility: Visibility,
+    shared_with: Type.Object({ users: Type.Array(Type.String()), groups: Type.Array(Type.String()) }),
+  });
+  app.patch('/servables/:owner/:name', {
+    schema: {
+      summary: 'Change the visibility and sharing of every version (no new version)',
+      tags: ['servables'],
+      params: OwnerNameParams,
+      body: SharingPatch,
+      response: { 200: SharingReply, ...errors },
+    },
+    handler: share,
+  });
+  app.patch('/servables/:owner/:name/versions/:version', {
+    schema: {
+      summary: 'Change the visibility and sharing of one version',
+      tags: ['servables'],
+      params: OwnerNameVersionParams,
+      body: SharingPatch,
+      response: { 200: SharingReply, ...errors },
+    },
+    handler: share,
   });
 }

@@ -135,6 +135,7 @@ export default async function v2Routes(app: FastifyInstance): Promise<void> {
   const modelMetadata = async (request: FastifyRequest, reply: FastifyReply) => {
     const { model, version } = request.params as { model: string; version?: string };
     try {
+      app.requireReader(request);
       const document = await gateway.describe(parseModelName(model, version), request.viewer);
       const method = document.servable.methods.run;
       const describe = (t: { name: string; dtype: Dtype | undefined; shape: (number | null)[] }) => ({
@@ -163,6 +164,7 @@ export default async function v2Routes(app: FastifyInstance): Promise<void> {
   const modelReady = async (request: FastifyRequest, reply: FastifyReply) => {
     const { model, version } = request.params as { model: string; version?: string };
     try {
+      app.requireReader(request);
       const document = await gateway.describe(parseModelName(model, version), request.viewer);
       // Published servables load on demand, so a published version is ready to take requests.
       return { name: model, ready: true, loaded: manager.isLoaded(document.hub.owner, document.hub.name, document.hub.version) };
@@ -177,6 +179,7 @@ export default async function v2Routes(app: FastifyInstance): Promise<void> {
   const infer = async (request: FastifyRequest, reply: FastifyReply) => {
     const { model, version } = request.params as { model: string; version?: string };
     try {
+      app.requireRunner(request);
       const received = performance.now();
       const binary = request.headers[INFERENCE_HEADER] !== undefined;
       const body: InferRequest = binary

@@ -5,6 +5,7 @@
  */
 import type { PublishedMetadata } from '../../schemas/metadata.ts';
 import type { Viewer } from '../ports/search-index.ts';
+import type { TokenInfo, TokenScope } from '../ports/token-store.ts';
 
 export function canView(document: PublishedMetadata, viewer: Viewer): boolean {
   const hub = document.hub;
@@ -20,4 +21,23 @@ export function canView(document: PublishedMetadata, viewer: Viewer): boolean {
 /** Whether the viewer may manage (withdraw, change) the servables of `owner`. */
 export function canManage(owner: string, viewer: Viewer): boolean {
   return viewer.admin === true || viewer.user === owner;
+}
+
+/** `admin` implies every scope, and every valid token may read. */
+export function hasScope(scopes: readonly TokenScope[], wanted: TokenScope): boolean {
+  return wanted === 'read' || scopes.includes('admin') || scopes.includes(wanted);
+}
+
+/** The viewer a token speaks for. */
+export function viewerOf(token: Pick<TokenInfo, 'user' | 'groups' | 'scopes'>): Viewer {
+  return { user: token.user, groups: [...token.groups], admin: token.scopes.includes('admin') };
+}
+
+/**
+ * Whether a viewer may read a task: its creator or an admin; a task started anonymously by
+ * whoever holds its id (task ids are random UUIDs). `creator` undefined: not recorded.
+ */
+export function canSeeTask(creator: string | null | undefined, viewer: Viewer): boolean {
+  if (creator === undefined || creator === null) return true;
+  return viewer.admin === true || viewer.user === creator;
 }
