@@ -120,7 +120,8 @@ export async function buildApp(config: HubConfig, options: BuildAppOptions = {})
     prefix: '/actions',
     runService: app.hub.gateway,
     dataDir: path.join(config.dataDir, 'actions'),
-    identify: (request) => app.identify(request),
+    // A token given to the Action Provider needs the run scope, as for every other way to run.
+    identify: (request) => app.identifyRunner(request),
     publicUrl: config.publicUrl,
     allowAnonymous: config.anonymousRead,
   });
