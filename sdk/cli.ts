@@ -12,6 +12,7 @@ import type { HubConfig } from '../hub-server/config.ts';
 import type { PublishedMetadata } from '../schemas/metadata.ts';
 import { describeTask, formatTable, processOutput, renderPublish, type Output } from './cli-output.ts';
 import { MetadataValidationError } from './errors.ts';
+import { registerFlowCommands } from './flows/flow-commands.ts';
 import { HubClient } from './hub-client.ts';
 import { METADATA_FILE, defaultMetadataPath, loadServable, metadataTemplate } from './models/from-path.ts';
 import { CITATION_FORMATS, type CitationFormat } from './operations/cite-servable.ts';
@@ -395,6 +396,7 @@ export function buildCli(output: Output = processOutput): Command {
       }),
     );
 
+  registerFlowCommands(program, output);
   return program;
 }
 

@@ -40,7 +40,13 @@ export {
   type Visibility,
 } from './models/servable-description.ts';
 export { OnnxModel } from './models/onnx-model.ts';
-export { MetadataServable } from './models/metadata-servable.ts';
+export { MetadataServable, findPlaceholders } from './models/metadata-servable.ts';
+export { KerasModel } from './models/keras-model.ts';
+export { TfjsModel } from './models/tfjs-model.ts';
+export { SklearnModel, type SklearnModelOptions } from './models/sklearn-model.ts';
+export { TorchModel, type TorchModelOptions } from './models/torch-model.ts';
+export { PythonFunction, type PythonFunctionOptions } from './models/python-function.ts';
+export { ContainerServable } from './models/container-servable.ts';
 export {
   METADATA_FILE,
   defaultMetadataPath,
@@ -62,6 +68,8 @@ export { searchServables } from './operations/search-servables.ts';
 export { citeServable, CITATION_FORMATS, type CitationFormat } from './operations/cite-servable.ts';
 export { withdrawServable } from './operations/withdraw-servable.ts';
 export { resolveIdentifier, type ResolvedIdentifier } from './operations/resolve-identifier.ts';
+
+export * from './flows/index.ts';
 
 export type { RunReply, TaskDocument, TaskStep, TaskStatus, SearchReply, SearchHit, PublishAccepted } from '../schemas/api.ts';
 export type { ServableMetadata, PublishedMetadata, ArgumentType, Method, ServableType, Creator, RelatedIdentifier } from '../schemas/metadata.ts';

@@ -3,7 +3,7 @@
  * start from. A `modelhub.json` beside the model (or inside its folder) is the description;
  * without one, what the file itself says (an ONNX graph's inputs and outputs) is used.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ServableType } from '../../schemas/metadata.ts';
@@ -25,6 +25,17 @@ const BY_EXTENSION: Record<string, ServableType> = {
   '.py': 'python',
 };
 
+/** A TF.js `model.json` by another name: its JSON has a `modelTopology`. */
+function isTfjsModelJson(file: string): boolean {
+  if (statSync(file).size > 64 * 1024 * 1024) return false;
+  try {
+    const parsed = JSON.parse(readFileSync(file, 'utf8')) as { modelTopology?: unknown };
+    return typeof parsed === 'object' && parsed !== null && 'modelTopology' in parsed;
+  } catch {
+    return false;
+  }
+}
+
 /** The servable type a path looks like, and the file the runtime loads; undefined when unknown. */
 export function detectServableType(modelPath: string): { type: ServableType; modelFile?: string } | undefined {
   if (statSync(modelPath).isDirectory()) {
@@ -34,7 +45,7 @@ export function detectServableType(modelPath: string): { type: ServableType; mod
     return undefined;
   }
   const base = path.basename(modelPath);
-  if (base === 'model.json') return { type: 'tfjs', modelFile: base };
+  if (base === 'model.json' || (base.endsWith('.json') && isTfjsModelJson(modelPath))) return { type: 'tfjs', modelFile: base };
   const type = BY_EXTENSION[path.extname(base).toLowerCase()];
   return type ? { type, modelFile: base } : undefined;
 }
@@ -43,16 +54,52 @@ export function detectServableType(modelPath: string): { type: ServableType; mod
 const excludeFromFolder = (relative: string) =>
   relative === METADATA_FILE || relative.split('/').some((part) => part.startsWith('.'));
 
-function addModelFiles(description: ServableDescription, modelPath: string): void {
-  if (statSync(modelPath).isDirectory()) description.addDirectory(modelPath, '', { exclude: excludeFromFolder });
-  else description.addFile(modelPath);
+/** The weight shards a TF.js model JSON names, relative to its folder. */
+function tfjsWeightPaths(modelJson: string): string[] {
+  const parsed = JSON.parse(readFileSync(modelJson, 'utf8')) as { weightsManifest?: { paths?: string[] }[] };
+  return (parsed.weightsManifest ?? []).flatMap((group) => group.paths ?? []);
 }
 
-/** What the model at `modelPath` says about itself, with its files added. */
+function addModelFiles(description: ServableDescription, modelPath: string): void {
+  if (statSync(modelPath).isDirectory()) {
+    description.addDirectory(modelPath, '', { exclude: excludeFromFolder });
+    return;
+  }
+  description.addFile(modelPath);
+  // A TF.js model JSON is useless without the shards beside it.
+  if (detectServableType(modelPath)?.type === 'tfjs') {
+    for (const shard of tfjsWeightPaths(modelPath)) description.addFile(path.join(path.dirname(modelPath), shard), shard);
+  }
+}
+
+/**
+ * What the model at `modelPath` says about itself, with its files added: the runtime's own class
+ * where one reads the file (loaded on demand: TensorFlow.js and Python are slow to start), a
+ * description with undeclared types otherwise, for the hub to fill in.
+ */
 export async function describeModelPath(modelPath: string): Promise<ServableDescription> {
   if (!existsSync(modelPath)) throw new TypeError(`${modelPath}: no such file or folder`);
   const detected = detectServableType(modelPath);
-  if (detected?.type === 'onnx') return OnnxModel.create(modelPath);
+  const isDirectory = statSync(modelPath).isDirectory();
+  switch (detected?.type) {
+    case 'onnx':
+      return OnnxModel.create(modelPath);
+    case 'keras':
+      return (await import('./keras-model.ts')).KerasModel.create(modelPath);
+    case 'sklearn':
+      return (await import('./sklearn-model.ts')).SklearnModel.create(modelPath);
+    case 'tfjs': {
+      const { TfjsModel } = await import('./tfjs-model.ts');
+      if (isDirectory) return TfjsModel.create(modelPath);
+      // One model JSON in a folder of several models: its declared types, and only its own shards.
+      const inspected = await TfjsModel.create(path.dirname(modelPath), { modelFile: path.basename(modelPath) });
+      const description = MetadataServable.fromDocument({ servable: inspected.draftMetadata().servable });
+      addModelFiles(description, modelPath);
+      return description;
+    }
+    case 'container':
+      return (await import('./container-servable.ts')).ContainerServable.create(modelPath);
+  }
   const description = MetadataServable.fromDocument({
     servable: {
       type: detected?.type ?? 'python',
