@@ -4,7 +4,7 @@
  * concatenated along dimension 0, and each caller gets its own rows back, in order. Only requests
  * with the same method, parameters, dtypes and non-batch shapes share a batch.
  *
- * One batch per servable runs at a time. While it runs, new requests gather, so the batch size
+ * One batch per queue (servable, method and row shape) runs at a time. While it runs, new requests gather, so the batch size
  * follows the load by itself: one connection sees batches of one and pays only a `setImmediate`
  * hop; sixty-four connections see batches of dozens. `max_queue_delay_us` adds a deliberate wait
  * for a fuller batch (0 by default: what is there when the servable is free runs).

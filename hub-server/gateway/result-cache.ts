@@ -7,10 +7,20 @@ import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { HubMetrics } from './metrics.ts';
 
+/** Whether an array holds no objects at any depth: then the engine's JSON.stringify is canonical already. */
+function objectFree(array: unknown[]): boolean {
+  for (let i = 0; i < array.length; i++) {
+    const element = array[i];
+    if (typeof element === 'object' && element !== null && !(Array.isArray(element) && objectFree(element))) return false;
+  }
+  return true;
+}
+
 /** JSON with object keys sorted, so that {a,b} and {b,a} hash alike. */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  // Tensors arrive as nested arrays of numbers: stringify them natively, not element by element.
+  if (Array.isArray(value)) return objectFree(value) ? JSON.stringify(value) : `[${value.map(canonicalJson).join(',')}]`;
   const record = value as Record<string, unknown>;
   const keys = Object.keys(record).filter((key) => record[key] !== undefined).sort();
   return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalJson(record[key])}`).join(',')}}`;
