@@ -14,7 +14,10 @@ import hubServices from './plugins/hub-services.ts';
 import identity, { type TokenResolver } from './plugins/identity.ts';
 import rateLimit from './plugins/rate-limit.ts';
 import actionsPlugin from './routes/actions.ts';
+import citationRoutes from './routes/citation.ts';
 import identifierRoutes from './routes/identifiers.ts';
+import landingRoutes from './routes/landing.ts';
+import identifierSync from './services/identifier-retry.ts';
 import operationsRoutes from './routes/operations.ts';
 import runRoutes from './routes/run.ts';
 import searchRoutes from './routes/search.ts';
@@ -95,6 +98,7 @@ export async function buildApp(config: HubConfig, options: BuildAppOptions = {})
 
   await app.register(hubServices, { config });
   await app.register(identity, { resolveToken: options.resolveToken });
+  await app.register(identifierSync);
   await app.register(rateLimit);
 
   app.addHook('onResponse', async (request, reply) => {
@@ -111,10 +115,12 @@ export async function buildApp(config: HubConfig, options: BuildAppOptions = {})
       await api.register(taskRoutes);
       await api.register(searchRoutes);
       await api.register(identifierRoutes);
+      await api.register(citationRoutes);
       await api.register(tokenRoutes);
     },
     { prefix: '/api/v1' },
   );
+  await app.register(landingRoutes);
   await app.register(v2Routes);
   await app.register(actionsPlugin, {
     prefix: '/actions',
@@ -126,5 +132,6 @@ export async function buildApp(config: HubConfig, options: BuildAppOptions = {})
     allowAnonymous: config.anonymousRead,
   });
   await app.register(operationsRoutes);
+  await app.register(import('./routes/web.ts')); // the web catalogue: /, /models/{owner}/{name}, /tasks/{id}, /assets/
   return app;
 }
