@@ -86,6 +86,10 @@ class GatedServable implements Servable {
   async dispose(): Promise<void> {}
 }
 
+/** The values of output `y` of a batch result. */
+const yValues = (result: { output: ServableValue }): number[] =>
+  result.output.kind === 'tensors' ? Array.from(result.output.tensors.y!.data as Float32Array) : [];
+
 const settle = () => new Promise((resolve) => setTimeout(resolve, 5));
 
 describe('batchingPolicy', () => {
@@ -167,8 +171,8 @@ describe('DynamicBatcher queue mechanics', () => {
     const results = await Promise.all([first, ...wide2, ...wide3]);
     // Each row shape is its own queue: the 3-wide requests never share a batch with 2-wide ones.
     expect(servable.batches.map((shape) => shape.join('x')).sort()).toEqual(['1x2', '1x2', '2x3', '4x2']);
-    wide2.forEach((_, i) => expect(Array.from((results[1 + i]!.output as any).tensors.y.data)).toEqual([i, i]));
-    wide3.forEach((_, i) => expect(Array.from((results[6 + i]!.output as any).tensors.y.data)).toEqual([i, i, i]));
+    wide2.forEach((_, i) => expect(yValues(results[1 + i]!)).toEqual([i, i]));
+    wide3.forEach((_, i) => expect(yValues(results[6 + i]!)).toEqual([i, i, i]));
 
     const preferred = new GatedServable();
     preferred.open();
@@ -197,7 +201,7 @@ describe('DynamicBatcher queue mechanics', () => {
       expect(error.code).toBe('MODELHUB_SERVABLE_FAILED');
       expect(error.message).toMatch(/a batch of 2 requests failed: the model hit a NaN/);
     }
-    expect(Array.from((later.output as any).tensors.y.data)).toEqual([3]);
+    expect(yValues(later)).toEqual([3]);
   });
 
   it('answers a request whose deadline passes in the queue with DEADLINE_EXCEEDED, and never runs it', async () => {
@@ -212,7 +216,7 @@ describe('DynamicBatcher queue mechanics', () => {
     servable.open();
     await blocker;
     await expect(late).rejects.toMatchObject({ code: 'MODELHUB_DEADLINE_EXCEEDED' });
-    expect(Array.from((await onTime).output.kind === 'tensors' ? ((await onTime).output as any).tensors.y.data : [])).toEqual([7]);
+    expect(yValues(await onTime)).toEqual([7]);
     expect(servable.batches).toEqual([[1, 1], [1, 1]]);
   });
 
