@@ -46,12 +46,12 @@ describe('gateway over HTTP', () => {
   });
 
   it('batches concurrent requests and gives each the numbers it gets alone', async () => {
-    const alone = [];
+    const alone: number[][][] = [];
     for (let i = 0; i < MAX_QUEUE; i++) alone.push((await run('gw/unbatched', [row(100 + i)])).body.output);
     const together = await Promise.all(Array.from({ length: MAX_QUEUE }, (_, i) => run('gw/batched', [row(100 + i)])));
     together.forEach((reply, i) => {
       expect(reply.status).toBe(200);
-      (reply.body.output as number[][])[0]!.forEach((v, c) => expect(v).toBeCloseTo((alone[i] as number[][])[0]![c]!, 6));
+      (reply.body.output as number[][])[0]!.forEach((v, c) => expect(v).toBeCloseTo(alone[i]![0]![c]!, 6));
     });
     const metrics = await (await fetch(`${hub.url}/metrics`)).text();
     const count = Number(/^modelhub_batch_size_count\{servable="gw\/batched",version="1"\} (\d+)/m.exec(metrics)?.[1]);
