@@ -9,6 +9,7 @@ import type { BlobStore } from './ports/blob-store.ts';
 import type { IdentifierMinter } from './ports/identifier-minter.ts';
 import type { Registry } from './ports/registry.ts';
 import type { SearchIndex } from './ports/search-index.ts';
+import { DataciteIdentifierMinter } from './adapters/datacite-identifier-minter.ts';
 import { FsBlobStore } from './adapters/fs-blob-store.ts';
 import { LocalIdentifierMinter } from './adapters/local-identifier-minter.ts';
 import { SqliteRegistry } from './adapters/sqlite-registry.ts';
@@ -20,6 +21,11 @@ import { createPythonRuntimes } from '../servables/python-runtime.ts';
 import { KerasRuntime } from '../servables/keras-runtime.ts';
 import { TfjsRuntime } from '../servables/tfjs-runtime.ts';
 import { TfSavedModelRuntime } from '../servables/tf-savedmodel-runtime.ts';
+import { ContainerServableRuntime, type ContainerRuntimeOptions } from '../servables/container-runtime.ts';
+import { IsolatedRuntime } from '../servables/isolated-runtime.ts';
+import type { ContainerEngine } from './ports/container-engine.ts';
+import { DockerContainerEngine } from './adapters/docker-container-engine.ts';
+import { ProcessContainerEngine } from './adapters/process-container-engine.ts';
 
 export function createRegistry(config: HubConfig): Registry {
   return SqliteRegistry.open(path.join(config.dataDir, 'registry.db'));
@@ -51,16 +57,36 @@ export async function createSearchIndex(config: HubConfig): Promise<SearchIndex>
 }
 
 export function createMinter(config: HubConfig): IdentifierMinter {
+  if (config.identifiers === 'datacite') {
+    const { url, prefix, repositoryId, password } = config.datacite;
+    return new DataciteIdentifierMinter({ url, prefix: prefix!, repositoryId: repositoryId!, password, publicUrl: config.publicUrl });
+  }
   return new LocalIdentifierMinter(config.publicUrl);
 }
 
 /** Every runtime this hub can serve, by servable type. */
-export async function createRuntimes(config: HubConfig, log: (line: string) => void = () => undefined): Promise<Map<ServableType, ServableRuntime>> {
+export function createContainerEngine(config: HubConfig): ContainerEngine {
+  if (config.containers === 'docker') return new DockerContainerEngine();
+  return new ProcessContainerEngine({ root: path.join(config.dataDir, 'process-images'), python: config.python });
+}
+
+/**
+ * Every runtime this hub can serve, by servable type. Publisher code (Python servables) runs in
+ * containers when the engine isolates (docker), or when a servable asks for `container_isolation`.
+ */
+export function createRuntimes(
+  config: HubConfig,
+  containers: ContainerRuntimeOptions,
+  log: (line: string) => void = () => undefined,
+): Map<ServableType, ServableRuntime> {
   const runtimes = new Map<ServableType, ServableRuntime>();
   runtimes.set('onnx', new OnnxRuntime());
   runtimes.set('tfjs', new TfjsRuntime());
   runtimes.set('keras', new KerasRuntime());
   runtimes.set('tf-savedmodel', new TfSavedModelRuntime());
-  for (const runtime of createPythonRuntimes({ python: config.python, logger: (line) => log(line) })) runtimes.set(runtime.type, runtime);
+  for (const runtime of createPythonRuntimes({ python: config.python, logger: (line) => log(line) })) {
+    runtimes.set(runtime.type, new IsolatedRuntime(runtime, containers, containers.engine.isolated));
+  }
+  runtimes.set('container', new ContainerServableRuntime(containers));
   return runtimes;
 }

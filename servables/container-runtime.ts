@@ -183,6 +183,15 @@ export class ContainerServableRuntime implements ServableRuntime {
     return { servable: declared, facts: { base_image: baseImage, dockerfile_bytes: dockerfile.size }, warnings };
   }
 
+  needsBuild(): boolean {
+    return true;
+  }
+
+  async build(document: PublishedMetadata, files: LocalFile[], log: (line: string) => void): Promise<string> {
+    const image = await buildServableImage(this.options.engine, { document, files, instance: this.options.instance }, { onLog: log, workDir: this.options.workDir });
+    return `image ${image.ref} (${image.id.slice(0, 19)})`;
+  }
+
   load(document: PublishedMetadata, files: LocalFile[]): Promise<Servable> {
     return loadContainerServable(document, files, this.options);
   }

@@ -80,6 +80,10 @@ export interface ServableRuntime {
    */
   inspect(files: LocalFile[], declared: ServableBlock): Promise<InspectionResult>;
   load(document: PublishedMetadata, files: LocalFile[]): Promise<Servable>;
+  /** Whether publishing this servable builds an artifact first (a container image). */
+  needsBuild?(servable: ServableBlock): boolean;
+  /** Build that artifact, streaming its output to `log`; resolves with a one-line summary. */
+  build?(document: PublishedMetadata, files: LocalFile[], log: (line: string) => void): Promise<string>;
   /** Whether this runtime can run on this hub (e.g. tfjs-node installed); a reason when not. */
   available?(): Promise<{ ok: boolean; reason?: string }>;
 }

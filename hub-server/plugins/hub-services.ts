@@ -2,6 +2,7 @@
  * The domain services of the hub, built once per app from the configuration and closed with it:
  * registry, blob store, search index, identifier minter, runtimes, the gateway and the publisher.
  */
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import fp from 'fastify-plugin';
@@ -11,7 +12,9 @@ import type { BlobStore } from '../ports/blob-store.ts';
 import type { IdentifierMinter } from '../ports/identifier-minter.ts';
 import type { Registry } from '../ports/registry.ts';
 import type { SearchIndex } from '../ports/search-index.ts';
-import { createBlobStore, createMinter, createRegistry, createRuntimes, createSearchIndex } from '../backends.ts';
+import { createBlobStore, createContainerEngine, createMinter, createRegistry, createRuntimes, createSearchIndex } from '../backends.ts';
+import { ContainerPool } from '../gateway/container-pool.ts';
+import type { ContainerEngine } from '../ports/container-engine.ts';
 import { Gateway } from '../gateway/gateway.ts';
 import { createHubMetrics, type HubMetrics } from '../gateway/metrics.ts';
 import { ResultCache } from '../gateway/result-cache.ts';
@@ -29,6 +32,21 @@ export interface HubServices {
   publisher: Publisher;
   cache: ResultCache;
   metrics: HubMetrics;
+  /** Where container servables run (Docker, or local processes). */
+  engine: ContainerEngine;
+  pool: ContainerPool;
+  /** This hub's id, on the labels of everything it creates in the container engine. */
+  instance: string;
+}
+
+/** A stable id per data folder, so that a restarted hub recognises its own images and containers. */
+async function hubInstanceId(dataDir: string): Promise<string> {
+  const file = path.join(dataDir, 'instance-id');
+  const existing = await fs.readFile(file, 'utf8').catch(() => undefined);
+  if (existing?.trim()) return existing.trim();
+  const id = randomUUID().slice(0, 8);
+  await fs.writeFile(file, id);
+  return id;
 }
 
 declare module 'fastify' {
@@ -45,7 +63,12 @@ async function hubServices(app: FastifyInstance, opts: { config: HubConfig }): P
   const blobs = await createBlobStore(config);
   const index = await createSearchIndex(config);
   const minter = createMinter(config);
-  const runtimes = await createRuntimes(config, (line) => app.log.info({ servable_log: line }, 'servable output'));
+  const instance = await hubInstanceId(config.dataDir);
+  const engine = createContainerEngine(config);
+  const pool = new ContainerPool(engine, { instance, defaults: { defaultDeadlineMs: config.gateway.defaultDeadlineMs } });
+  await fs.mkdir(path.join(config.dataDir, 'builds'), { recursive: true });
+  const containerOptions = { engine, pool, instance, workDir: path.join(config.dataDir, 'builds') };
+  const runtimes = createRuntimes(config, containerOptions, (line) => app.log.info({ servable_log: line }, 'servable output'));
   const manager = new ServableManager({
     runtimes,
     blobs,
@@ -81,11 +104,13 @@ async function hubServices(app: FastifyInstance, opts: { config: HubConfig }): P
   if (interrupted > 0) app.log.warn({ interrupted }, 'marked tasks interrupted by a stop as FAILED');
   if (index.kind === 'sqlite') await index.rebuild(registry.allPublished());
 
-  app.decorate('hub', { config, registry, blobs, index, minter, manager, gateway, publisher, cache, metrics });
+  app.decorate('hub', { config, registry, blobs, index, minter, manager, gateway, publisher, cache, metrics, engine, pool, instance });
 
   app.addHook('onClose', async () => {
     await publisher.drain();
     await manager.close();
+    await pool.close();
+    await engine.close();
     await index.close();
     await blobs.close();
     await registry.close();

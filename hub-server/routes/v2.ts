@@ -125,8 +125,11 @@ export default async function v2Routes(app: FastifyInstance): Promise<void> {
       response: { 200: Type.Object({ ready: Type.Boolean(), backends: Type.Array(Type.Unknown()) }), 503: Type.Object({ ready: Type.Boolean(), backends: Type.Array(Type.Unknown()) }) },
     },
     handler: async (_request, reply) => {
-      const backends = await Promise.all([app.hub.blobs.health(), app.hub.index.health()].map((p) => p.catch((e: Error) => ({ ok: false, backend: 'unknown', detail: e.message }))));
-      // Search being down degrades the hub but it still publishes and runs: only blobs gate readiness.
+      const backends = await Promise.all(
+        [app.hub.blobs.health(), app.hub.index.health(), app.hub.engine.health()].map((p) => p.catch((e: Error) => ({ ok: false, backend: 'unknown', detail: e.message }))),
+      );
+      // Search or Docker being down degrades the hub but it still publishes and runs in-process
+      // servables: only the blob store gates readiness; the list says which part is down.
       const ready = backends[0]!.ok;
       return reply.code(ready ? 200 : 503).send({ ready, backends });
     },
@@ -197,7 +200,8 @@ export default async function v2Routes(app: FastifyInstance): Promise<void> {
       const tensors: Record<string, Tensor> = {};
       for (const input of body.inputs) {
         const target = single ? declared[0]! : declared.find((d) => d.name === input.name)!;
-        tensors[target.name] = v2InputToTensor(input, target);
+        // A JSON servable (dtype unknown) takes whatever tensor it is given.
+        tensors[target.name] = v2InputToTensor(input, target.dtype ? target : undefined);
       }
       const missing = declared.filter((d) => !(d.name in tensors));
       if (missing.length > 0 && method.input.type === 'dict') throw new HubError('INVALID_INPUTS', `missing input "${missing[0]!.name}"`);
