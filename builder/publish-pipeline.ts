@@ -20,6 +20,7 @@ import type { PublishedMetadata, ServableMetadata, StoredFile } from '../schemas
 import { decodeInputs, exampleInputs, exampleIsGuess } from '../servables/tensors.ts';
 import type { LocalFile } from '../servables/servable.ts';
 import { archiveKind, extractArchive, listFiles, safeRelativePath } from './archive.ts';
+import { IdentifierSync, previousIdentifiers, versionRelations } from '../hub-server/services/identifier-retry.ts';
 
 export const PUBLISH_STEPS = ['validate', 'store', 'inspect', 'warm-up', 'mint', 'register', 'index', 'ready'] as const;
 export type PublishStep = (typeof PUBLISH_STEPS)[number];
@@ -147,6 +148,8 @@ export class Publisher {
       const minted = await this.options.minter.mint(document);
       document.hub.identifier = minted.identifier;
       document.datacite.identifier = { identifier: minted.identifier, identifierType: minted.identifierType };
+      const relations = await versionRelations(registry, this.options.minter, document, minted.conceptIdentifier);
+      if (relations.length > 0) document.datacite.relatedIdentifiers = relations;
       await finish(`identifier ${minted.identifier} (${minted.state})`);
 
       await begin('register');
@@ -158,6 +161,12 @@ export class Publisher {
       await registry.commitVersion(document);
       registered = true;
       this.options.onPublished?.(document);
+      // A remote agency (DataCite) that is down or refusing leaves the identifier pending, retried
+      // in the background: the version is published all the same.
+      const sync = new IdentifierSync({ registry, minter: this.options.minter });
+      for (const outcome of await sync.syncServable(owner, name, [minted.identifier, ...(minted.conceptIdentifier ? [minted.conceptIdentifier] : []), ...previousIdentifiers(document)])) {
+        await log(`register: identifier ${outcome.identifier} ${outcome.error ? `pending (retried in the background): ${outcome.error}` : outcome.state}`);
+      }
       await finish(`${owner}/${name} version ${version} registered`);
 
       await begin('index');

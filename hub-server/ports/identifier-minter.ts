@@ -13,6 +13,15 @@ export interface MintedIdentifier {
   conceptIdentifier?: string;
 }
 
+/** What a remote registration agency should hold for one identifier (see identifier-retry.ts). */
+export interface IdentifierPush {
+  identifier: string;
+  /** The DataCite attributes (creators, titles, relatedIdentifiers, url, ...) of the record. */
+  attributes: Record<string, unknown>;
+  /** publish: findable; hide: withdrawn from search (findable becomes registered); none: stays a draft. */
+  event?: 'publish' | 'hide';
+}
+
 export interface IdentifierMinter {
   readonly kind: string;
   /** The identifier a version will have; must not talk to a remote service. */
@@ -21,4 +30,14 @@ export interface IdentifierMinter {
   update?(document: PublishedMetadata): Promise<void>;
   /** Called on withdrawal. */
   hide?(identifier: string): Promise<void>;
+  /** A URL at which the identifier resolves (doi.org for a DOI, this hub's API for a local one). */
+  resolverUrl?(identifier: string): string;
+  /** The hub's landing page of the identifier: the `url` a remote agency redirects to. */
+  landingUrl?(identifier: string): string;
+  /**
+   * Minters backed by a remote agency: create or update the record and apply the event, returning
+   * the agency's state for it (draft, findable, registered). Throws BACKEND_UNAVAILABLE when the
+   * agency cannot be reached or refuses; the caller keeps the identifier `pending` and retries.
+   */
+  push?(request: IdentifierPush): Promise<string>;
 }

@@ -7,16 +7,19 @@ import { Type } from '@sinclair/typebox';
 import { ErrorDocument } from '../../schemas/api.ts';
 import { HubError } from '../errors.ts';
 import { canView } from '../services/access.ts';
+import { landingPath } from '../services/citation-formats.ts';
 
 const Resolution = Type.Object({
   identifier: Type.String(),
   servable: Type.String(),
   version: Type.Optional(Type.Integer()),
-  state: Type.String(),
+  state: Type.String({ description: 'local, draft, findable, registered, or pending (a remote agency has yet to take it; retried)' }),
+  last_error: Type.Optional(Type.String({ description: 'why the last registration attempt failed, while pending' })),
   withdrawn: Type.Boolean(),
   withdrawn_at: Type.Optional(Type.String()),
   withdrawn_reason: Type.Optional(Type.String()),
   url: Type.String(),
+  landing_url: Type.String({ description: 'the landing page: HTML for browsers, JSON for clients' }),
   title: Type.Optional(Type.String()),
   versions: Type.Optional(Type.Array(Type.Integer())),
 });
@@ -46,10 +49,12 @@ export default async function identifierRoutes(app: FastifyInstance): Promise<vo
         servable: `${record.owner}/${record.name}`,
         version: record.version,
         state: withdrawn ? 'withdrawn' : record.state,
+        ...(record.last_error ? { last_error: record.last_error } : {}),
         withdrawn,
         withdrawn_at: target.withdrawn_at,
         withdrawn_reason: target.withdrawn_reason,
         url: record.version === undefined ? base : `${base}/versions/${record.version}`,
+        landing_url: `${config.publicUrl}${landingPath(identifier)}`,
         title: target.document.datacite.titles[0]?.title,
         versions: record.version === undefined ? versions.filter((v) => v.state === 'published').map((v) => v.version) : undefined,
       };
