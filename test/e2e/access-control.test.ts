@@ -1,0 +1,465 @@
+/**
+ * Access control end to end, on the real hub (MODELHUB_AUTH=tokens) over the wire: every route
+ * with no token, a wrong, revoked or expired one, the wrong scope and another user's token;
+ * private servables invisible in search hits, facets and totals, listing, describe, versions, run
+ * (sync and async tasks), v2, identifiers and the Action Provider, each answering exactly as for
+ * an unknown name; sharing with a user and with a group; visibility changed without a new version;
+ * the token API, the audit log, and the per-token rate limit.
+ */
+import fs from 'node:fs';
+import * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildMlpOnnx, defaultMlpWeights } from '../../builder/demo/onnx-writer.ts';
+import { SqliteTokenStore } from '../../hub-server/adapters/sqlite-token-store.ts';
+import type { TokenScope } from '../../hub-server/ports/token-store.ts';
+import { startTestHub, type TestHub } from '../helpers/test-hub.ts';
+import { onnxMetadata, publishRaw } from '../helpers/hub-http.ts';
+
+const SPEC = { inputSize: 4, hidden: 5, classes: 3, inputName: 'x', outputName: 'y' };
+const MODEL = buildMlpOnnx({ ...SPEC, weights: defaultMlpWeights(SPEC, 3) });
+const INPUTS = [[0.1, -0.2, 0.3, 0.4]];
+const RATE = 400;
+
+interface Reply {
+  status: number;
+  body: any;
+  headers: Headers;
+}
+
+async function call(url: string, method: string, route: string, token?: string, body?: unknown): Promise<Reply> {
+  const headers: Record<string, string> = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const response = await fetch(`${url}${route}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await response.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: response.status, body: parsed, headers: response.headers };
+}
+
+/** The reply with the servable's name blanked, to compare a hidden servable with an unknown one. */
+const blank = (reply: Reply, name: string) => ({ status: reply.status, body: JSON.stringify(reply.body).replaceAll(name, '<name>') });
+
+async function waitTask(url: string, taskId: string, token?: string) {
+  for (const started = Date.now(); Date.now() - started < 120_000; ) {
+    const reply = await call(url, 'GET', `/api/v1/tasks/${taskId}`, token);
+    if (reply.status !== 200) throw new Error(`task ${taskId}: ${reply.status} ${JSON.stringify(reply.body)}`);
+    if (reply.body.status === 'SUCCEEDED' || reply.body.status === 'FAILED') return reply.body;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`task ${taskId} did not finish`);
+}
+
+describe('access control with MODELHUB_AUTH=tokens', () => {
+  let hub: TestHub;
+  const t: Record<string, string> = {};
+  let revokedId = '';
+  let aliceTaskId = '';
+  let reference: number[] = [];
+
+  const get = (route: string, who?: string) => call(hub.url, 'GET', route, who && (t[who] ?? who));
+  const post = (route: string, body: unknown, who?: string) => call(hub.url, 'POST', route, who && (t[who] ?? who), body);
+  const patch = (route: string, body: unknown, who?: string) => call(hub.url, 'PATCH', route, who && (t[who] ?? who), body);
+  const del = (route: string, who?: string) => call(hub.url, 'DELETE', route, who && (t[who] ?? who));
+
+  async function publish(name: string, who: string, hubExtra: Record<string, unknown>, domains: string[]) {
+    const metadata = onnxMetadata('alice', name, { ...hubExtra, domains });
+    const accepted = await publishRaw(hub.url, metadata, [{ name: `${name}.onnx`, bytes: MODEL }], { authorization: `Bearer ${t[who]}` });
+    expect(accepted.status, JSON.stringify(accepted.body)).toBe(202);
+    const task = await waitTask(hub.url, accepted.body.task_id, t[who]);
+    expect(task.status, JSON.stringify(task)).toBe('SUCCEEDED');
+    return accepted.body.task_id as string;
+  }
+
+  beforeAll(async () => {
+    hub = await startTestHub({ env: { MODELHUB_AUTH: 'tokens', MODELHUB_RATE_LIMIT_PER_MINUTE: String(RATE) } });
+    // As `modelhub token create` does on the data folder, while the hub runs.
+    const store = SqliteTokenStore.open(SqliteTokenStore.fileIn(hub.dataDir));
+    const make = async (key: string, user: string, scopes: TokenScope[], groups: string[] = [], expires_at?: string) => {
+      const created = await store.create({ user, scopes, groups, ...(expires_at ? { expires_at } : {}), created_by: 'local' });
+      t[key] = created.token;
+      return created.info.id;
+    };
+    await make('admin', 'root', ['admin']);
+    await make('alice', 'alice', ['run', 'publish'], ['astro']);
+    await make('aliceRead', 'alice', ['read']);
+    await make('alicePublish', 'alice', ['publish']);
+    await make('bob', 'bob', ['run', 'publish'], ['lab']);
+    await make('bobRunOnly', 'bob', ['run'], ['lab']);
+    await make('carol', 'carol', ['run', 'publish'], ['other']);
+    await make('ratelimited', 'dave', ['run']);
+    await make('expired', 'alice', ['run', 'publish'], [], new Date(Date.now() + 1500).toISOString());
+    revokedId = await make('revoked', 'alice', ['run', 'publish']);
+    t.wrong = `mh_${'A'.repeat(43)}`;
+    t.malformed = 'alice';
+    expect((await store.revoke(revokedId))?.revoked_at).toBeDefined();
+    await store.close();
+
+    aliceTaskId = await publish('public-mlp', 'alice', {}, ['open-science']);
+    await publish('secret', 'alice', { visibility: 'private' }, ['secret-domain']);
+    await publish('for-carol', 'alice', { visibility: 'private', shared_with: { users: ['carol'] } }, ['carol-domain']);
+    await publish('for-lab', 'alice', { visibility: 'private', shared_with: { groups: ['lab'] } }, ['lab-domain']);
+
+    const session = await ort.InferenceSession.create(MODEL);
+    const out = await session.run({ x: new ort.Tensor('float32', Float32Array.from(INPUTS.flat()), [1, 4]) });
+    reference = Array.from(out.y!.data as Float32Array);
+    await session.release();
+    // The expired token has run out by now.
+    await new Promise((resolve) => setTimeout(resolve, 1600));
+  });
+  afterAll(async () => {
+    await hub?.stop();
+  });
+
+  const closeTo = (output: number[][]) => output.flat().every((v, i) => Math.abs(v - reference[i]!) < 1e-6);
+
+  it('answers 401 to a wrong, revoked, expired or malformed token on every route, public ones too', async () => {
+    const routes: [string, string, unknown?][] = [
+      ['GET', '/api/v1/servables'],
+      ['GET', '/api/v1/servables/alice/public-mlp'],
+      ['GET', '/api/v1/servables/alice/public-mlp/versions'],
+      ['GET', '/api/v1/servables/alice/public-mlp/versions/1'],
+      ['POST', '/api/v1/servables/alice/public-mlp/run', { inputs: INPUTS }],
+      ['POST', '/api/v1/servables/alice/public-mlp/versions/1/run', { inputs: INPUTS, asynchronous: true }],
+      ['PATCH', '/api/v1/servables/alice/public-mlp', { visibility: 'private' }],
+      ['DELETE', '/api/v1/servables/alice/public-mlp'],
+      ['DELETE', '/api/v1/servables/alice/public-mlp/versions/1'],
+      ['GET', '/api/v1/search?q=mlp'],
+      ['GET', `/api/v1/identifiers/${encodeURIComponent('modelhub:alice/public-mlp/v1')}`],
+      ['GET', `/api/v1/tasks/${aliceTaskId}`],
+      ['GET', '/api/v1/tokens'],
+      ['POST', '/api/v1/tokens', { user: 'alice' }],
+      ['DELETE', `/api/v1/tokens/${revokedId}`],
+      ['GET', '/api/v1/audit'],
+      ['GET', '/v2/models/alice.public-mlp'],
+      ['GET', '/v2/models/alice.public-mlp/ready'],
+      ['POST', '/v2/models/alice.public-mlp/infer', { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: INPUTS.flat() }] }],
+      ['GET', '/actions/inference/'],
+      ['POST', '/actions/inference/run', { request_id: 'r-bad', body: { servable: 'alice/public-mlp', inputs: INPUTS } }],
+      ['GET', '/actions/servables/alice/public-mlp/'],
+    ];
+    for (const who of ['wrong', 'revoked', 'expired', 'malformed']) {
+      for (const [method, route, body] of routes) {
+        const reply = await call(hub.url, method, route, t[who], body);
+        expect(reply.status, `${who} ${method} ${route}: ${JSON.stringify(reply.body)}`).toBe(401);
+        if (!route.startsWith('/v2')) expect(reply.body.error.code).toBe('MODELHUB_UNAUTHENTICATED');
+      }
+      const published = await publishRaw(hub.url, onnxMetadata('alice', 'sneaky'), [{ name: 'm.onnx', bytes: MODEL }], { authorization: `Bearer ${t[who]}` });
+      expect(published.status).toBe(401);
+    }
+    // The public servable is still there and public: nothing above changed anything.
+    expect((await get('/api/v1/servables/alice/public-mlp')).body.hub.visibility).toBe('public');
+  });
+
+  it('lets only a token with the publish scope publish, as its own user', async () => {
+    const publishAs = async (who: string | undefined, owner: string) =>
+      publishRaw(hub.url, onnxMetadata(owner, 'attempt'), [{ name: 'm.onnx', bytes: MODEL }], who ? { authorization: `Bearer ${t[who]}` } : {});
+    expect((await publishAs(undefined, 'alice')).status).toBe(401);
+    expect((await publishAs('aliceRead', 'alice')).status).toBe(403);
+    expect((await publishAs('bobRunOnly', 'bob')).status).toBe(403);
+    const impostor = await publishAs('carol', 'alice');
+    expect(impostor.status).toBe(403);
+    expect(impostor.body.error.code).toBe('MODELHUB_FORBIDDEN');
+    expect((await get('/api/v1/servables/alice/attempt', 'admin')).status).toBe(404);
+  });
+
+  it('hides a private servable from strangers everywhere, exactly as an unknown name', async () => {
+    const probes: [string, (name: string) => string, ((name: string) => unknown)?][] = [
+      ['GET', (n) => `/api/v1/servables/alice/${n}`],
+      ['GET', (n) => `/api/v1/servables/alice/${n}/versions`],
+      ['GET', (n) => `/api/v1/servables/alice/${n}/versions/1`],
+      ['GET', (n) => `/api/v1/servables/alice/${n}/versions/7`],
+      ['POST', (n) => `/api/v1/servables/alice/${n}/run`, () => ({ inputs: INPUTS })],
+      ['POST', (n) => `/api/v1/servables/alice/${n}/run`, () => ({ inputs: INPUTS, asynchronous: true })],
+      ['POST', (n) => `/api/v1/servables/alice/${n}/versions/1/run`, () => ({ inputs: INPUTS })],
+      ['PATCH', (n) => `/api/v1/servables/alice/${n}`, () => ({ visibility: 'public' })],
+      ['DELETE', (n) => `/api/v1/servables/alice/${n}`],
+      ['GET', (n) => `/api/v1/identifiers/${encodeURIComponent(`modelhub:alice/${n}/v1`)}`],
+      ['GET', (n) => `/api/v1/identifiers/${encodeURIComponent(`modelhub:alice/${n}`)}`],
+      ['GET', (n) => `/v2/models/alice.${n}`],
+      ['GET', (n) => `/v2/models/alice.${n}/versions/1`],
+      ['GET', (n) => `/v2/models/alice.${n}/ready`],
+      ['POST', (n) => `/v2/models/alice.${n}/infer`, () => ({ inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: INPUTS.flat() }] })],
+      ['GET', (n) => `/actions/servables/alice/${n}/`],
+      ['POST', (n) => `/actions/servables/alice/${n}/run`, () => ({ request_id: 'probe', body: { inputs: INPUTS } })],
+      ['POST', () => '/actions/inference/run', (n) => ({ request_id: 'probe', body: { servable: `alice/${n}`, inputs: INPUTS } })],
+    ];
+    // Anonymous, another user, a user outside the shared group, a user not in shared_with.
+    const strangers: [string | undefined, string][] = [
+      [undefined, 'secret'],
+      ['bob', 'secret'],
+      ['carol', 'secret'],
+      ['carol', 'for-lab'],
+      ['bob', 'for-carol'],
+      [undefined, 'for-lab'],
+    ];
+    for (const [who, name] of strangers) {
+      for (const [method, route, body] of probes) {
+        const bodyFor = (n: string) => body?.(n);
+        const hidden = await call(hub.url, method, route(name), who && t[who], bodyFor(name));
+        const unknown = await call(hub.url, method, route('nope'), who && t[who], bodyFor('nope'));
+        expect(blank(hidden, name), `${who ?? 'anonymous'} ${method} ${route(name)}`).toEqual(blank(unknown, 'nope'));
+        // Mutations by strangers are refused as unknown (404) or for the missing token (401).
+        expect([401, 404]).toContain(hidden.status);
+      }
+    }
+    // Its owner and an admin see and run it.
+    for (const who of ['alice', 'admin']) {
+      expect((await get('/api/v1/servables/alice/secret', who)).status).toBe(200);
+      const run = await post('/api/v1/servables/alice/secret/run', { inputs: INPUTS }, who);
+      expect(run.status).toBe(200);
+      expect(closeTo(run.body.output)).toBe(true);
+      expect((await get(`/api/v1/identifiers/${encodeURIComponent('modelhub:alice/secret/v1')}`, who)).body.servable).toBe('alice/secret');
+      expect((await get('/v2/models/alice.secret', who)).body.platform).toBe('onnxruntime_onnx');
+    }
+  });
+
+  it('keeps private servables out of search hits, facets and totals, and out of listings', async () => {
+    const search = async (who?: string) => (await get('/api/v1/search?q=&limit=50', who)).body;
+    const names = (reply: any) => reply.hits.map((h: any) => h.servable).sort();
+    const anonymous = await search();
+    expect(names(anonymous)).toEqual(['alice/public-mlp']);
+    expect(anonymous.total).toBe(1);
+    expect(anonymous.facets.owner).toEqual({ alice: 1 });
+    expect(Object.keys(anonymous.facets.domain).sort()).toEqual(['open-science']);
+    expect(JSON.stringify(anonymous)).not.toMatch(/secret|carol-domain|lab-domain/);
+
+    const bob = await search('bob');
+    expect(names(bob)).toEqual(['alice/for-lab', 'alice/public-mlp']);
+    expect(bob.total).toBe(2);
+    expect(bob.facets.owner).toEqual({ alice: 2 });
+    expect(Object.keys(bob.facets.domain).sort()).toEqual(['lab-domain', 'open-science']);
+    const carol = await search('carol');
+    expect(names(carol)).toEqual(['alice/for-carol', 'alice/public-mlp']);
+    const alice = await search('alice');
+    expect(alice.total).toBe(4);
+    expect(alice.facets.owner).toEqual({ alice: 4 });
+    expect((await search('admin')).total).toBe(4);
+    // A query for the private domain finds nothing for a stranger, not even a count.
+    const targeted = (await get('/api/v1/search?domain=secret-domain', 'carol')).body;
+    expect(targeted).toMatchObject({ total: 0, hits: [] });
+    expect(targeted.facets.domain['secret-domain'] ?? 0).toBe(0);
+
+    const list = async (who?: string) => (await get('/api/v1/servables?owner=alice&limit=2', who)).body;
+    const anonymousList = await list();
+    expect(anonymousList.items.map((i: any) => i.servable)).toEqual(['alice/public-mlp']);
+    expect(anonymousList.next_cursor).toBeNull();
+    const bobList = await list('bob');
+    expect(bobList.items.map((i: any) => i.servable)).toEqual(['alice/for-lab', 'alice/public-mlp']);
+    const aliceFirst = await list('alice');
+    expect(aliceFirst.items).toHaveLength(2);
+    const aliceRest = (await get(`/api/v1/servables?owner=alice&limit=2&cursor=${aliceFirst.next_cursor}`, 'alice')).body;
+    expect([...aliceFirst.items, ...aliceRest.items].map((i: any) => i.servable).sort()).toEqual(['alice/for-carol', 'alice/for-lab', 'alice/public-mlp', 'alice/secret']);
+  });
+
+  it('shares with a user and with a group: they see and run it, and cannot change it', async () => {
+    const carolRun = await post('/api/v1/servables/alice/for-carol/run', { inputs: INPUTS }, 'carol');
+    expect(carolRun.status).toBe(200);
+    expect(closeTo(carolRun.body.output)).toBe(true);
+    const bobV2 = await post('/v2/models/alice.for-lab/infer', { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: INPUTS.flat() }] }, 'bob');
+    expect(bobV2.status).toBe(200);
+    expect(bobV2.body.outputs[0].data.every((v: number, i: number) => Math.abs(v - reference[i]!) < 1e-6)).toBe(true);
+    expect((await get('/api/v1/servables/alice/for-lab/versions', 'bob')).body.versions).toHaveLength(1);
+
+    // The Action Provider follows the same rule.
+    const action = await post('/actions/servables/alice/for-lab/run', { request_id: 'bob-1', body: { inputs: INPUTS } }, 'bob');
+    expect([200, 201, 202]).toContain(action.status);
+    expect(action.body.creator_id).toContain('bob');
+
+    // Seeing is not owning: 403 for a shared user, not 404.
+    expect((await patch('/api/v1/servables/alice/for-lab', { visibility: 'public' }, 'bob')).status).toBe(403);
+    expect((await del('/api/v1/servables/alice/for-lab', 'bob')).status).toBe(403);
+    expect((await del('/api/v1/servables/alice/for-carol/versions/1', 'carol')).status).toBe(403);
+    expect((await get('/api/v1/servables/alice/for-lab', 'bob')).status).toBe(200);
+  });
+
+  it('needs the run scope to run, when a token is given; anonymous may run public servables', async () => {
+    expect((await post('/api/v1/servables/alice/public-mlp/run', { inputs: INPUTS })).status).toBe(200);
+    for (const who of ['aliceRead', 'alicePublish']) {
+      for (const route of ['/api/v1/servables/alice/secret/run', '/api/v1/servables/alice/public-mlp/run']) {
+        for (const asynchronous of [false, true]) {
+          const reply = await post(route, { inputs: INPUTS, asynchronous }, who);
+          expect(reply.status, `${who} ${route}`).toBe(403);
+          expect(reply.body.error.code).toBe('MODELHUB_FORBIDDEN');
+        }
+      }
+      expect((await post('/v2/models/alice.secret/infer', { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: INPUTS.flat() }] }, who)).status).toBe(403);
+      expect((await post('/actions/inference/run', { request_id: `scope-${who}`, body: { servable: 'alice/public-mlp', inputs: INPUTS } }, who)).status).toBe(403);
+      // Reading needs no particular scope.
+      expect((await get('/api/v1/servables/alice/secret', who)).status).toBe(200);
+    }
+  });
+
+  it('shows a task only to whoever started it (and admins)', async () => {
+    const accepted = await post('/api/v1/servables/alice/secret/run', { inputs: INPUTS, asynchronous: true }, 'alice');
+    expect(accepted.status).toBe(202);
+    const task = await waitTask(hub.url, accepted.body.task_id, t.alice);
+    expect(task.status).toBe('SUCCEEDED');
+    expect(closeTo(task.result.output)).toBe(true);
+    const missing = await get('/api/v1/tasks/00000000-0000-4000-8000-000000000000', 'bob');
+    for (const who of [undefined, 'bob', 'carol']) {
+      const reply = await get(`/api/v1/tasks/${accepted.body.task_id}`, who);
+      expect(blank(reply, accepted.body.task_id)).toEqual(blank(missing, '00000000-0000-4000-8000-000000000000'));
+      expect((await get(`/api/v1/tasks/${aliceTaskId}`, who)).status).toBe(404);
+    }
+    expect((await get(`/api/v1/tasks/${accepted.body.task_id}`, 'admin')).body.status).toBe('SUCCEEDED');
+    // A shared user's run of a shared servable is theirs, not the owner's business to read.
+    const bobs = await post('/api/v1/servables/alice/for-lab/run', { inputs: INPUTS, asynchronous: true }, 'bob');
+    await waitTask(hub.url, bobs.body.task_id, t.bob);
+    expect((await get(`/api/v1/tasks/${bobs.body.task_id}`, 'carol')).status).toBe(404);
+  });
+
+  it('changes visibility and sharing without a new version, and search follows at once', async () => {
+    expect((await patch('/api/v1/servables/alice/secret', { visibility: 'public' }, 'aliceRead')).status).toBe(403);
+    expect((await patch('/api/v1/servables/alice/secret', { visibility: 'public' }, 'carol')).status).toBe(404);
+    expect((await patch('/api/v1/servables/alice/secret', {}, 'alice')).status).toBe(400);
+
+    const shared = await patch('/api/v1/servables/alice/secret', { shared_with: { users: ['bob'] } }, 'alice');
+    expect(shared.status, JSON.stringify(shared.body)).toBe(200);
+    expect(shared.body).toEqual({ servable: 'alice/secret', versions: [1], visibility: 'private', shared_with: { users: ['bob'], groups: [] } });
+    expect((await get('/api/v1/servables/alice/secret', 'bob')).body.hub).toMatchObject({ version: 1, visibility: 'private', shared_with: { users: ['bob'] } });
+    expect((await get('/api/v1/search?q=&limit=50', 'bob')).body.total).toBe(3);
+    expect((await get('/api/v1/servables/alice/secret')).status).toBe(404);
+
+    const opened = await patch('/api/v1/servables/alice/secret', { visibility: 'public', shared_with: {} }, 'alicePublish');
+    expect(opened.body).toMatchObject({ visibility: 'public', shared_with: { users: [], groups: [] } });
+    expect((await get('/api/v1/servables/alice/secret')).body.hub.version).toBe(1);
+    expect((await get('/api/v1/search?q=&limit=50')).body.total).toBe(2);
+    expect((await post('/api/v1/servables/alice/secret/run', { inputs: INPUTS })).status).toBe(200);
+    expect((await get(`/api/v1/identifiers/${encodeURIComponent('modelhub:alice/secret/v1')}`)).status).toBe(200);
+
+    // And back: hidden again from everyone but its owner, bob included (sharing was cleared).
+    expect((await patch('/api/v1/servables/alice/secret/versions/1', { visibility: 'private' }, 'alice')).status).toBe(200);
+    expect((await get('/api/v1/servables/alice/secret')).status).toBe(404);
+    expect((await get('/api/v1/servables/alice/secret', 'bob')).status).toBe(404);
+    expect((await post('/v2/models/alice.secret/infer', { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: INPUTS.flat() }] })).status).toBe(404);
+    expect((await get('/api/v1/search?q=&limit=50')).body.total).toBe(1);
+    expect((await get('/api/v1/versions', 'alice')).status).toBe(404);
+  });
+
+  it('withdraws only for the owner or an admin', async () => {
+    expect((await del('/api/v1/servables/alice/public-mlp')).status).toBe(401);
+    expect((await del('/api/v1/servables/alice/public-mlp', 'aliceRead')).status).toBe(403);
+    expect((await del('/api/v1/servables/alice/public-mlp', 'carol')).status).toBe(403);
+    expect((await del('/api/v1/servables/alice/secret', 'carol')).status).toBe(404);
+    const withdrawn = await del('/api/v1/servables/alice/for-carol?reason=superseded', 'admin');
+    expect(withdrawn.status).toBe(200);
+    expect(withdrawn.body.withdrawn).toEqual([1]);
+    // The tombstone stays as private as the servable was.
+    expect((await get(`/api/v1/identifiers/${encodeURIComponent('modelhub:alice/for-carol/v1')}`, 'carol')).body.withdrawn).toBe(true);
+    expect((await get(`/api/v1/identifiers/${encodeURIComponent('modelhub:alice/for-carol/v1')}`, 'bob')).status).toBe(404);
+  });
+
+  it('lets tokens make narrower tokens for their own user, admins any; lists without secrets; revokes', async () => {
+    expect((await post('/api/v1/tokens', { scopes: ['run'] })).status).toBe(401);
+    expect((await post('/api/v1/tokens', { user: 'bob', scopes: ['run'] }, 'alice')).status).toBe(403);
+    expect((await post('/api/v1/tokens', { scopes: ['admin'] }, 'alice')).status).toBe(403);
+    expect((await post('/api/v1/tokens', { scopes: ['run'], groups: ['lab'] }, 'alice')).status).toBe(403);
+    expect((await post('/api/v1/tokens', { scopes: ['run'] }, 'aliceRead')).status).toBe(403);
+
+    const made = await post('/api/v1/tokens', { scopes: ['run'], label: 'notebook', expires_in_days: 7 }, 'alice');
+    expect(made.status, JSON.stringify(made.body)).toBe(201);
+    expect(made.body).toMatchObject({ user: 'alice', groups: ['astro'], scopes: ['run'], label: 'notebook', created_by: 'alice' });
+    expect(made.body.token).toMatch(/^mh_/);
+    expect((await post('/api/v1/servables/alice/secret/run', { inputs: INPUTS }, made.body.token)).status).toBe(200);
+
+    const byAdmin = await post('/api/v1/tokens', { user: 'erin', groups: ['lab'], scopes: ['run'] }, 'admin');
+    expect(byAdmin.status).toBe(201);
+    expect((await get('/api/v1/servables/alice/for-lab', byAdmin.body.token)).status).toBe(200);
+
+    const mine = (await get('/api/v1/tokens', 'alice')).body.tokens;
+    expect(mine.every((x: any) => x.user === 'alice')).toBe(true);
+    expect(mine.find((x: any) => x.id === made.body.id).last_used_at).toBeDefined();
+    expect((await get('/api/v1/tokens?user=bob', 'alice')).status).toBe(403);
+    const everyone = await get('/api/v1/tokens', 'admin');
+    expect(new Set(everyone.body.tokens.map((x: any) => x.user))).toEqual(new Set(['root', 'alice', 'bob', 'carol', 'dave', 'erin']));
+    const listed = JSON.stringify(everyone.body);
+    const secrets = [...Object.values(t), made.body.token, byAdmin.body.token].filter((s) => s.startsWith('mh_') && s !== t.wrong);
+    for (const secret of secrets) expect(listed).not.toContain(secret.slice(9));
+
+    expect((await del(`/api/v1/tokens/${made.body.id}`, 'bob')).status).toBe(404);
+    expect((await del('/api/v1/tokens/tok_0000', 'alice')).body.error.code).toBe('MODELHUB_TOKEN_NOT_FOUND');
+    const revoked = await del(`/api/v1/tokens/${made.body.id}`, 'alice');
+    expect(revoked.status).toBe(200);
+    expect(revoked.body.revoked_at).toBeDefined();
+    expect((await get('/api/v1/search', made.body.token)).status).toBe(401);
+    expect((await del(`/api/v1/tokens/${byAdmin.body.id}`, 'admin')).status).toBe(200);
+  });
+
+  it('keeps an audit log for admins of publishes, sharing, withdrawals, token changes and refusals', async () => {
+    expect((await get('/api/v1/audit')).status).toBe(401);
+    expect((await get('/api/v1/audit', 'alice')).status).toBe(403);
+    const events = (await get('/api/v1/audit?limit=1000', 'admin')).body.events as any[];
+    const of = (action: string) => events.filter((e) => e.action === action);
+    expect(of('publish').map((e) => e.target).sort()).toEqual(['alice/for-carol@1', 'alice/for-lab@1', 'alice/public-mlp@1', 'alice/secret@1']);
+    expect(of('publish')[0]).toMatchObject({ actor: 'alice', token_id: expect.stringMatching(/^tok_/) });
+    expect(of('sharing').map((e) => e.detail.visibility)).toEqual(['private', 'public', 'private']);
+    expect(of('withdraw')).toEqual([expect.objectContaining({ actor: 'root', target: 'alice/for-carol', detail: { withdrawn: [1], reason: 'superseded' } })]);
+    expect(of('token.create').map((e) => e.detail.user).sort()).toEqual(['alice', 'erin']);
+    expect(of('token.revoke')).toHaveLength(2);
+    const denied = of('denied');
+    expect(denied.some((e) => e.status === 401 && e.detail?.presented === t.wrong!.slice(0, 9))).toBe(true);
+    expect(denied.some((e) => e.status === 403 && e.actor === 'carol' && e.target === 'POST /api/v1/servables')).toBe(true);
+    expect(JSON.stringify(events)).not.toContain(t.alice!.slice(9));
+    const filtered = (await get('/api/v1/audit?action=withdraw', 'admin')).body.events;
+    expect(filtered).toHaveLength(1);
+  });
+
+  it('limits each token to MODELHUB_RATE_LIMIT_PER_MINUTE with 429 and Retry-After', async () => {
+    const replies: Reply[] = [];
+    for (let batch = 0; batch < RATE / 25 + 1; batch++) {
+      replies.push(...(await Promise.all(Array.from({ length: 25 }, () => get('/api/v1/search?limit=0', 'ratelimited')))));
+    }
+    const limited = replies.filter((r) => r.status === 429);
+    const ok = replies.filter((r) => r.status === 200);
+    // A minute's allowance at once, plus what refilled while the requests were sent.
+    expect(ok.length).toBeGreaterThanOrEqual(RATE);
+    expect(ok.length).toBeLessThan(RATE + 20);
+    expect(limited.length).toBeGreaterThan(0);
+    expect(limited[0]!.body.error.code).toBe('MODELHUB_RATE_LIMITED');
+    expect(Number(limited[0]!.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    // Other callers have their own buckets; health probes are not counted.
+    expect((await get('/api/v1/search?limit=0', 'alice')).status).toBe(200);
+    expect((await get('/v2/health/ready', 'ratelimited')).status).toBe(200);
+  });
+});
+
+describe('MODELHUB_ANONYMOUS_READ=false', () => {
+  let hub: TestHub;
+  let token = '';
+  beforeAll(async () => {
+    hub = await startTestHub({ env: { MODELHUB_AUTH: 'tokens', MODELHUB_ANONYMOUS_READ: 'false' } });
+    const store = SqliteTokenStore.open(SqliteTokenStore.fileIn(hub.dataDir));
+    token = (await store.create({ user: 'alice', scopes: ['run', 'publish'] })).token;
+    await store.close();
+    const accepted = await publishRaw(hub.url, onnxMetadata('alice', 'open-model'), [{ name: 'm.onnx', bytes: MODEL }], { authorization: `Bearer ${token}` });
+    expect((await waitTask(hub.url, accepted.body.task_id, token)).status).toBe('SUCCEEDED');
+  });
+  afterAll(async () => {
+    await hub?.stop();
+    if (hub) fs.rmSync(hub.dataDir, { recursive: true, force: true });
+  });
+
+  it('turns anonymous callers away from public servables, and lets tokens in', async () => {
+    const routes: [string, string, unknown?][] = [
+      ['GET', '/api/v1/servables'],
+      ['GET', '/api/v1/servables/alice/open-model'],
+      ['GET', '/api/v1/servables/alice/open-model/versions'],
+      ['POST', '/api/v1/servables/alice/open-model/run', { inputs: INPUTS }],
+      ['GET', '/api/v1/search'],
+      ['GET', `/api/v1/identifiers/${encodeURIComponent('modelhub:alice/open-model/v1')}`],
+      ['GET', '/v2/models/alice.open-model'],
+      ['POST', '/v2/models/alice.open-model/infer', { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: INPUTS.flat() }] }],
+      ['POST', '/actions/inference/run', { request_id: 'anon', body: { servable: 'alice/open-model', inputs: INPUTS } }],
+    ];
+    for (const [method, route, body] of routes) {
+      expect((await call(hub.url, method, route, undefined, body)).status, `${method} ${route}`).toBe(401);
+      expect((await call(hub.url, method, route, token, body)).status, `${method} ${route} with a token`).toBeLessThan(300);
+    }
+    expect((await call(hub.url, 'GET', '/v2/health/live')).status).toBe(200);
+  });
+});
