@@ -1,11 +1,23 @@
 #!/usr/bin/env bash
-# One command for every test: installs what the tests need (scripts/install-test-deps.sh), checks
-# types and style, then runs the unit and end-to-end suites. Suites that need Docker or S3 start
-# those services themselves (scripts/docker, scripts/radosgw) and stop them afterwards.
+# One command for every test: installs what the tests need (scripts/install-test-deps.sh), starts
+# the services the suites use (a Docker daemon, a single-node Ceph radosgw as the S3 server), checks
+# types and style, runs the unit, contract and end-to-end suites, and stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh
 export ONNXRUNTIME_NODE_INSTALL=skip
+
+started_docker=""
+cleanup() {
+  if [ -n "$started_docker" ]; then bash scripts/docker/stop-dockerd.sh >/dev/null 2>&1 || true; fi
+}
+trap cleanup EXIT
+
+echo "== services"
+if ! docker version >/dev/null 2>&1; then started_docker=yes; fi
+eval "export $(bash scripts/docker/start-dockerd.sh)"
+echo "Docker: $DOCKER_HOST"
+
 echo "== typecheck"; npx tsc --noEmit
 echo "== lint"; npx eslint .
 echo "== tests"; npx vitest run "$@"
