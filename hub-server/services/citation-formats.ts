@@ -127,7 +127,8 @@ const abstractOf = (document: PublishedMetadata): string | undefined =>
 
 export function toCsl(subject: CitationSubject): CslItem {
   const { document } = subject;
-  const key = `${document.hub.owner}_${document.hub.name}${subject.version === undefined ? '' : `_v${subject.version}`}`.replace(/[^A-Za-z0-9_-]/g, '_');
+  // citation-js replaces keys holding anything else (such as '-') with a generated label.
+  const key = `${document.hub.owner}_${document.hub.name}${subject.version === undefined ? '' : `_v${subject.version}`}`.replace(/[^A-Za-z0-9_]/g, '_');
   const abstract = abstractOf(document);
   const keywords = [...(document.hub.domains ?? []), ...(document.datacite.subjects ?? []).map((s) => s.subject)];
   return {

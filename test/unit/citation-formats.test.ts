@@ -1,0 +1,247 @@
+/**
+ * Citation outputs parsed back and checked: BibTeX and RIS by citation-js's own parsers, CSL-JSON
+ * and DataCite JSON as JSON, DataCite XML with xmllint against an XML Schema written here from the
+ * DataCite kernel-4 specification (mandatory properties, their order, the resourceTypeGeneral and
+ * relation vocabularies). No schema is downloaded. Content negotiation rules are checked too.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Cite } from '@citation-js/core';
+import {
+  dataciteXml,
+  escapeXml,
+  formatCitation,
+  landingPath,
+  negotiateCitationFormat,
+  type CitationSubject,
+} from '../../hub-server/services/citation-formats.ts';
+import { RELATED_IDENTIFIER_TYPES, RELATION_TYPES } from '../../schemas/metadata.ts';
+import { publishedDocument } from '../contract/metadata-fixtures.ts';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'modelhub-citation-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+const TITLE = 'Ions & <Electrons>: a "quantum" {model} for 100% of cases';
+
+function subject(overrides: Partial<CitationSubject> = {}): CitationSubject {
+  const document = publishedDocument({
+    owner: 'curie', name: 'radium-net', version: 2, title: TITLE, description: 'Predicts decay <fast> & well.',
+    creators: ['Curie, Marie', 'Skłodowska, Bronisława'], domains: ['physics'], publicationDate: '2025-06-01T10:00:00.000Z',
+  });
+  document.datacite.creators[0]!.orcid = '0000-0002-1825-0097';
+  document.datacite.creators[0]!.affiliation = ['Institut du Radium'];
+  document.datacite.creators.push({ name: 'Radium Institute', nameType: 'Organizational' });
+  document.datacite.rightsList = [{ rights: 'CC-BY-4.0', rightsUri: 'https://creativecommons.org/licenses/by/4.0/' }];
+  document.datacite.fundingReferences = [{ funderName: 'Académie des sciences', awardNumber: 'A-1' }];
+  return {
+    document,
+    identifier: '10.5072/modelhub.curie.radium-net.v2',
+    identifierType: 'DOI',
+    version: 2,
+    landingUrl: 'https://hub.example.org/id/10.5072/modelhub.curie.radium-net.v2',
+    relatedIdentifiers: [
+      { relatedIdentifier: '10.5072/modelhub.curie.radium-net.all', relatedIdentifierType: 'DOI', relationType: 'IsVersionOf' },
+      { relatedIdentifier: '10.5072/modelhub.curie.radium-net.v1', relatedIdentifierType: 'DOI', relationType: 'IsNewVersionOf' },
+    ],
+    ...overrides,
+  };
+}
+
+/** An XML Schema for DataCite kernel-4 written from the specification's property list. */
+const KERNEL4_XSD = `<?xml version="1.0" encoding="UTF-8"?>
+<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="http://datacite.org/schema/kernel-4"
+  xmlns="http://datacite.org/schema/kernel-4" elementFormDefault="qualified">
+  <xs:import namespace="http://www.w3.org/XML/1998/namespace" schemaLocation="xml.xsd"/>
+  <xs:simpleType name="nonEmpty"><xs:restriction base="xs:string"><xs:minLength value="1"/></xs:restriction></xs:simpleType>
+  <xs:simpleType name="resourceTypeGeneral"><xs:restriction base="xs:string">
+    ${['Audiovisual', 'Book', 'BookChapter', 'Collection', 'ComputationalNotebook', 'ConferencePaper', 'ConferenceProceeding', 'DataPaper', 'Dataset', 'Dissertation', 'Event', 'Image', 'Instrument', 'InteractiveResource', 'Journal', 'JournalArticle', 'Model', 'OutputManagementPlan', 'PeerReview', 'PhysicalObject', 'Preprint', 'Report', 'Service', 'Software', 'Sound', 'Standard', 'StudyRegistration', 'Text', 'Workflow', 'Other'].map((v) => `<xs:enumeration value="${v}"/>`).join('')}
+  </xs:restriction></xs:simpleType>
+  <xs:simpleType name="relationType"><xs:restriction base="xs:string">${RELATION_TYPES.map((v) => `<xs:enumeration value="${v}"/>`).join('')}</xs:restriction></xs:simpleType>
+  <xs:simpleType name="relatedIdentifierType"><xs:restriction base="xs:string">${RELATED_IDENTIFIER_TYPES.map((v) => `<xs:enumeration value="${v}"/>`).join('')}</xs:restriction></xs:simpleType>
+  <xs:simpleType name="dateType"><xs:restriction base="xs:string">${['Accepted', 'Available', 'Copyrighted', 'Collected', 'Coverage', 'Created', 'Issued', 'Submitted', 'Updated', 'Valid', 'Withdrawn', 'Other'].map((v) => `<xs:enumeration value="${v}"/>`).join('')}</xs:restriction></xs:simpleType>
+  <xs:simpleType name="descriptionType"><xs:restriction base="xs:string">${['Abstract', 'Methods', 'SeriesInformation', 'TableOfContents', 'TechnicalInfo', 'Other'].map((v) => `<xs:enumeration value="${v}"/>`).join('')}</xs:restriction></xs:simpleType>
+  <xs:simpleType name="nameType"><xs:restriction base="xs:string"><xs:enumeration value="Personal"/><xs:enumeration value="Organizational"/></xs:restriction></xs:simpleType>
+  <xs:element name="resource"><xs:complexType><xs:sequence>
+    <xs:element name="identifier"><xs:complexType><xs:simpleContent><xs:extension base="nonEmpty">
+      <xs:attribute name="identifierType" use="required" fixed="DOI"/></xs:extension></xs:simpleContent></xs:complexType></xs:element>
+    <xs:element name="creators"><xs:complexType><xs:sequence>
+      <xs:element name="creator" maxOccurs="unbounded"><xs:complexType><xs:sequence>
+        <xs:element name="creatorName"><xs:complexType><xs:simpleContent><xs:extension base="nonEmpty">
+          <xs:attribute name="nameType" type="nameType"/></xs:extension></xs:simpleContent></xs:complexType></xs:element>
+        <xs:element name="givenName" type="xs:string" minOccurs="0"/>
+        <xs:element name="familyName" type="xs:string" minOccurs="0"/>
+        <xs:element name="nameIdentifier" minOccurs="0" maxOccurs="unbounded"><xs:complexType><xs:simpleContent><xs:extension base="nonEmpty">
+          <xs:attribute name="nameIdentifierScheme" use="required"/><xs:attribute name="schemeURI" type="xs:anyURI"/></xs:extension></xs:simpleContent></xs:complexType></xs:element>
+        <xs:element name="affiliation" type="xs:string" minOccurs="0" maxOccurs="unbounded"/>
+      </xs:sequence></xs:complexType></xs:element>
+    </xs:sequence></xs:complexType></xs:element>
+    <xs:element name="titles"><xs:complexType><xs:sequence>
+      <xs:element name="title" maxOccurs="unbounded"><xs:complexType><xs:simpleContent><xs:extension base="nonEmpty">
+        <xs:attribute name="titleType"/><xs:attribute ref="xml:lang"/></xs:extension></xs:simpleContent></xs:complexType></xs:element>
+    </xs:sequence></xs:complexType></xs:element>
+    <xs:element name="publisher" type="nonEmpty"/>
+    <xs:element name="publicationYear"><xs:simpleType><xs:restriction base="xs:string"><xs:pattern value="[\\d]{4}"/></xs:restriction></xs:simpleType></xs:element>
+    <xs:element name="resourceType"><xs:complexType><xs:simpleContent><xs:extension base="xs:string">
+      <xs:attribute name="resourceTypeGeneral" type="resourceTypeGeneral" use="required"/></xs:extension></xs:simpleContent></xs:complexType></xs:element>
+    <xs:element name="subjects" minOccurs="0"><xs:complexType><xs:sequence>
+      <xs:element name="subject" maxOccurs="unbounded"><xs:complexType><xs:simpleContent><xs:extension base="xs:string">
+        <xs:attribute name="subjectScheme"/></xs:extension></xs:simpleContent></xs:complexType></xs:element></xs:sequence></xs:complexType></xs:element>
+    <xs:element name="dates" minOccurs="0"><xs:complexType><xs:sequence>
+      <xs:element name="date" maxOccurs="unbounded"><xs:complexType><xs:simpleContent><xs:extension base="xs:string">
+        <xs:attribute name="dateType" type="dateType" use="required"/><xs:attribute name="dateInformation"/></xs:extension></xs:simpleContent></xs:complexType></xs:element></xs:sequence></xs:complexType></xs:element>
+    <xs:element name="alternateIdentifiers" minOccurs="0"><xs:complexType><xs:sequence>
+      <xs:element name="alternateIdentifier" maxOccurs="unbounded"><xs:complexType><xs:simpleContent><xs:extension base="xs:string">
+        <xs:attribute name="alternateIdentifierType" use="required"/></xs:extension></xs:simpleContent></xs:complexType></xs:element></xs:sequence></xs:complexType></xs:element>
+    <xs:element name="relatedIdentifiers" minOccurs="0"><xs:complexType><xs:sequence>
+      <xs:element name="relatedIdentifier" maxOccurs="unbounded"><xs:complexType><xs:simpleContent><xs:extension base="nonEmpty">
+        <xs:attribute name="relatedIdentifierType" type="relatedIdentifierType" use="required"/>
+        <xs:attribute name="relationType" type="relationType" use="required"/></xs:extension></xs:simpleContent></xs:complexType></xs:element></xs:sequence></xs:complexType></xs:element>
+    <xs:element name="version" type="xs:string" minOccurs="0"/>
+    <xs:element name="rightsList" minOccurs="0"><xs:complexType><xs:sequence>
+      <xs:element name="rights" maxOccurs="unbounded"><xs:complexType><xs:simpleContent><xs:extension base="xs:string">
+        <xs:attribute name="rightsURI" type="xs:anyURI"/><xs:attribute name="rightsIdentifier"/></xs:extension></xs:simpleContent></xs:complexType></xs:element></xs:sequence></xs:complexType></xs:element>
+    <xs:element name="descriptions" minOccurs="0"><xs:complexType><xs:sequence>
+      <xs:element name="description" maxOccurs="unbounded"><xs:complexType><xs:simpleContent><xs:extension base="xs:string">
+        <xs:attribute name="descriptionType" type="descriptionType" use="required"/></xs:extension></xs:simpleContent></xs:complexType></xs:element></xs:sequence></xs:complexType></xs:element>
+    <xs:element name="fundingReferences" minOccurs="0"><xs:complexType><xs:sequence>
+      <xs:element name="fundingReference" maxOccurs="unbounded"><xs:complexType><xs:sequence>
+        <xs:element name="funderName" type="nonEmpty"/>
+        <xs:element name="funderIdentifier" minOccurs="0"><xs:complexType><xs:simpleContent><xs:extension base="xs:string">
+          <xs:attribute name="funderIdentifierType" use="required"/></xs:extension></xs:simpleContent></xs:complexType></xs:element>
+        <xs:element name="awardNumber" type="xs:string" minOccurs="0"/>
+        <xs:element name="awardTitle" type="xs:string" minOccurs="0"/>
+      </xs:sequence></xs:complexType></xs:element></xs:sequence></xs:complexType></xs:element>
+  </xs:sequence></xs:complexType></xs:element>
+</xs:schema>
+`;
+
+/** The xml: namespace's one attribute we use, so that nothing is fetched. */
+const XML_XSD = `<?xml version="1.0"?>
+<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="http://www.w3.org/XML/1998/namespace">
+  <xs:attribute name="lang" type="xs:language"/>
+</xs:schema>
+`;
+
+function xmllint(args: string[], input?: string): { ok: boolean; output: string } {
+  try {
+    const output = execFileSync('xmllint', ['--nonet', ...args], { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+    return { ok: true, output };
+  } catch (error) {
+    const e = error as { stderr?: string; stdout?: string; code?: string };
+    if (e.code === 'ENOENT') throw new Error('xmllint is missing: install Debian\'s libxml2-utils (CI installs it) to validate DataCite XML');
+    return { ok: false, output: `${e.stdout ?? ''}${e.stderr ?? ''}` };
+  }
+}
+
+function validate(xml: string): { ok: boolean; output: string } {
+  fs.writeFileSync(path.join(tmp, 'kernel-4.xsd'), KERNEL4_XSD);
+  fs.writeFileSync(path.join(tmp, 'xml.xsd'), XML_XSD);
+  const file = path.join(tmp, `record-${Math.random().toString(36).slice(2)}.xml`);
+  fs.writeFileSync(file, xml);
+  return xmllint(['--noout', '--schema', path.join(tmp, 'kernel-4.xsd'), file]);
+}
+
+const xpath = (xml: string, expression: string) => xmllint(['--xpath', expression, '-'], xml).output.trim();
+
+describe('citation formats', () => {
+  it('writes BibTeX that citation-js parses back to the same work', async () => {
+    const { body, contentType } = formatCitation(subject(), 'bibtex');
+    expect(contentType).toBe('application/x-bibtex; charset=utf-8');
+    expect(body).toMatch(/^@misc\{curie_radium_net_v2,/);
+    const [parsed] = (await Cite.async(body)).data as Record<string, any>[];
+    expect(parsed!.title).toBe(TITLE);
+    expect(parsed!.author).toEqual([
+      { family: 'Curie', given: 'Marie' }, { family: 'Skłodowska', given: 'Bronisława' }, { literal: 'Radium Institute' },
+    ].map((a) => expect.objectContaining(a.literal ? { family: a.literal } : a)));
+    expect(parsed!.DOI).toBe('10.5072/modelhub.curie.radium-net.v2');
+    expect(parsed!.URL).toBe('https://hub.example.org/id/10.5072/modelhub.curie.radium-net.v2');
+    expect(parsed!.issued).toEqual({ 'date-parts': [[2025]] });
+    expect(parsed!.publisher).toBe('modelhub');
+  });
+
+  it('writes RIS that citation-js parses back', async () => {
+    const { body } = formatCitation(subject(), 'ris');
+    expect(body.split('\n')[0]).toBe('TY  - COMP');
+    const [parsed] = (await Cite.async(body, { forceType: '@ris/file' } as never)).data as Record<string, any>[];
+    expect(parsed!.title).toBe(TITLE);
+    expect(parsed!.author.map((a: { family?: string; literal?: string }) => a.family ?? a.literal)).toEqual(['Curie', 'Skłodowska', 'Radium Institute']);
+    expect(parsed!.DOI).toBe('10.5072/modelhub.curie.radium-net.v2');
+    expect(String(parsed!.version)).toBe('2');
+  });
+
+  it('writes CSL-JSON and APA text', () => {
+    const csl = JSON.parse(formatCitation(subject(), 'csl').body);
+    expect(csl).toEqual([expect.objectContaining({ type: 'software', title: TITLE, version: '2', DOI: '10.5072/modelhub.curie.radium-net.v2', issued: { 'date-parts': [[2025]] } })]);
+    const apa = formatCitation(subject(), 'apa').body;
+    // CSL's APA style typesets straight quotes as curly ones.
+    expect(apa).toBe(
+      `Curie, M., Skłodowska, B., & Radium Institute. (2025). ${TITLE.replace(/"([^"]*)"/, '\u201c$1\u201d')} (Version 2) [Computer software]. modelhub. https://doi.org/10.5072/modelhub.curie.radium-net.v2\n`,
+    );
+  });
+
+  it('writes DataCite XML that is valid kernel-4 and escapes what XML must', () => {
+    const xml = dataciteXml(subject({ withdrawn: { at: '2026-02-03T00:00:00.000Z', reason: 'weights <corrupt> & retracted' } }));
+    const result = validate(xml);
+    expect(result.ok, result.output + xml).toBe(true);
+    expect(xpath(xml, 'string(//*[local-name()="title"])')).toBe(TITLE);
+    expect(xpath(xml, 'string(//*[local-name()="identifier"]/@identifierType)')).toBe('DOI');
+    expect(xpath(xml, 'string(//*[local-name()="resourceType"]/@resourceTypeGeneral)')).toBe('Model');
+    expect(xpath(xml, 'string(//*[local-name()="nameIdentifier"])')).toBe('https://orcid.org/0000-0002-1825-0097');
+    expect(xpath(xml, 'string(//*[local-name()="relatedIdentifier"][@relationType="IsNewVersionOf"])')).toBe('10.5072/modelhub.curie.radium-net.v1');
+    expect(xpath(xml, 'string(//*[local-name()="date"][@dateType="Withdrawn"]/@dateInformation)')).toBe('weights <corrupt> & retracted');
+    expect(xpath(xml, 'string(//*[local-name()="version"])')).toBe('2');
+  });
+
+  it('refuses invalid kernel-4 with the same schema (the check has teeth)', () => {
+    const xml = dataciteXml(subject()).replace('<publisher>modelhub</publisher>', '').replace('resourceTypeGeneral="Model"', 'resourceTypeGeneral="Weights"');
+    const result = validate(xml);
+    expect(result.ok).toBe(false);
+    expect(result.output).toMatch(/resourceTypeGeneral|publisher/);
+  });
+
+  it('writes DataCite JSON with the DOI, the version links and the ORCID', () => {
+    const json = JSON.parse(formatCitation(subject(), 'datacite-json').body);
+    expect(json).toMatchObject({
+      id: 'https://doi.org/10.5072/modelhub.curie.radium-net.v2',
+      doi: '10.5072/modelhub.curie.radium-net.v2',
+      types: { resourceTypeGeneral: 'Model' },
+      publicationYear: 2025,
+      version: '2',
+      subjects: [{ subject: 'physics' }],
+    });
+    expect(json.relatedIdentifiers).toHaveLength(2);
+    expect(json.creators[2]).toEqual({ name: 'Radium Institute', nameType: 'Organizational' });
+  });
+
+  it('drops characters XML cannot hold and escapes markup', () => {
+    expect(escapeXml('a\u0000b\u0007c <&>"\'')).toBe('abc &lt;&amp;&gt;&quot;&apos;');
+    expect(landingPath('10.5072/modelhub.a.b.v1')).toBe('/id/10.5072/modelhub.a.b.v1');
+    expect(landingPath('modelhub:a/b/v1')).toBe('/id/modelhub:a/b/v1');
+    expect(landingPath('x y?#')).toBe('/id/x%20y%3F%23');
+  });
+});
+
+describe('citation content negotiation', () => {
+  it('lets ?format= win, defaults to BibTeX, and honours Accept with q-values', () => {
+    expect(negotiateCitationFormat('ris', 'application/x-bibtex')).toBe('ris');
+    expect(negotiateCitationFormat(undefined, undefined)).toBe('bibtex');
+    expect(negotiateCitationFormat(undefined, '*/*')).toBe('bibtex');
+    expect(negotiateCitationFormat(undefined, 'application/vnd.citationstyles.csl+json')).toBe('csl');
+    expect(negotiateCitationFormat(undefined, 'application/x-research-info-systems')).toBe('ris');
+    expect(negotiateCitationFormat(undefined, 'application/vnd.datacite.datacite+xml')).toBe('datacite-xml');
+    expect(negotiateCitationFormat(undefined, 'application/vnd.datacite.datacite+json')).toBe('datacite-json');
+    expect(negotiateCitationFormat(undefined, 'text/x-bibliography; style=apa')).toBe('apa');
+    expect(negotiateCitationFormat(undefined, 'application/x-bibtex;q=0.5, application/x-research-info-systems')).toBe('ris');
+    expect(negotiateCitationFormat(undefined, 'text/html, text/*;q=0.9')).toBe('apa');
+  });
+
+  it('answers 406 MODELHUB_NOT_ACCEPTABLE when nothing acceptable exists, 400 for an unknown format', () => {
+    expect(() => negotiateCitationFormat(undefined, 'application/json')).toThrow(expect.objectContaining({ code: 'MODELHUB_NOT_ACCEPTABLE', status: 406 }));
+    expect(() => negotiateCitationFormat(undefined, 'text/x-bibliography; style=harvard')).toThrow(expect.objectContaining({ status: 406 }));
+    expect(() => negotiateCitationFormat(undefined, 'application/x-bibtex;q=0')).toThrow(expect.objectContaining({ status: 406 }));
+    expect(() => negotiateCitationFormat('mla', undefined)).toThrow(expect.objectContaining({ code: 'MODELHUB_BAD_REQUEST' }));
+  });
+});
