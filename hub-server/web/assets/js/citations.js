@@ -105,6 +105,6 @@ export function citationBlock(document, ref, announce) {
     notice,
     text,
     h('div', { class: 'button-row' },
-      copyButton('Copy citation', text, announce),
+      copyButton('Copy citation', text, announce, 'copy-citation'),
       link));
 }

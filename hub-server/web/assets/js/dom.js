@@ -77,8 +77,8 @@ export function prettyJson(value, indent = '') {
 }
 
 /** A copy button for the text of `source` (an element) or a function returning text. */
-export function copyButton(label, source, announce) {
-  const button = h('button', { type: 'button', class: 'copy-button secondary' }, label);
+export function copyButton(label, source, announce, id) {
+  const button = h('button', { type: 'button', class: 'copy-button secondary', id }, label);
   button.addEventListener('click', async () => {
     const text = typeof source === 'function' ? source() : source.textContent ?? '';
     const copied = await copyText(text);
