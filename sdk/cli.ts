@@ -13,6 +13,7 @@ import type { PublishedMetadata } from '../schemas/metadata.ts';
 import { describeTask, formatTable, processOutput, renderPublish, type Output } from './cli-output.ts';
 import { MetadataValidationError } from './errors.ts';
 import { registerAdminCommands } from './admin-commands.ts';
+import { registerTokenCommands } from './token-commands.ts';
 import { registerFlowCommands } from './flows/flow-commands.ts';
 import { HubClient } from './hub-client.ts';
 import { METADATA_FILE, defaultMetadataPath, loadServable, metadataTemplate } from './models/from-path.ts';
@@ -399,6 +400,7 @@ export function buildCli(output: Output = processOutput): Command {
 
   registerFlowCommands(program, output);
   registerAdminCommands(program, output);
+  registerTokenCommands(program, output);
   return program;
 }
 
