@@ -111,9 +111,10 @@ export function describeBlobStoreContract(label: string, makeStore: MakeBlobStor
     it('answers MODELHUB_INTERNAL "not found" for a missing blob', async () => {
       const missing = sha256Of(Buffer.from('never stored'));
       expect(await store.has(missing)).toBe(false);
-      for (const call of [store.get(missing), store.localPath(missing)]) {
+      // Lazily: started together, the second could reject before anything awaits it.
+      for (const call of [() => store.get(missing), () => store.localPath(missing)]) {
         try {
-          await call;
+          await call();
           expect.unreachable('a missing blob must fail');
         } catch (error) {
           expect(isHubError(error)).toBe(true);
