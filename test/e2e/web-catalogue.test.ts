@@ -117,6 +117,12 @@ describe.skipIf(Boolean(launched.problem) && !process.env.CI)('web catalogue in 
     const listed = (await getJson(`${hub.url}/api/v1/servables`)).body.items as { title: string }[];
     expect(await page.locator('.hit h3').allTextContents()).toEqual(listed.map((item) => item.title));
     expect(await page.getByRole('link', { name: 'Newest' }).getAttribute('aria-current')).toBe('true');
+    // With a query, "newest" reorders the matches: here the reverse of their relevance.
+    const matches: SearchReply = (await getJson(`${hub.url}/api/v1/search?q=input`)).body;
+    const newestMatches = listed.map((item) => item.title).filter((title) => matches.hits.some((hit) => hit.title === title));
+    expect(newestMatches.length).toBe(matches.total);
+    await goto('/?q=input&sort=newest');
+    expect(await page.locator('.hit h3').allTextContents()).toEqual(newestMatches);
   });
 
   it('opens a model card that shows the metadata, versions, interface, files and working example calls', async () => {
@@ -222,6 +228,7 @@ describe.skipIf(Boolean(launched.problem) && !process.env.CI)('web catalogue in 
     await page.waitForSelector('#try-output');
     const shown = JSON.parse((await page.locator('#try-output').textContent())!) as { output: number[][] };
     expect(shown.output[0]![0]).toBeCloseTo(expected.output.output[0]![0]!, 6);
+    expect(await page.locator('main').innerText()).not.toMatch(/(^|\n)(null|undefined)(\n|$)/);
     await shoot('model-silero');
   });
 
@@ -237,6 +244,7 @@ describe.skipIf(Boolean(launched.problem) && !process.env.CI)('web catalogue in 
     expect(await failedStep.getAttribute('data-status')).toBe('FAILED');
     const log = (await page.locator('#task-log').textContent())!;
     for (const line of (task as TaskDocument).log ?? []) expect(log).toContain(line);
+    expect(await page.locator('main').innerText()).not.toMatch(/(^|\n)(null|undefined)(\n|$)/);
     await shoot('task-failed');
   });
 

@@ -2,7 +2,7 @@
 // A publish or run task: its status, its steps (which one failed and why) and its log, followed
 // until it finishes.
 import { API, api } from './api.js';
-import { clear, formatDate, h, prettyJson, setTitle } from './dom.js';
+import { append, clear, formatDate, h, prettyJson, setTitle } from './dom.js';
 
 const POLL_MS = 1000;
 const SYMBOLS = { SUCCEEDED: '✓', FAILED: '✗', RUNNING: '…', PENDING: '○' };
@@ -29,7 +29,8 @@ function duration(step) {
 function render(main, task) {
   const failedStep = task.error?.step ?? task.steps?.find((step) => step.status === 'FAILED')?.name;
   setTitle(`Task ${task.task_id}`);
-  clear(main).append(
+  // dom.js append, not Element.append: it leaves out the sections a task does not have (null).
+  append(clear(main), [
     h('h1', null, task.kind === 'publish' ? 'Publish task' : 'Run task'),
     h('dl', { class: 'facts' },
       h('dt', null, 'Task'), h('dd', null, h('code', null, task.task_id)),
@@ -59,7 +60,7 @@ function render(main, task) {
     task.kind === 'run' && task.result !== undefined
       ? h('section', { 'aria-labelledby': 'result-heading', class: 'card-section' }, h('h2', { id: 'result-heading' }, 'Result'), h('pre', { class: 'output', tabindex: '0' }, prettyJson(task.result)))
       : null,
-  );
+  ]);
 }
 
 export async function renderTaskPage(main, taskId) {

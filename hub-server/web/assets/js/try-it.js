@@ -2,7 +2,7 @@
 // The try-it form: a JSON editor for the declared inputs (pre-filled with the publisher's example),
 // file pickers for file inputs, and the run's output, timings or error as the hub reports them.
 import { ApiError, api, servablePath } from './api.js';
-import { clear, h, prettyJson } from './dom.js';
+import { append, clear, h, prettyJson } from './dom.js';
 import { describeArgument, fileSlots, skeleton } from './io-types.js';
 
 const TEXT_TYPES = /^(text\/|application\/(json|xml|csv|x-ndjson))/;
@@ -158,13 +158,13 @@ export function tryItForm(document, ref) {
       status.textContent = `Finished in ${reply.timing.total_ms.toFixed(1)} ms.`;
       const text = prettyJson(reply.output);
       const download = URL.createObjectURL(new Blob([JSON.stringify(reply)], { type: 'application/json' }));
-      result.append(
+      append(result, [
         h('h3', { id: 'try-output-heading', tabindex: '-1' }, 'Output'),
         outputSummary(reply.output, outputNames),
         timingList(reply, roundTrip),
         h('pre', { class: 'output', id: 'try-output', tabindex: '0', 'aria-labelledby': 'try-output-heading' },
           text.length > MAX_SHOWN_CHARS ? `${text.slice(0, MAX_SHOWN_CHARS)}\n… (${text.length - MAX_SHOWN_CHARS} more characters in the download)` : text),
-        h('p', null, h('a', { href: download, download: `${ref.name}-output.json` }, 'Download the whole reply (JSON)')));
+        h('p', null, h('a', { href: download, download: `${ref.name}-output.json` }, 'Download the whole reply (JSON)'))]);
     } catch (error) {
       status.textContent = 'The run failed.';
       result.append(errorPanel(error));
