@@ -8,8 +8,10 @@ const POLL_MS = 1000;
 const SYMBOLS = { SUCCEEDED: '✓', FAILED: '✗', RUNNING: '…', PENDING: '○' };
 const finished = (status) => status === 'SUCCEEDED' || status === 'FAILED';
 
-function statusBadge(status) {
-  return h('span', { class: `status status-${status.toLowerCase()}` }, h('span', { 'aria-hidden': 'true' }, `${SYMBOLS[status] ?? ''} `), status.toLowerCase());
+/** A step still PENDING when its task has finished never ran: say so rather than "pending". */
+function statusBadge(status, taskFinished = false) {
+  const label = taskFinished && status === 'PENDING' ? 'not run' : status.toLowerCase();
+  return h('span', { class: `status status-${status.toLowerCase()}` }, h('span', { 'aria-hidden': 'true' }, `${SYMBOLS[status] ?? ''} `), label);
 }
 
 function servableLink(task) {
@@ -49,7 +51,7 @@ function render(main, task) {
       ? h('section', { 'aria-labelledby': 'steps-heading', class: 'card-section' },
           h('h2', { id: 'steps-heading' }, 'Steps'),
           h('ol', { class: 'steps' }, task.steps.map((step) => h('li', { class: `step step-${step.status.toLowerCase()}`, 'data-step': step.name, 'data-status': step.status },
-            h('span', { class: 'step-name' }, step.name), ' ', statusBadge(step.status), duration(step),
+            h('span', { class: 'step-name' }, step.name), ' ', statusBadge(step.status, finished(task.status)), duration(step),
             step.message ? h('p', { class: 'step-message' }, step.message) : null))))
       : null,
     h('section', { 'aria-labelledby': 'log-heading', class: 'card-section' },
