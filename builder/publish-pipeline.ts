@@ -12,7 +12,7 @@ import { HubError, toHubError } from '../hub-server/errors.ts';
 import type { BlobStore } from '../hub-server/ports/blob-store.ts';
 import type { IdentifierMinter } from '../hub-server/ports/identifier-minter.ts';
 import type { Registry } from '../hub-server/ports/registry.ts';
-import type { SearchIndex } from '../hub-server/ports/search-index.ts';
+import type { SearchSync } from '../hub-server/services/search-sync.ts';
 import type { ServableManager } from '../hub-server/gateway/servable-manager.ts';
 import type { HubMetrics } from '../hub-server/gateway/metrics.ts';
 import type { PublishAccepted, TaskDocument, TaskStep } from '../schemas/api.ts';
@@ -22,7 +22,7 @@ import type { LocalFile } from '../servables/servable.ts';
 import { archiveKind, extractArchive, listFiles, safeRelativePath } from './archive.ts';
 import { IdentifierSync, previousIdentifiers, versionRelations } from '../hub-server/services/identifier-retry.ts';
 
-export const PUBLISH_STEPS = ['validate', 'store', 'inspect', 'warm-up', 'mint', 'register', 'index', 'ready'] as const;
+export const PUBLISH_STEPS = ['validate', 'store', 'inspect', 'build', 'warm-up', 'mint', 'register', 'index', 'ready'] as const;
 export type PublishStep = (typeof PUBLISH_STEPS)[number];
 
 /** A file received with the publish request, already on local disk. */
@@ -35,7 +35,7 @@ export interface Upload {
 export interface PublisherOptions {
   registry: Registry;
   blobs: BlobStore;
-  index: SearchIndex;
+  search: SearchSync;
   minter: IdentifierMinter;
   manager: ServableManager;
   metrics?: HubMetrics;
@@ -60,7 +60,10 @@ export class Publisher {
     const version = await this.options.registry.reserveVersion(owner, name);
     const taskId = randomUUID();
     const now = new Date().toISOString();
-    const steps: TaskStep[] = PUBLISH_STEPS.map((step) => ({ name: step, status: 'PENDING' }));
+    // Only servables that become container images have a build step.
+    const runtime = this.options.manager.runtimeFor(metadata.servable.type);
+    const builds = runtime.needsBuild?.(metadata.servable) === true;
+    const steps: TaskStep[] = PUBLISH_STEPS.filter((step) => step !== 'build' || builds).map((step) => ({ name: step, status: 'PENDING' }));
     steps[0] = { name: 'validate', status: 'SUCCEEDED', started_at: now, completed_at: now, message: 'the metadata document is valid' };
     const task: TaskDocument = {
       task_id: taskId,
@@ -141,6 +144,14 @@ export class Publisher {
       };
       await finish(`${metadata.servable.type} model: ${describeMethod(document)}`);
 
+      if (steps.some((s) => s.name === 'build')) {
+        await begin('build');
+        const pendingLines: Promise<void>[] = [];
+        const summary = await runtime.build!(document, local, (line) => pendingLines.push(log(`build: ${line}`)));
+        await Promise.all(pendingLines);
+        await finish(summary);
+      }
+
       await begin('warm-up');
       await finish(await this.warmUp(document, local));
 
@@ -170,15 +181,10 @@ export class Publisher {
       await finish(`${owner}/${name} version ${version} registered`);
 
       await begin('index');
-      try {
-        await this.options.index.index(document);
-        await finish('searchable');
-      } catch (error) {
-        // The registry is the system of record: a search backend that is down delays search, not
-        // the publish. `modelhub reindex` (or the next start) indexes what was missed.
-        const hubError = toHubError(error, 'BACKEND_UNAVAILABLE');
-        await finish(`indexing deferred: ${hubError.message}`);
-      }
+      // The registry is the system of record: a search backend that is down delays search, not the
+      // publish; the write is queued and retried until the backend is back.
+      const indexed = await this.options.search.indexDocument(document);
+      await finish(indexed.deferred ? `indexing deferred until the search backend answers: ${indexed.reason}` : 'searchable');
 
       await begin('ready');
       await finish('ready to run');

@@ -20,12 +20,15 @@ import { createHubMetrics, type HubMetrics } from '../gateway/metrics.ts';
 import { ResultCache } from '../gateway/result-cache.ts';
 import { ServableManager } from '../gateway/servable-manager.ts';
 import { Publisher } from '../../builder/publish-pipeline.ts';
+import { SearchSync } from '../services/search-sync.ts';
 
 export interface HubServices {
   config: HubConfig;
   registry: Registry;
   blobs: BlobStore;
   index: SearchIndex;
+  /** Index writes that survive the search backend being down (use it rather than `index` to write). */
+  search: SearchSync;
   minter: IdentifierMinter;
   manager: ServableManager;
   gateway: Gateway;
@@ -85,10 +88,11 @@ async function hubServices(app: FastifyInstance, opts: { config: HubConfig }): P
     maxQueue: config.gateway.maxQueue,
     defaultDeadlineMs: config.gateway.defaultDeadlineMs,
   });
+  const search = new SearchSync(index, { log: (message) => app.log.warn(message) });
   const publisher = new Publisher({
     registry,
     blobs,
-    index,
+    search,
     minter,
     manager,
     metrics,
@@ -104,10 +108,11 @@ async function hubServices(app: FastifyInstance, opts: { config: HubConfig }): P
   if (interrupted > 0) app.log.warn({ interrupted }, 'marked tasks interrupted by a stop as FAILED');
   if (index.kind === 'sqlite') await index.rebuild(registry.allPublished());
 
-  app.decorate('hub', { config, registry, blobs, index, minter, manager, gateway, publisher, cache, metrics, engine, pool, instance });
+  app.decorate('hub', { config, registry, blobs, index, search, minter, manager, gateway, publisher, cache, metrics, engine, pool, instance });
 
   app.addHook('onClose', async () => {
     await publisher.drain();
+    search.close();
     await manager.close();
     await pool.close();
     await engine.close();

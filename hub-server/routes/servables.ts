@@ -89,7 +89,7 @@ const VersionView = Type.Object({
 });
 
 export default async function servablesRoutes(app: FastifyInstance): Promise<void> {
-  const { registry, publisher, gateway, index, manager, minter, config } = app.hub;
+  const { registry, publisher, gateway, search, manager, minter, config } = app.hub;
 
   app.post('/servables', {
     schema: {
@@ -194,7 +194,7 @@ export default async function servablesRoutes(app: FastifyInstance): Promise<voi
     await gateway.describe({ owner, name, version }, request.viewer);
     app.requirePublisher(request, owner);
     const withdrawn = await registry.withdraw(owner, name, version, reason);
-    await index.remove(owner, name, version);
+    await search.removeServable(owner, name, version);
     for (const v of withdrawn) {
       const record = await registry.getVersion(owner, name, v);
       if (record?.document?.hub.identifier) await minter.hide?.(record.document.hub.identifier);
@@ -238,7 +238,7 @@ export default async function servablesRoutes(app: FastifyInstance): Promise<voi
       };
       await registry.updateDocument(document);
       // Withdrawn versions keep their tombstone, with the new visibility, and stay out of search.
-      if (record.state === 'published') await index.index(document);
+      if (record.state === 'published') await search.indexDocument(document);
       await minter.update?.(document);
       updated.push(document);
     }

@@ -1,0 +1,92 @@
+/**
+ * Keeps the search index following the registry when the index's backend comes and goes. The
+ * registry is the system of record: a write the index refuses because its backend is unavailable is
+ * queued and retried in order until it succeeds, so publishing and withdrawing keep working while
+ * Elasticsearch is down, and the missed documents are indexed when it returns (`modelhub reindex`
+ * does the same for a hub that was restarted meanwhile).
+ */
+import { toHubError } from '../errors.ts';
+import type { SearchIndex } from '../ports/search-index.ts';
+import type { PublishedMetadata } from '../../schemas/metadata.ts';
+
+type PendingWrite =
+  | { kind: 'index'; document: PublishedMetadata }
+  | { kind: 'remove'; owner: string; name: string; version?: number };
+
+export class SearchSync {
+  private readonly pending: PendingWrite[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+
+  constructor(
+    private readonly index: SearchIndex,
+    private readonly options: { retryMs?: number; log?: (message: string) => void } = {},
+  ) {}
+
+  /** Index a document now, or queue it; resolves with what happened. */
+  indexDocument(document: PublishedMetadata): Promise<{ deferred: boolean; reason?: string }> {
+    return this.write({ kind: 'index', document });
+  }
+
+  removeServable(owner: string, name: string, version?: number): Promise<{ deferred: boolean; reason?: string }> {
+    return this.write({ kind: 'remove', owner, name, version });
+  }
+
+  get backlog(): number {
+    return this.pending.length;
+  }
+
+  private async apply(write: PendingWrite): Promise<void> {
+    if (write.kind === 'index') await this.index.index(write.document);
+    else await this.index.remove(write.owner, write.name, write.version);
+  }
+
+  private async write(write: PendingWrite): Promise<{ deferred: boolean; reason?: string }> {
+    // Writes after a deferred one wait behind it, so that the index sees them in order.
+    if (this.pending.length === 0) {
+      try {
+        await this.apply(write);
+        return { deferred: false };
+      } catch (error) {
+        const hubError = toHubError(error, 'BACKEND_UNAVAILABLE');
+        if (hubError.code !== 'MODELHUB_BACKEND_UNAVAILABLE') throw hubError;
+        this.options.log?.(`search index unavailable, write queued: ${hubError.message}`);
+        this.enqueue(write);
+        return { deferred: true, reason: hubError.message };
+      }
+    }
+    this.enqueue(write);
+    return { deferred: true, reason: 'earlier index writes are still waiting for the search backend' };
+  }
+
+  private enqueue(write: PendingWrite): void {
+    this.pending.push(write);
+    this.timer ??= setInterval(() => void this.flush(), this.options.retryMs ?? 10_000);
+    this.timer.unref();
+  }
+
+  /** Try the queued writes in order; stops at the first that still fails. */
+  flush(): Promise<void> {
+    this.flushing ??= (async () => {
+      try {
+        while (this.pending.length > 0) {
+          await this.apply(this.pending[0]!);
+          this.pending.shift();
+        }
+        clearInterval(this.timer);
+        this.timer = undefined;
+        this.options.log?.('search index caught up');
+      } catch {
+        // Still unavailable: the next tick tries again.
+      } finally {
+        this.flushing = undefined;
+      }
+    })();
+    return this.flushing;
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}
