@@ -3,6 +3,7 @@
  * down gracefully on SIGINT/SIGTERM (running publishes finish, stores close).
  */
 import closeWithGrace from 'close-with-grace';
+import net from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { buildApp } from './app.ts';
 import { ConfigError, loadConfig, type HubConfig } from './config.ts';
@@ -13,8 +14,26 @@ export interface RunningHub {
   close(): Promise<void>;
 }
 
+/** A port the OS says is free now, for MODELHUB_PORT=0. */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
 export async function startServer(overrides: Partial<HubConfig> = {}, env: NodeJS.ProcessEnv = process.env): Promise<RunningHub> {
-  const config = loadConfig(env, overrides);
+  let config = loadConfig(env, overrides);
+  // Port 0 means "any free port": choose it before building the app, so that everything derived
+  // from the public URL (identifier links, citations) names the port the hub really listens on.
+  if (config.port === 0) {
+    const port = await freePort(config.host);
+    config = loadConfig({ ...env, MODELHUB_PORT: String(port) }, { ...overrides, port });
+  }
   const app = await buildApp(config);
   const demos = config.demo ? await publishDemoServables(app) : [];
   await app.listen({ port: config.port, host: config.host });

@@ -71,7 +71,7 @@ describe('SearchSync', () => {
       close: () => Promise.resolve(),
     };
     const sync = new SearchSync(failing);
-    await expect(sync.indexDocument(publishedDocument({ owner: 'lab', name: 'x', version: 1 }))).rejects.toMatchObject({ code: 'MODELHUB_BAD_REQUEST' });
+    await expect(sync.indexDocument(publishedDocument({ owner: 'lab', name: 'x', version: 1, title: 'Refused' }))).rejects.toMatchObject({ code: 'MODELHUB_BAD_REQUEST' });
     expect(sync.backlog).toBe(0);
   });
 });
