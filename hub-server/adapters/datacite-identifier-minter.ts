@@ -112,9 +112,14 @@ export class DataciteIdentifierMinter implements IdentifierMinter {
     if (event === undefined && request.event === undefined && state === 'findable') event = 'hide';
     const attributes = { ...request.attributes, doi: request.identifier, ...(event ? { event } : {}) };
     const body = { data: { type: 'dois', ...(state ? { id: request.identifier } : {}), attributes } };
-    const reply = state
+    let reply = state
       ? await this.call('PUT', `/dois/${request.identifier}`, body, [200, 201])
-      : await this.call('POST', '/dois', body, [200, 201]);
+      : await this.call('POST', '/dois', body, [200, 201, 422]);
+    if (reply.status === 422) {
+      // Created meanwhile (a concurrent push, or a crash after DataCite took it): update instead.
+      if (!(reply.body.errors ?? []).some((e) => /taken/i.test(e.title ?? ''))) throw refused('POST', '/dois', reply.status, reply.body, '');
+      reply = await this.call('PUT', `/dois/${request.identifier}`, { data: { ...body.data, id: request.identifier } }, [200, 201]);
+    }
     return reply.body.data?.attributes?.state ?? (event === 'publish' ? 'findable' : event === 'hide' ? 'registered' : 'draft');
   }
 
@@ -144,12 +149,14 @@ export class DataciteIdentifierMinter implements IdentifierMinter {
     } catch {
       parsed = {};
     }
-    if (!expected.includes(response.status)) {
-      const reasons = (parsed.errors ?? []).map((e) => [e.source, e.title].filter(Boolean).join(': ')).join('; ') || text.slice(0, 200);
-      throw new HubError('BACKEND_UNAVAILABLE', `DataCite refused ${method} ${path} with ${response.status}${reasons ? `: ${reasons}` : ''}`, {
-        details: { status: response.status, errors: parsed.errors },
-      });
-    }
+    if (!expected.includes(response.status)) throw refused(method, path, response.status, parsed, text);
     return { status: response.status, body: parsed };
   }
+}
+
+function refused(method: string, path: string, status: number, body: DoiDocument, text: string): HubError {
+  const reasons = (body.errors ?? []).map((e) => [e.source, e.title].filter(Boolean).join(': ')).join('; ') || text.slice(0, 200);
+  return new HubError('BACKEND_UNAVAILABLE', `DataCite refused ${method} ${path} with ${status}${reasons ? `: ${reasons}` : ''}`, {
+    details: { status, errors: body.errors },
+  });
 }

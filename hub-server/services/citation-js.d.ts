@@ -2,7 +2,7 @@
 declare module '@citation-js/core' {
   export class Cite {
     constructor(data: unknown);
-    static async(data: unknown): Promise<Cite>;
+    static async(data: unknown, options?: Record<string, unknown>): Promise<Cite>;
     data: Record<string, unknown>[];
     format(format: string, options?: Record<string, unknown>): string | object;
   }

@@ -204,7 +204,12 @@ export class IdentifierSync {
   /** One pass over the `pending` identifiers, servable by servable. */
   async retryPending(limit = 500): Promise<SyncOutcome[]> {
     if (!this.remote) return [];
-    const pending = await this.options.registry.listIdentifiers({ state: 'pending', limit });
+    // A record never tried yet belongs to a publish still under way (it pushes it itself), unless
+    // it is old enough to have been left by a hub that stopped mid-publish.
+    const fresh = Date.now() - 60_000;
+    const pending = (await this.options.registry.listIdentifiers({ state: 'pending', limit })).filter(
+      (r) => r.updated_at !== undefined || Date.parse(r.created_at) < fresh,
+    );
     const byServable = new Map<string, { owner: string; name: string; ids: string[] }>();
     for (const record of pending) {
       const key = `${record.owner}/${record.name}`;

@@ -165,6 +165,14 @@ describe('DataCite minter against a local stand-in (DataCite itself cannot be re
     expect(standIn.dois.get('10.5072/modelhub.alice.offline.v1')!.state).toBe('findable');
   });
 
+  it('updates instead when a concurrent push created the DOI first (DataCite: "has already been taken")', async () => {
+    const attributes = { creators: [{ name: 'Curie, Marie' }], titles: [{ title: 'T' }], publisher: 'modelhub', publicationYear: 2026, types: { resourceTypeGeneral: 'Model' }, url: 'https://hub.example.org/id/x' };
+    const states = await Promise.all([1, 2].map(() => minter.push({ identifier: '10.5072/modelhub.x.y.v1', attributes, event: 'publish' })));
+    expect(states).toEqual(['findable', 'findable']);
+    expect(standIn.requests.filter((r) => r.status === 422)).toHaveLength(1);
+    expect(standIn.requests.at(-1)).toMatchObject({ method: 'PUT', path: '/dois/10.5072/modelhub.x.y.v1', status: 200 });
+  });
+
   it('reports wrong credentials as DataCite refusing (401), not as a crash', async () => {
     const wrong = new DataciteIdentifierMinter({ url: standIn.url, prefix: PREFIX, repositoryId: 'MODELHUB.TEST', password: 'wrong', publicUrl: 'https://hub.example.org' });
     await expect(wrong.push({ identifier: '10.5072/modelhub.x.y.v1', attributes: {} })).rejects.toMatchObject({
