@@ -4,17 +4,24 @@
  * validation, no routing library, no metrics. `npm run bench` reports the hub's figures against it.
  *
  *   POST /mnist   {"inputs": [[784 floats]]}                     → {"output": [[10 floats]]}
+ *   POST /deep    the same, on the 784→2048→2048→10 MLP (bench/deep-mlp.ts)
  *   POST /silero  {"inputs": {"input", "state", "sr"}}           → {"output": {"output", "stateN"}}
  *   POST /big     raw little-endian float32 bytes [1, N]           → {"output": [[...]]}
  *
- * Model paths come from MNIST_MODEL, SILERO_MODEL, BIG_MODEL; it prints `listening on <url>`.
+ * Model paths come from MNIST_MODEL, DEEP_MODEL, SILERO_MODEL, BIG_MODEL; it prints `listening on <url>`.
  */
 import http from 'node:http';
 import ort from 'onnxruntime-node';
 import { SESSION_OPTIONS } from '../servables/onnx-runtime.ts';
 
 const open = (file: string | undefined) => (file ? ort.InferenceSession.create(file, SESSION_OPTIONS) : undefined);
-const [mnist, silero, big] = await Promise.all([open(process.env.MNIST_MODEL), open(process.env.SILERO_MODEL), open(process.env.BIG_MODEL)]);
+const [mnist, deep, silero, big] = await Promise.all([
+  open(process.env.MNIST_MODEL),
+  open(process.env.DEEP_MODEL),
+  open(process.env.SILERO_MODEL),
+  open(process.env.BIG_MODEL),
+]);
+const dense: Record<string, ort.InferenceSession | undefined> = { '/mnist': mnist, '/deep': deep };
 
 const nested = (t: ort.Tensor) => {
   const rows = Number(t.dims[0]);
@@ -24,10 +31,11 @@ const nested = (t: ort.Tensor) => {
 const f32 = (rows: number[][]) => new ort.Tensor('float32', Float32Array.from(rows.flat()), [rows.length, rows[0]!.length]);
 
 async function handle(url: string, body: Buffer): Promise<unknown> {
-  if (url === '/mnist' && mnist) {
+  const session = dense[url];
+  if (session) {
     const rows = (JSON.parse(body.toString()) as { inputs: number[][] }).inputs;
-    const out = await mnist.run({ [mnist.inputNames[0]!]: f32(rows) });
-    return { output: nested(out[mnist.outputNames[0]!]!) };
+    const out = await session.run({ [session.inputNames[0]!]: f32(rows) });
+    return { output: nested(out[session.outputNames[0]!]!) };
   }
   if (url === '/silero' && silero) {
     const { input, state, sr } = (JSON.parse(body.toString()) as { inputs: { input: number[][]; state: number[][][]; sr: number } }).inputs;

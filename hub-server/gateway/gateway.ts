@@ -14,7 +14,7 @@ import type { ServableValue } from '../../servables/servable.ts';
 import { decodeInputs, encodeOutput } from '../../servables/tensors.ts';
 import { batchingPolicy, DynamicBatcher, type BatchingPolicy } from './dynamic-batcher.ts';
 import type { HubMetrics } from './metrics.ts';
-import { ResultCache, resultCacheKey } from './result-cache.ts';
+import { rawBodyKey, ResultCache, resultCacheKey } from './result-cache.ts';
 import type { LoadedServable, ServableManager } from './servable-manager.ts';
 
 export interface GatewayOptions {
@@ -59,6 +59,18 @@ export function batchingExecutor(batcher: DynamicBatcher): Executor {
   };
 }
 
+/** A servable version's labelled metrics, looked up once: prom-client hashes a label object on every call. */
+interface ServableMetrics {
+  ok: { inc(): void };
+  cached: { inc(): void };
+  rejected: { inc(): void };
+  invalid: { inc(): void };
+  error: { inc(): void };
+  queue: { observe(value: number): void };
+  inference: { observe(value: number): void };
+  total: { observe(value: number): void };
+}
+
 export interface ResolvedRun {
   document: PublishedMetadata;
   method: Method;
@@ -68,6 +80,7 @@ export interface ResolvedRun {
 export class Gateway implements RunService {
   private readonly admitted = new Map<string, number>();
   private readonly latestDocuments = new Map<string, PublishedMetadata>();
+  private readonly servableMetrics = new Map<string, ServableMetrics>();
   readonly batcher: DynamicBatcher;
   executor: Executor;
 
@@ -115,6 +128,55 @@ export class Gateway implements RunService {
     return record.document;
   }
 
+  private metricsOf(servable: string, version: number): ServableMetrics {
+    const key = `${servable}@${version}`;
+    let children = this.servableMetrics.get(key);
+    if (!children) {
+      const { requests, queueSeconds, inferenceSeconds, totalSeconds } = this.options.metrics;
+      const labels = { servable, version };
+      const outcome = (name: string) => requests.labels({ ...labels, outcome: name });
+      children = {
+        ok: outcome('ok'),
+        cached: outcome('cached'),
+        rejected: outcome('rejected'),
+        invalid: outcome('invalid'),
+        error: outcome('error'),
+        queue: queueSeconds.labels(labels),
+        inference: inferenceSeconds.labels(labels),
+        total: totalSeconds.labels(labels),
+      };
+      this.servableMetrics.set(key, children);
+    }
+    return children;
+  }
+
+  /** Whether results of this servable version are memoized. */
+  cacheable(document: PublishedMetadata): boolean {
+    return this.options.cache.enabled && document.servable.options?.deterministic !== false;
+  }
+
+  /**
+   * The key of a request body's exact text for a servable version, when its results are cached: a
+   * repeated body is then answered by `cachedReply` before it is even parsed.
+   */
+  rawKey(document: PublishedMetadata, body: string): string | undefined {
+    if (!this.cacheable(document)) return undefined;
+    return rawBodyKey(`${document.hub.owner}/${document.hub.name}`, document.hub.version, body);
+  }
+
+  /**
+   * The whole reply, as JSON text, for a body seen before (by its `rawKey`), or undefined. The
+   * caller must have checked that the viewer may run the servable: this only looks up.
+   */
+  cachedReply(document: PublishedMetadata, rawKey: string, received: number): string | undefined {
+    const output = this.options.cache.getJsonByAlias(rawKey);
+    if (output === undefined) return undefined;
+    const servable = `${document.hub.owner}/${document.hub.name}`;
+    this.metricsOf(servable, document.hub.version).cached.inc();
+    const total = performance.now() - received;
+    return `{"output":${output},"servable":${JSON.stringify(servable)},"version":${document.hub.version},"timing":{"queue_ms":0,"inference_ms":0,"total_ms":${total}},"cached":true}`;
+  }
+
   resolveMethod(document: PublishedMetadata, methodName = 'run'): ResolvedRun {
     const method = (document.servable.methods as Record<string, Method | undefined>)[methodName];
     if (!method) {
@@ -125,28 +187,34 @@ export class Gateway implements RunService {
     return { document, method, methodName };
   }
 
-  async run(ref: ServableRef, call: RunCall, viewer: Viewer): Promise<RunReply> {
+  /**
+   * `rawKey` (from `rawKey()` on the request body's text, by a caller that has it) lets a later
+   * request with the same text meet this one's cached result without being parsed.
+   */
+  async run(ref: ServableRef, call: RunCall, viewer: Viewer, rawKey?: string): Promise<RunReply> {
     const received = performance.now();
     const document = await this.describe(ref, viewer);
     const { method, methodName } = this.resolveMethod(document, call.method);
     const servable = `${document.hub.owner}/${document.hub.name}`;
     const version = document.hub.version;
-    const labels = { servable, version };
-    const metrics = this.options.metrics;
+    const cache = this.options.cache;
 
-    const cacheable = this.options.cache.enabled && document.servable.options?.deterministic !== false;
-    const cacheKey = cacheable ? resultCacheKey(servable, version, methodName, call.inputs, call.parameters) : undefined;
+    const cacheKey = this.cacheable(document) ? resultCacheKey(servable, version, methodName, call.inputs, call.parameters) : undefined;
     if (cacheKey) {
-      const cached = this.options.cache.get(cacheKey);
+      const cached = cache.get(cacheKey);
       if (cached !== undefined) {
+        if (rawKey) cache.alias(rawKey, cacheKey);
         const total = performance.now() - received;
-        metrics.requests.inc({ ...labels, outcome: 'cached' });
+        this.metricsOf(servable, version).cached.inc();
         return { output: cached, servable, version, timing: { queue_ms: 0, inference_ms: 0, total_ms: total }, cached: true };
       }
     }
 
     const output = await this.execute(document, method, methodName, call, received);
-    if (cacheKey) this.options.cache.set(cacheKey, output.output);
+    if (cacheKey) {
+      cache.set(cacheKey, output.output);
+      if (rawKey) cache.alias(rawKey, cacheKey);
+    }
     return { ...output, servable, version, cached: false };
   }
 
@@ -160,12 +228,11 @@ export class Gateway implements RunService {
     decoded?: ServableValue,
   ): Promise<{ output: unknown; raw: ServableValue; timing: RunReply['timing'] }> {
     const servable = `${document.hub.owner}/${document.hub.name}`;
-    const labels = { servable, version: document.hub.version };
-    const metrics = this.options.metrics;
+    const metrics = this.metricsOf(servable, document.hub.version);
     const key = `${servable}@${document.hub.version}`;
     const admitted = this.admitted.get(key) ?? 0;
     if (admitted >= this.options.maxQueue) {
-      metrics.requests.inc({ ...labels, outcome: 'rejected' });
+      metrics.rejected.inc();
       throw new HubError('OVERLOADED', `${key} has ${admitted} requests waiting or running`, { retryAfter: 1 });
     }
     this.admitted.set(key, admitted + 1);
@@ -182,17 +249,17 @@ export class Gateway implements RunService {
       });
       const finished = performance.now();
       const queueMs = Math.max(0, finished - received - inferenceMs);
-      metrics.queueSeconds.observe(labels, queueMs / 1000);
-      metrics.inferenceSeconds.observe(labels, inferenceMs / 1000);
-      metrics.totalSeconds.observe(labels, (finished - received) / 1000);
-      metrics.requests.inc({ ...labels, outcome: 'ok' });
+      metrics.queue.observe(queueMs / 1000);
+      metrics.inference.observe(inferenceMs / 1000);
+      metrics.total.observe((finished - received) / 1000);
+      metrics.ok.inc();
       return {
         output: encodeOutput(method, output),
         raw: output,
         timing: { queue_ms: queueMs, inference_ms: inferenceMs, total_ms: finished - received },
       };
     } catch (error) {
-      metrics.requests.inc({ ...labels, outcome: error instanceof HubError && error.status < 500 ? 'invalid' : 'error' });
+      (error instanceof HubError && error.status < 500 ? metrics.invalid : metrics.error).inc();
       throw error;
     } finally {
       if (entry) this.options.manager.release(entry);

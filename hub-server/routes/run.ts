@@ -9,15 +9,42 @@ import { toHubError } from '../errors.ts';
 import type { ServableRef } from '../services/run-service.ts';
 
 const DeadlineHeader = 'x-modelhub-deadline-ms';
+/** Raw-body cache keys of requests parsed by the hook below, for the handler to pass on. */
+const rawKeys = new WeakMap<FastifyRequest, string>();
 
 export default async function runRoutes(app: FastifyInstance): Promise<void> {
   const { gateway, registry } = app.hub;
+  const refOf = (request: FastifyRequest): ServableRef => {
+    const params = request.params as { owner: string; name: string; version?: number | string };
+    return { owner: params.owner, name: params.name, version: params.version === undefined ? undefined : Number(params.version) };
+  };
+
+  // Run bodies arrive as text: a body seen before is answered from the result cache before it is
+  // parsed or validated (after the handler's own who-may-run checks, done here first: keep the two
+  // alike); any other is parsed here as fastify would have, then validated against RunRequest.
+  // Only synchronous runs leave a text behind, so the same text is never an asynchronous request.
+  const parseJson = app.getDefaultJsonParser('error', 'ignore');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, text, done) => done(null, text));
+  app.addHook('preValidation', async (request, reply) => {
+    if (typeof request.body !== 'string') return;
+    const text = request.body;
+    const received = performance.now();
+    const version = (request.params as { version?: string }).version;
+    if (version === undefined || /^[1-9]\d{0,8}$/.test(version)) {
+      app.requireRunner(request);
+      const document = await gateway.describe(refOf(request), request.viewer);
+      const rawKey = gateway.rawKey(document, text);
+      const cached = rawKey === undefined ? undefined : gateway.cachedReply(document, rawKey, received);
+      if (cached !== undefined) return reply.type('application/json; charset=utf-8').send(cached);
+      if (rawKey !== undefined) rawKeys.set(request, rawKey);
+    }
+    request.body = await new Promise((resolve, reject) => parseJson(request, text, (error, body) => (error ? reject(error) : resolve(body))));
+  });
 
   const run = async (request: FastifyRequest, reply: import('fastify').FastifyReply) => {
     app.requireRunner(request);
-    const params = request.params as { owner: string; name: string; version?: number };
     const body = request.body as RunRequest;
-    const ref: ServableRef = { owner: params.owner, name: params.name, version: params.version };
+    const ref = refOf(request);
     const parameters = body.parameters ?? {};
     // A deadline may come as a parameter (`deadline_ms`, relative) or a header; it bounds the queue wait.
     const relative = Number(parameters.deadline_ms ?? request.headers[DeadlineHeader] ?? NaN);
@@ -25,7 +52,7 @@ export default async function runRoutes(app: FastifyInstance): Promise<void> {
     const { deadline_ms: _ignored, ...modelParameters } = parameters;
     const call = { inputs: body.inputs, parameters: modelParameters, method: body.method, deadline };
 
-    if (!body.asynchronous) return gateway.run(ref, call, request.viewer);
+    if (!body.asynchronous) return gateway.run(ref, call, request.viewer, rawKeys.get(request));
 
     // Resolve now so that an unknown servable is a 404 here, not a FAILED task later.
     const document = await gateway.describe(ref, request.viewer);

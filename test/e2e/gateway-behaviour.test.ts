@@ -30,6 +30,8 @@ beforeAll(async () => {
   await publish('unbatched', { batching: { enabled: false } });
   await publish('slow-to-load');
   await publish('slow-to-load-too');
+  // Never run before the overload test: its first requests wait for the load, so they pile up.
+  await publish('overload', { batching: { enabled: true, max_batch_size: 32 } });
 });
 afterAll(async () => hub?.stop());
 
@@ -40,6 +42,11 @@ describe('gateway over HTTP', () => {
     expect([first.body.cached, second.body.cached]).toEqual([false, true]);
     expect(second.body.output).toEqual(first.body.output);
     expect(second.body.timing.inference_ms).toBe(0);
+    // The same text again is answered before parsing, from the same entry, with the same reply shape.
+    const third = await run('gw/cached', [row(1)], {}, { a: 2, b: 1 });
+    expect(third.status).toBe(200);
+    expect(third.body).toMatchObject({ output: first.body.output, servable: 'gw/cached', version: 1, cached: true, timing: { queue_ms: 0, inference_ms: 0 } });
+    expect(third.headers.get('content-type')).toMatch(/^application\/json/);
     const fresh = [await run('gw/fresh', [row(1)]), await run('gw/fresh', [row(1)])];
     expect(fresh.map((r) => r.body.cached)).toEqual([false, false]);
     expect(fresh[1]!.body.output).toEqual(first.body.output);
@@ -61,7 +68,7 @@ describe('gateway over HTTP', () => {
   });
 
   it('turns away what is over capacity with 503 and Retry-After, and serves the rest', async () => {
-    const replies = await Promise.all(Array.from({ length: 64 }, (_, i) => run('gw/batched', [row(1000 + i)])));
+    const replies = await Promise.all(Array.from({ length: 64 }, (_, i) => run('gw/overload', [row(1000 + i)])));
     const statuses = replies.map((r) => r.status);
     expect(statuses.every((s) => s === 200 || s === 503)).toBe(true);
     const rejected = replies.filter((r) => r.status === 503);
@@ -70,7 +77,7 @@ describe('gateway over HTTP', () => {
     expect(rejected[0]!.headers.get('retry-after')).toBe('1');
     expect(rejected[0]!.body.error.code).toBe('MODELHUB_OVERLOADED');
     // Capacity comes back once the queue drains.
-    expect((await run('gw/batched', [row(5000)])).status).toBe(200);
+    expect((await run('gw/overload', [row(5000)])).status).toBe(200);
   });
 
   it('answers 504 DEADLINE_EXCEEDED, without running, when the deadline passes before the servable runs', async () => {
