@@ -155,12 +155,24 @@ export function jsonToTensor(path: string, value: unknown, declared: NdarrayArgu
     return { dtype: declared.dtype, shape, data };
   }
   let offset = 0;
+  const floating = declared.dtype === 'float32' || declared.dtype === 'float64';
   const fill = (node: unknown, depth: number): void => {
     if (!Array.isArray(node) || node.length !== shape[depth]) {
       throw invalid(path, `a rectangular array of shape ${formatShape(shape)}`, 'a ragged array');
     }
     if (depth === shape.length - 1) {
-      for (let i = 0; i < node.length; i++) {
+      let start = 0;
+      if (floating) {
+        // The hot path of every float request: plain numbers go straight in; anything else takes
+        // the checked path below, which says what is wrong with it.
+        const target = data as Float32Array | Float64Array;
+        for (; start < node.length; start++) {
+          const element: unknown = node[start];
+          if (typeof element !== 'number') break;
+          target[offset++] = element;
+        }
+      }
+      for (let i = start; i < node.length; i++) {
         const element = node[i];
         if (Array.isArray(element)) {
           throw invalid(path, `shape ${formatShape(declared.shape)}`, 'a deeper array');
