@@ -30,6 +30,8 @@ export interface HubConfig {
   demo: boolean;
   identifiers: 'local' | 'datacite';
   datacite: { url: string; prefix?: string; repositoryId?: string; password?: string };
+  /** How often identifiers left pending (DataCite down or refusing) are retried. */
+  identifierRetryMs: number;
   gateway: {
     cacheBytes: number;
     residencyBytes: number;
@@ -61,6 +63,16 @@ function integer(env: Env, variable: string, fallback: number, min: number, max:
     throw new ConfigError(variable, `must be between ${min} and ${max}; got ${parsed}`);
   }
   return parsed;
+}
+
+function seconds(env: Env, variable: string, fallback: number, min: number, max: number): number {
+  const value = env[variable];
+  if (value === undefined || value === '') return fallback * 1000;
+  const parsed = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value.trim()) || parsed < min || parsed > max) {
+    throw new ConfigError(variable, `must be a number of seconds between ${min} and ${max}; got "${value}"`);
+  }
+  return Math.round(parsed * 1000);
 }
 
 function boolean(env: Env, variable: string, fallback: boolean): boolean {
@@ -117,6 +129,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<HubConfig>
       repositoryId: identifiers === 'datacite' ? required(env, 'MODELHUB_DATACITE_REPOSITORY', 'when MODELHUB_IDENTIFIERS=datacite') : env.MODELHUB_DATACITE_REPOSITORY,
       password: env.MODELHUB_DATACITE_PASSWORD,
     },
+    identifierRetryMs: seconds(env, 'MODELHUB_IDENTIFIER_RETRY_SECONDS', 60, 0.01, 86_400),
     gateway: {
       cacheBytes: integer(env, 'MODELHUB_CACHE_MB', 256, 0, 1024 * 1024) * 1024 * 1024,
       residencyBytes: integer(env, 'MODELHUB_RESIDENCY_MB', 4096, 1, 1024 * 1024) * 1024 * 1024,

@@ -10,6 +10,7 @@ DEBIAN_PACKAGES=(
   docker.io debootstrap
   radosgw ceph-mon ceph-osd ceph-common
   chromium
+  libxml2-utils
 )
 
 missing=()

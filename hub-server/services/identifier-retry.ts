@@ -8,7 +8,6 @@
 import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
 import type { PublishedMetadata, RelatedIdentifier } from '../../schemas/metadata.ts';
-import { ConfigError } from '../config.ts';
 import { toHubError } from '../errors.ts';
 import type { IdentifierMinter } from '../ports/identifier-minter.ts';
 import type { IdentifierRecord, Registry, VersionRecord } from '../ports/registry.ts';
@@ -243,17 +242,6 @@ export class IdentifierSync {
   }
 }
 
-/** How often pending identifiers are retried: MODELHUB_IDENTIFIER_RETRY_SECONDS (default 60). */
-export function retryIntervalMs(env: Record<string, string | undefined> = process.env): number {
-  const value = env.MODELHUB_IDENTIFIER_RETRY_SECONDS;
-  if (value === undefined || value === '') return 60_000;
-  const seconds = Number(value);
-  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 86_400) {
-    throw new ConfigError('MODELHUB_IDENTIFIER_RETRY_SECONDS', `must be a number of seconds between 0 and 86400; got "${value}"`);
-  }
-  return Math.round(seconds * 1000);
-}
-
 declare module 'fastify' {
   interface FastifyInstance {
     identifierSync: IdentifierSync;
@@ -280,7 +268,7 @@ async function identifierSyncPlugin(app: FastifyInstance): Promise<void> {
       });
     });
   }
-  app.addHook('onReady', async () => sync.start(retryIntervalMs()));
+  app.addHook('onReady', async () => sync.start(app.hub.config.identifierRetryMs));
   app.addHook('onClose', async () => sync.stop());
 }
 
