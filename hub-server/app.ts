@@ -3,7 +3,7 @@
  * listen on a free port. Three tiers: infrastructure (multipart, swagger), domain services
  * (hub-services, identity), and route groups.
  */
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -66,7 +66,8 @@ export async function buildApp(config: HubConfig, options: BuildAppOptions = {})
     // Runs and publishes can take a while; the gateway's deadlines bound them, not the socket.
     requestTimeout: 0,
     ajv: { customOptions: { allErrors: true, coerceTypes: 'array', removeAdditional: false } },
-    disableRequestLogging: config.logLevel !== 'debug' && config.logLevel !== 'trace',
+    // One line per request is noise at info level; debug and trace keep them.
+    logController: new LogController({ disableRequestLogging: config.logLevel !== 'debug' && config.logLevel !== 'trace' }),
   });
 
   app.setErrorHandler((rawError: FastifyError, request, reply) => {

@@ -84,3 +84,29 @@ print(json.dumps(model.predict([[0, 1], [3, 2], [1, 1]]).tolist()))`);
     expect(ready.body.backends.map((b: { backend: string }) => b.backend)).toContain('docker');
   });
 });
+
+describe('a hub whose Docker daemon cannot be reached', () => {
+  it('keeps serving in-process servables and says which part is down', async () => {
+    const down = await startTestHub({ env: { MODELHUB_CONTAINERS: 'docker', DOCKER_HOST: 'unix:///nonexistent/docker.sock' } });
+    try {
+      const { buildMlpOnnx } = await import('../../builder/demo/onnx-writer.ts');
+      const { onnxMetadata, publishAndWait } = await import('../helpers/hub-http.ts');
+      const published = await publishAndWait(down.url, onnxMetadata('local', 'mlp'), [{ name: 'm.onnx', bytes: buildMlpOnnx({ inputSize: 4, hidden: 3, classes: 2 }) }]);
+      expect(published.task.status).toBe('SUCCEEDED');
+      expect((await postJson(`${down.url}/api/v1/servables/local/mlp/run`, { inputs: [[1, 2, 3, 4]] })).status).toBe(200);
+
+      const ready = await getJson(`${down.url}/v2/health/ready`);
+      expect(ready.status).toBe(200);
+      const docker = ready.body.backends.find((b: { backend: string }) => b.backend === 'docker');
+      expect(docker).toMatchObject({ ok: false });
+      expect(docker.detail).toMatch(/cannot be reached/);
+
+      const model = (await SklearnModel.create(path.join(dir, 'tree.joblib'))).setName('local/tree').setTitle('Needs Docker').setAuthors(['Hopper, Grace']);
+      const task = await new HubClient({ url: down.url }).publishServable(model);
+      expect(task.status).toBe('FAILED');
+      expect(task.error).toMatchObject({ code: 'MODELHUB_BACKEND_UNAVAILABLE', step: 'build' });
+    } finally {
+      await down.stop();
+    }
+  });
+});
