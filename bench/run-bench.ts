@@ -15,6 +15,7 @@ import autocannon from 'autocannon';
 import { buildMnistClassifier, mnistSplit } from '../builder/demo/mnist-classifier.ts';
 import { buildMlpOnnx } from '../builder/demo/onnx-writer.ts';
 import { buildDeepMlpOnnx } from './deep-mlp.ts';
+import { benchContainers } from './container-bench.ts';
 import { startTestHub, ROOT, type TestHub } from '../test/helpers/test-hub.ts';
 import { onnxMetadata, publishAndWait } from '../test/helpers/hub-http.ts';
 
@@ -238,6 +239,13 @@ async function main(): Promise<void> {
       { target: 'v2 binary 1 MiB >= 3 x v2 JSON throughput', measured: binaryOverJson, met: binaryOverJson >= 3 },
     ].filter((t) => Number.isFinite(t.measured));
 
+    // Containers last: their hubs start after the loads above are done, so they do not disturb them.
+    let containers: Awaited<ReturnType<typeof benchContainers>> | undefined;
+    if (ONLY.test('container')) {
+      console.log('container servables ...');
+      containers = await benchContainers(work, (line) => console.log(line));
+    }
+
     const report = {
       date: new Date().toISOString(),
       machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, loadavg_at_end: os.loadavg() },
@@ -247,6 +255,7 @@ async function main(): Promise<void> {
       mean_batch_size: meanBatchSizes,
       scenarios,
       targets,
+      containers,
     };
     fs.writeFileSync(path.join(ROOT, 'bench/results.json'), `${JSON.stringify(report, null, 2)}\n`);
 
@@ -255,6 +264,12 @@ async function main(): Promise<void> {
     console.log(row(Array(7).fill('---')));
     for (const s of scenarios) {
       console.log(row([s.title, s.hub.rps.toFixed(0), s.floor.rps.toFixed(0), s.throughput_ratio.toFixed(2), s.hub.p99_ms.toFixed(2), s.floor.p99_ms.toFixed(2), s.p99_ratio?.toFixed(2) ?? 'n/a']));
+    }
+    if (containers && 'skipped' in containers) console.log(`\ncontainers: SKIPPED, ${containers.skipped}`);
+    else if (containers) {
+      const { warm } = containers;
+      console.log(`\ncontainer servable (scikit-learn, ${containers.docker_host}): publish to ready ${containers.publish_to_ready_s.toFixed(1)} s, first request ${containers.first_request_ms.toFixed(0)} ms`);
+      console.log(`  warm p50 ${warm.docker.p50_ms.toFixed(2)} ms in Docker vs ${warm.process.p50_ms.toFixed(2)} ms with the embedded runner: ${containers.warm_latency_ratio.toFixed(2)} x`);
     }
     for (const t of targets) console.log(`${t.met ? 'MET    ' : 'NOT MET'}  ${t.target}: ${t.measured.toFixed(2)}`);
     console.log('\nwrote bench/results.json');
