@@ -17,7 +17,7 @@ import { HubError } from '../hub-server/errors.ts';
 import type { PublishedMetadata, ServableBlock } from '../schemas/metadata.ts';
 import type { InspectionResult, LocalFile, Servable, ServableRuntime } from './servable.ts';
 import { ensureTfjsBackend, tf } from './tfjs-backend.ts';
-import { applyDeclaredDtypes, inspectRunner, layersModelRunner, TfjsServable, warmUp } from './tfjs-runtime.ts';
+import { inspectRunner, layersModelRunner, readyServable } from './tfjs-runtime.ts';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
@@ -550,15 +550,7 @@ export class KerasRuntime implements ServableRuntime {
   async load(document: PublishedMetadata, files: LocalFile[]): Promise<Servable> {
     const file = pickKerasFile(files, document.servable.model_file);
     const { model } = await openKeras(file);
-    const runner = layersModelRunner(model);
-    applyDeclaredDtypes(runner, document.servable.methods.run);
-    try {
-      tf.dispose(await warmUp(runner));
-    } catch (error) {
-      runner.dispose();
-      throw error;
-    }
-    return new TfjsServable('keras', runner);
+    return readyServable('keras', layersModelRunner(model), document);
   }
 
   async available(): Promise<{ ok: boolean; reason?: string }> {

@@ -499,6 +499,18 @@ async function openModel(files: LocalFile[], modelFile: LocalFile): Promise<{ ru
   }
 }
 
+/** A loaded runner as a Servable: the declared dtypes applied and one warm-up run done. */
+export async function readyServable(type: 'tfjs' | 'keras', runner: TfjsRunner, document: PublishedMetadata): Promise<Servable> {
+  applyDeclaredDtypes(runner, document.servable.methods.run);
+  try {
+    tf.dispose(await warmUp(runner));
+  } catch (error) {
+    runner.dispose();
+    throw error;
+  }
+  return new TfjsServable(type, runner);
+}
+
 export class TfjsRuntime implements ServableRuntime {
   readonly type = 'tfjs' as const;
 
@@ -534,14 +546,7 @@ export class TfjsRuntime implements ServableRuntime {
   async load(document: PublishedMetadata, files: LocalFile[]): Promise<Servable> {
     const modelFile = pickModelJson(files, document.servable.model_file);
     const { runner } = await openModel(files, modelFile);
-    applyDeclaredDtypes(runner, document.servable.methods.run);
-    try {
-      tf.dispose(await warmUp(runner));
-    } catch (error) {
-      runner.dispose();
-      throw error;
-    }
-    return new TfjsServable('tfjs', runner);
+    return readyServable('tfjs', runner, document);
   }
 
   async available(): Promise<{ ok: boolean; reason?: string }> {

@@ -15,6 +15,7 @@ import {
   DEFAULT_LIMITS,
   LABELS,
   SERVABLE_PORT,
+  probeReady,
   waitForReady,
   type BuildImageRequest,
   type ContainerEngine,
@@ -297,15 +298,7 @@ export class DockerContainerEngine implements ContainerEngine {
         url,
         image: request.image,
         exited: crashed,
-        healthy: async (timeoutMs = 2000) => {
-          try {
-            const reply = await fetch(`${url}/v2/health/ready`, { signal: AbortSignal.timeout(timeoutMs) });
-            await reply.body?.cancel();
-            return reply.status === 200;
-          } catch {
-            return false;
-          }
-        },
+        healthy: (timeoutMs = 2000) => probeReady(url, timeoutMs),
         logs,
         stop,
         [Symbol.asyncDispose]: stop,

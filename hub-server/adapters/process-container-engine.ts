@@ -13,6 +13,7 @@ import { HubError } from '../errors.ts';
 import type { BackendHealth } from '../ports/blob-store.ts';
 import {
   LABELS,
+  probeReady,
   waitForReady,
   type BuildImageRequest,
   type ContainerEngine,
@@ -170,15 +171,7 @@ export class ProcessContainerEngine implements ContainerEngine {
       url,
       image: request.image,
       exited: crashed,
-      healthy: async (timeoutMs = 2000) => {
-        try {
-          const reply = await fetch(`${url}/v2/health/ready`, { signal: AbortSignal.timeout(timeoutMs) });
-          await reply.body?.cancel();
-          return reply.status === 200;
-        } catch {
-          return false;
-        }
-      },
+      healthy: (timeoutMs = 2000) => probeReady(url, timeoutMs),
       logs,
       stop,
       [Symbol.asyncDispose]: stop,

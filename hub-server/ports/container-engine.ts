@@ -161,3 +161,14 @@ export async function waitForReady(
     await new Promise((resolve) => setTimeout(resolve, delay));
   }
 }
+
+/** One health check of a started runner: whether `/v2/health/ready` answers 200 in time. */
+export async function probeReady(url: string, timeoutMs: number): Promise<boolean> {
+  try {
+    const reply = await fetch(`${url}/v2/health/ready`, { signal: AbortSignal.timeout(timeoutMs) });
+    await reply.body?.cancel();
+    return reply.status === 200;
+  } catch {
+    return false;
+  }
+}
