@@ -8,6 +8,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { Output } from './cli-output.ts';
+import { commandKit } from './cli-commands.ts';
 import { loadConfig } from '../hub-server/config.ts';
 import { createContainerEngine, createRegistry, createSearchIndex } from '../hub-server/backends.ts';
 import { ContainerPool } from '../hub-server/gateway/container-pool.ts';
@@ -19,13 +20,15 @@ function configFor(command: Command) {
 }
 
 export function registerAdminCommands(program: Command, output: Output): void {
-  const json = (command: Command) => Boolean(command.optsWithGlobals<{ json?: boolean }>().json);
+  const { globals, action } = commandKit(output);
+  const json = (command: Command) => Boolean(globals(command).json);
 
   program
     .command('reindex')
     .description('rebuild the search index from the registry (MODELHUB_SEARCH backend; no downtime with Elasticsearch)')
     .option('--data <dir>', 'the hub data folder (default: $MODELHUB_DATA or ./.modelhub)')
-    .action(async (_options: unknown, command: Command) => {
+    .action(
+      action(async (_options: unknown, command: Command) => {
       const config = configFor(command);
       const registry = createRegistry(config);
       const index = await createSearchIndex(config);
@@ -36,13 +39,15 @@ export function registerAdminCommands(program: Command, output: Output): void {
         await index.close();
         await registry.close();
       }
-    });
+      }),
+    );
 
   program
     .command('gc')
     .description("remove this hub's containers and images that no published version needs (MODELHUB_CONTAINERS engine)")
     .option('--data <dir>', 'the hub data folder (default: $MODELHUB_DATA or ./.modelhub)')
-    .action(async (_options: unknown, command: Command) => {
+    .action(
+      action(async (_options: unknown, command: Command) => {
       const config = configFor(command);
       const instance = (await fs.readFile(path.join(config.dataDir, 'instance-id'), 'utf8').catch(() => '')).trim();
       if (!instance) {
@@ -64,5 +69,6 @@ export function registerAdminCommands(program: Command, output: Output): void {
         await engine.close();
         await registry.close();
       }
-    });
+      }),
+    );
 }

@@ -11,8 +11,8 @@ import { Command, Option } from 'commander';
 import type { HubConfig } from '../hub-server/config.ts';
 import type { PublishedMetadata } from '../schemas/metadata.ts';
 import { describeTask, formatTable, processOutput, renderPublish, type Output } from './cli-output.ts';
-import { MetadataValidationError } from './errors.ts';
 import { registerAdminCommands } from './admin-commands.ts';
+import { commandKit } from './cli-commands.ts';
 import { registerTokenCommands } from './token-commands.ts';
 import { registerFlowCommands } from './flows/flow-commands.ts';
 import { HubClient } from './hub-client.ts';
@@ -21,12 +21,6 @@ import { CITATION_FORMATS, type CitationFormat } from './operations/cite-servabl
 import type { ServableListItem } from './operations/list-servables.ts';
 import { SearchQueryBuilder } from './query-builder.ts';
 import { readSavedLogin, resolveConnection, saveLogin, savedLoginPath } from './saved-login.ts';
-
-interface GlobalOptions {
-  json?: boolean;
-  url?: string;
-  token?: string;
-}
 
 type StartServer = (config?: Partial<HubConfig>) => Promise<{ url: string; close(): Promise<void> }>;
 
@@ -46,19 +40,6 @@ function parseJson(text: string, what: string): unknown {
   }
 }
 
-/** `error <CODE>: <message>` on stderr (or the error document with --json), exit status 1. */
-export function reportError(error: unknown, json: boolean, output: Output): void {
-  const e = error as { code?: unknown; message?: string; details?: unknown; status?: number };
-  const code = typeof e?.code === 'string' && e.code.startsWith('MODELHUB_') ? e.code : 'MODELHUB_CLIENT_ERROR';
-  const message = error instanceof Error ? error.message : String(error);
-  const details = error instanceof MetadataValidationError ? error.problems : e?.details;
-  if (json) {
-    output.out(JSON.stringify({ error: { code, message, ...(details === undefined ? {} : { details }) } }, null, 2));
-  } else {
-    output.err(`error ${code}: ${message}`);
-  }
-  process.exitCode = 1;
-}
 
 function summarize(doc: PublishedMetadata): string {
   const run = doc.servable.methods.run;
@@ -86,24 +67,11 @@ export function buildCli(output: Output = processOutput): Command {
     .option('--token <token>', 'API token (default: $MODELHUB_TOKEN or the saved login)')
     .showHelpAfterError();
 
-  const globals = (command: Command) => command.optsWithGlobals<GlobalOptions>();
+  const { globals, print, action } = commandKit(output);
   const client = (command: Command) => {
     const { url, token } = globals(command);
     return new HubClient({ ...(url ? { url } : {}), ...(token ? { token } : {}) });
   };
-  const print = (command: Command, value: unknown, human: () => string) =>
-    output.out(globals(command).json ? JSON.stringify(value, null, 2) : human());
-  /** Every action reports its errors the same way. */
-  const action =
-    <A extends unknown[]>(fn: (...args: A) => Promise<void>) =>
-    async (...args: A) => {
-      const command = args[args.length - 1] as Command;
-      try {
-        await fn(...args);
-      } catch (error) {
-        reportError(error, Boolean(globals(command).json), output);
-      }
-    };
 
   program
     .command('serve')

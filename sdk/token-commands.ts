@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import type { TokenInfo, TokenScope } from '../hub-server/ports/token-store.ts';
 import { formatTable, processOutput, type Output } from './cli-output.ts';
-import { reportError } from './cli.ts';
+import { commandKit } from './cli-commands.ts';
 import { apiUrl, hubJson, jsonBody, type HubParams } from './http.ts';
 import { resolveConnection } from './saved-login.ts';
 
@@ -79,18 +79,13 @@ function tokenTable(tokens: TokenInfo[]): string {
   );
 }
 
-interface GlobalOptions {
-  json?: boolean;
-  url?: string;
-  token?: string;
-}
-
 export function registerTokenCommands(program: Command, output: Output = processOutput): Command {
   const token = program
     .command('token')
     .description('Create, list and revoke API tokens (on a hub with --url, or on the local data folder)');
 
-  const globals = (command: Command) => command.optsWithGlobals<GlobalOptions & { data?: string }>();
+  const kit = commandKit(output);
+  const globals = (command: Command) => kit.globals<{ data?: string }>(command);
   /** The data folder when acting locally; undefined when talking to a hub. */
   const localDir = (command: Command): string | undefined => {
     const { data, url } = globals(command);
@@ -103,17 +98,7 @@ export function registerTokenCommands(program: Command, output: Output = process
     const connection = resolveConnection({ ...(url ? { url } : {}), ...(accessToken ? { token: accessToken } : {}) });
     return { hubUrl: connection.url, ...(connection.token ? { accessToken: connection.token } : {}) };
   };
-  const print = (command: Command, value: unknown, human: () => string) => output.out(globals(command).json ? JSON.stringify(value, null, 2) : human());
-  const action =
-    <A extends unknown[]>(fn: (...args: A) => Promise<void>) =>
-    async (...args: A) => {
-      const command = args[args.length - 1] as Command;
-      try {
-        await fn(...args);
-      } catch (error) {
-        reportError(error, Boolean(globals(command).json), output);
-      }
-    };
+  const { print, action } = kit;
   const dataOption = ['--data <dir>', 'act on this data folder directly (default when no hub URL is given: $MODELHUB_DATA or ./.modelhub)'] as const;
 
   token

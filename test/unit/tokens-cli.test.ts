@@ -10,7 +10,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../hub-server/app.ts';
 import { loadConfig } from '../../hub-server/config.ts';
 import { buildCli } from '../../sdk/cli.ts';
-import { registerTokenCommands } from '../../sdk/token-commands.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelhub-token-cli-'));
 
@@ -18,7 +17,6 @@ async function cli(...args: string[]): Promise<{ out: string; err: string }> {
   const out: string[] = [];
   const err: string[] = [];
   const program = buildCli({ out: (line) => out.push(line), err: (line) => err.push(line) });
-  registerTokenCommands(program, { out: (line) => out.push(line), err: (line) => err.push(line) });
   const exitCode = process.exitCode;
   await program.parseAsync(['node', 'modelhub', ...args]);
   process.exitCode = exitCode;
