@@ -132,21 +132,9 @@ export default async function servablesRoutes(app: FastifyInstance): Promise<voi
     handler: async (request) => {
       app.requireReader(request);
       const query = request.query as { owner?: string; limit?: number; cursor?: string };
-      const limit = query.limit ?? 50;
-      // Private servables the caller may not see are filtered out, and the page refilled.
-      const items: unknown[] = [];
-      let cursor = query.cursor;
-      for (;;) {
-        const page = await registry.listServables({ owner: query.owner, limit, cursor, viewer: request.viewer });
-        for (const item of page.items) {
-          if (items.length < limit && canView(item.document, request.viewer)) {
-            const { document: _document, ...summary } = item;
-            items.push(summary);
-          }
-        }
-        cursor = page.next_cursor ?? undefined;
-        if (items.length >= limit || !cursor) return { items, next_cursor: cursor ?? null };
-      }
+      // The registry leaves out private servables the caller may not see, so pages stay full.
+      const page = await registry.listServables({ owner: query.owner, limit: query.limit ?? 50, cursor: query.cursor, viewer: request.viewer });
+      return { items: page.items.map(({ document: _document, ...summary }) => summary), next_cursor: page.next_cursor };
     },
   });
 
