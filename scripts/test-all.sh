@@ -20,4 +20,14 @@ echo "Docker: $DOCKER_HOST"
 
 echo "== typecheck"; npx tsc --noEmit
 echo "== lint"; npx eslint .
-echo "== tests"; npx vitest run "$@"
+echo "== tests"
+mkdir -p test-output
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile.json=test-output/vitest.json "$@" || status=$?
+# The plain closing line CI reads: "N passed, N failed, N skipped".
+node -e '
+  const r = JSON.parse(require("fs").readFileSync("test-output/vitest.json", "utf8"));
+  const skipped = r.numPendingTests + r.numTodoTests;
+  console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
+' || true
+exit $status
