@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh
 export ONNXRUNTIME_NODE_INSTALL=skip
+# Plain logs: CI reads them as text.
+export NO_COLOR=1
 
 started_docker=""
 cleanup() {
