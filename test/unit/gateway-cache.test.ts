@@ -3,7 +3,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createHubMetrics } from '../../hub-server/gateway/metrics.ts';
-import { canonicalJson, ResultCache, resultCacheKey } from '../../hub-server/gateway/result-cache.ts';
+import { canonicalJson, rawBodyKey, ResultCache, resultCacheKey } from '../../hub-server/gateway/result-cache.ts';
 
 const counter = async (metrics: ReturnType<typeof createHubMetrics>, event: string) =>
   (await metrics.cache.get()).values.find((v) => v.labels.event === event)?.value ?? 0;
@@ -67,5 +67,33 @@ describe('ResultCache', () => {
     off.set('k', 1);
     expect(off.enabled).toBe(false);
     expect(off.get('k')).toBeUndefined();
+  });
+
+  it('answers a raw-body alias with the stored JSON while its entry lives, and counts it as a hit', async () => {
+    const metrics = createHubMetrics();
+    const cache = new ResultCache(250, metrics);
+    const body = '{"inputs":[[1,2]]}';
+    const alias = rawBodyKey('a/m', 1, body);
+    expect(alias).not.toBe(rawBodyKey('a/m', 2, body));
+    cache.alias(alias, 'k'); // no entry yet: nothing to lead to
+    expect(cache.getJsonByAlias(alias)).toBeUndefined();
+    cache.set('k', [[0.5, 0.25]]);
+    cache.alias(alias, 'k');
+    expect(cache.getJsonByAlias(alias)).toBe('[[0.5,0.25]]');
+    expect(await counter(metrics, 'hit')).toBe(1);
+    cache.set('big', 'z'.repeat(240)); // evicts k
+    expect(cache.getJsonByAlias(alias)).toBeUndefined();
+    expect(await counter(metrics, 'hit')).toBe(1);
+  });
+});
+
+describe('resultCacheKey on tensors', () => {
+  it('hashes number arrays by shape and value, and mixed arrays by their JSON', () => {
+    const key = (inputs: unknown) => resultCacheKey('a/m', 1, 'run', inputs, {});
+    expect(key([[1, 2], [3, 4]])).not.toBe(key([[1, 2, 3, 4]]));
+    expect(key([[1, 2], [3, 4]])).not.toBe(key([[1, 2], [3, 5]]));
+    expect(key([[1, 2], [3]])).toBe(key([[1, 2], [3]])); // ragged: the JSON path, still stable
+    expect(key([1, '2'])).not.toBe(key([1, 2]));
+    expect(key({ b: [1.5], a: [[2]] })).toBe(key({ a: [[2]], b: [1.5] }));
   });
 });
