@@ -106,6 +106,25 @@ export const ListQuery = Type.Object({
   cursor: Type.Optional(Type.String({ maxLength: 200 })),
 });
 
+/** One servable in a listing (`GET /servables`): its latest version. */
+export const ServableListItem = Type.Object({
+  servable: Type.String(),
+  owner: Type.String(),
+  name: Type.String(),
+  latest_version: Type.Integer(),
+  title: Type.String(),
+  type: Type.String(),
+  visibility: Type.String(),
+  identifier: Type.String(),
+  updated_at: Type.String(),
+});
+export type ServableListItem = Static<typeof ServableListItem>;
+
+export const ServableList = Type.Object({
+  items: Type.Array(ServableListItem),
+  next_cursor: Type.Union([Type.String(), Type.Null()]),
+});
+
 export const SearchQuery = Type.Object({
   q: Type.Optional(Type.String({ maxLength: 500 })),
   owner: Type.Optional(Type.String({ maxLength: 100 })),

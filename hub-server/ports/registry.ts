@@ -3,7 +3,7 @@
  * record. Every write is a transaction; a version is visible only once committed.
  */
 import type { PublishedMetadata } from '../../schemas/metadata.ts';
-import type { TaskDocument } from '../../schemas/api.ts';
+import type { ServableListItem, TaskDocument } from '../../schemas/api.ts';
 import type { Viewer } from './search-index.ts';
 
 export type VersionState = 'pending' | 'published' | 'failed' | 'withdrawn';
@@ -21,18 +21,8 @@ export interface VersionRecord {
   withdrawn_reason?: string;
 }
 
-export interface ServableSummary {
-  servable: string;
-  owner: string;
-  name: string;
-  latest_version: number;
-  title: string;
-  type: string;
-  visibility: string;
-  identifier: string;
-  updated_at: string;
-  document: PublishedMetadata;
-}
+/** A listing entry with the latest version's document, for the route to filter and strip. */
+export type ServableSummary = ServableListItem & { document: PublishedMetadata };
 
 export interface ListServablesQuery {
   owner?: string;

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
-import { ErrorDocument, ListQuery, OwnerNameParams, OwnerNameVersionParams, PublishAccepted } from '../../schemas/api.ts';
+import { ErrorDocument, ListQuery, ServableList, OwnerNameParams, OwnerNameVersionParams, PublishAccepted } from '../../schemas/api.ts';
 import { HubBlock, ServableMetadata, Visibility, type PublishedMetadata } from '../../schemas/metadata.ts';
 import { assertValid } from '../../schemas/validate.ts';
 import type { Upload } from '../../builder/publish-pipeline.ts';
@@ -127,7 +127,7 @@ export default async function servablesRoutes(app: FastifyInstance): Promise<voi
       summary: 'List servables, newest first',
       tags: ['servables'],
       querystring: ListQuery,
-      response: { 200: Type.Object({ items: Type.Array(Type.Unknown()), next_cursor: Type.Union([Type.String(), Type.Null()]) }), ...errors },
+      response: { 200: ServableList, ...errors },
     },
     handler: async (request) => {
       app.requireReader(request);

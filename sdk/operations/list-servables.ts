@@ -1,20 +1,8 @@
-import type { PublishedMetadata } from '../../schemas/metadata.ts';
+import type { ServableListItem as ApiServableListItem } from '../../schemas/api.ts';
 import { apiUrl, hubJson, type HubParams } from '../http.ts';
 
-/** One servable in a listing: its latest version. */
-export interface ServableListItem {
-  servable: string;
-  owner: string;
-  name: string;
-  latest_version: number;
-  title: string;
-  type: string;
-  visibility: string;
-  identifier: string;
-  updated_at: string;
-  document?: PublishedMetadata;
-  [key: string]: unknown;
-}
+/** One servable in a listing: its latest version (the hub's `ServableListItem` document). */
+export type ServableListItem = ApiServableListItem;
 
 export interface ListServablesParams extends HubParams {
   owner?: string;
