@@ -17,6 +17,7 @@ import { SqliteSearchIndex } from './adapters/sqlite-search-index.ts';
 import type { ServableType } from '../schemas/metadata.ts';
 import type { ServableRuntime } from '../servables/servable.ts';
 import { OnnxRuntime } from '../servables/onnx-runtime.ts';
+import { OnnxWorkerRuntime } from '../servables/onnx-worker-runtime.ts';
 import { createPythonRuntimes } from '../servables/python-runtime.ts';
 import { KerasRuntime } from '../servables/keras-runtime.ts';
 import { TfjsRuntime } from '../servables/tfjs-runtime.ts';
@@ -80,7 +81,8 @@ export function createRuntimes(
   log: (line: string) => void = () => undefined,
 ): Map<ServableType, ServableRuntime> {
   const runtimes = new Map<ServableType, ServableRuntime>();
-  runtimes.set('onnx', new OnnxRuntime());
+  // MODELHUB_WORKER_THREADS > 0: ONNX sessions run in that many worker threads, off the event loop.
+  runtimes.set('onnx', config.gateway.workerThreads > 0 ? new OnnxWorkerRuntime(config.gateway.workerThreads) : new OnnxRuntime());
   runtimes.set('tfjs', new TfjsRuntime());
   runtimes.set('keras', new KerasRuntime());
   runtimes.set('tf-savedmodel', new TfSavedModelRuntime());

@@ -224,7 +224,8 @@ function toOrtData(name: string, tensor: Tensor): OrtData {
   return new Wanted(Array.from(data as ArrayLike<bigint>, Number));
 }
 
-function fromOrtTensor(name: string, tensor: OrtTensor): Tensor {
+/** An onnxruntime output as a hub tensor; takes any `{type, dims, data}` (a worker's reply too). */
+export function fromOrtTensor(name: string, tensor: Pick<OrtTensor, 'type' | 'dims' | 'data'>): Tensor {
   const dtype = tensor.type as string;
   if (!(DTYPES as readonly string[]).includes(dtype)) {
     throw new HubError('SERVABLE_FAILED', `output "${name}" has element type ${dtype}, which the hub cannot carry`);
@@ -275,27 +276,9 @@ class OnnxServable implements Servable {
   }
 
   private feeds(given: Record<string, Tensor>): Record<string, OrtTensor> {
-    const inputNames = this.session.inputNames;
-    const givenNames = Object.keys(given);
-    // One input: a tensor under another name is still unambiguous.
-    const lookup = (name: string): Tensor | undefined =>
-      given[name] ?? (inputNames.length === 1 && givenNames.length === 1 ? given[givenNames[0]!] : undefined);
-    const extra = givenNames.find((name) => !inputNames.includes(name));
-    if (extra !== undefined && inputNames.length > 1) {
-      throw new HubError('INVALID_INPUTS', `unknown input "${extra}"; the model takes ${inputNames.join(', ')}`, {
-        details: { input: extra, expected: inputNames },
-      });
-    }
     const feeds: Record<string, OrtTensor> = {};
-    for (const meta of this.session.inputMetadata) {
-      const tensor = lookup(meta.name);
-      if (!tensor) {
-        throw new HubError('INVALID_INPUTS', `missing input "${meta.name}"; the model takes ${inputNames.join(', ')}`, {
-          details: { input: meta.name },
-        });
-      }
-      checkAgainstModel(meta, tensor);
-      feeds[meta.name] = new this.ortModule.Tensor(tensor.dtype, toOrtData(meta.name, tensor) as never, tensor.shape);
+    for (const feed of checkedFeeds(this.session.inputNames, this.session.inputMetadata, given)) {
+      feeds[feed.name] = new this.ortModule.Tensor(feed.type, feed.data as never, feed.dims);
     }
     return feeds;
   }
@@ -332,6 +315,48 @@ function checkAgainstModel(meta: InferenceSession.ValueMetadata, tensor: Tensor)
       { details: { input: meta.name, expected: fixed, got: tensor.shape } },
     );
   }
+}
+
+/** One model input, checked and in the element layout onnxruntime wants, not yet an ort.Tensor. */
+export interface OrtFeed {
+  name: string;
+  type: Dtype;
+  data: OrtData;
+  dims: number[];
+}
+
+/**
+ * The given tensors matched to the model's inputs and checked against them (names, dtype, shape),
+ * in the model's input order. Shared by the in-process runtime and the worker-thread one, so both
+ * refuse the same inputs with the same errors.
+ */
+export function checkedFeeds(
+  inputNames: readonly string[],
+  inputMetadata: readonly InferenceSession.ValueMetadata[],
+  given: Record<string, Tensor>,
+): OrtFeed[] {
+  const givenNames = Object.keys(given);
+  // One input: a tensor under another name is still unambiguous.
+  const lookup = (name: string): Tensor | undefined =>
+    given[name] ?? (inputNames.length === 1 && givenNames.length === 1 ? given[givenNames[0]!] : undefined);
+  const extra = givenNames.find((name) => !inputNames.includes(name));
+  if (extra !== undefined && inputNames.length > 1) {
+    throw new HubError('INVALID_INPUTS', `unknown input "${extra}"; the model takes ${inputNames.join(', ')}`, {
+      details: { input: extra, expected: inputNames },
+    });
+  }
+  const feeds: OrtFeed[] = [];
+  for (const meta of inputMetadata) {
+    const tensor = lookup(meta.name);
+    if (!tensor) {
+      throw new HubError('INVALID_INPUTS', `missing input "${meta.name}"; the model takes ${inputNames.join(', ')}`, {
+        details: { input: meta.name },
+      });
+    }
+    checkAgainstModel(meta, tensor);
+    feeds.push({ name: meta.name, type: tensor.dtype, data: toOrtData(meta.name, tensor), dims: tensor.shape });
+  }
+  return feeds;
 }
 
 export class OnnxRuntime implements ServableRuntime {
