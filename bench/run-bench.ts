@@ -5,12 +5,16 @@
  *
  *   npm run bench                  # 5 s per load
  *   npm run bench -- --duration 10 # longer, steadier figures
+ *   npm run bench -- --workers 0,1,2 --only 'batched|probe'
+ *                                  # A/B: one hub per MODELHUB_WORKER_THREADS value, loads interleaved
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import http from 'node:http';
 import { createRequire } from 'node:module';
+import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import { buildMnistClassifier, mnistSplit } from '../builder/demo/mnist-classifier.ts';
 import { buildMlpOnnx } from '../builder/demo/onnx-writer.ts';
@@ -29,7 +33,16 @@ const onlyIndex = process.argv.indexOf('--only');
 /** `--only deep` runs the scenarios whose id matches (a regular expression); all by default. */
 const ONLY = new RegExp(onlyIndex >= 0 ? process.argv[onlyIndex + 1]! : '.');
 const BIG_FLOATS = 262_144; // 1 MiB of float32
-const HUB_ENV = { MODELHUB_WORKER_THREADS: process.env.MODELHUB_WORKER_THREADS ?? '0' };
+const workersIndex = process.argv.indexOf('--workers');
+/**
+ * MODELHUB_WORKER_THREADS for each hub started: `--workers 0,1,2` starts three hubs and loads them
+ * one after the other in each scenario (ids get `@w<n>`), for an A/B of runtimes off the event loop.
+ */
+const WORKERS = (workersIndex >= 0 ? process.argv[workersIndex + 1]! : (process.env.MODELHUB_WORKER_THREADS ?? '0')).split(',').map(Number);
+const AB = WORKERS.length > 1;
+const suffix = (threads: number) => (AB ? `@w${threads}` : '');
+/** Cheap requests sent at this rate while a heavy load runs (the probe scenarios). */
+const PROBE_INTERVAL_MS = 10;
 
 interface Load {
   url: string;
@@ -37,6 +50,15 @@ interface Load {
   headers?: Record<string, string>;
   /** A fresh body per request (defeats the result cache), or one fixed body. */
   body: () => string | Buffer;
+  /** A cheap GET sent every PROBE_INTERVAL_MS on its own connection while this load runs. */
+  probe?: string;
+}
+
+interface Probe {
+  count: number;
+  p50_ms: number;
+  p99_ms: number;
+  max_ms: number;
 }
 
 interface Measured {
@@ -46,10 +68,45 @@ interface Measured {
   requests: number;
   non2xx: number;
   errors: number;
+  /** Latency of the cheap probe requests sent during the load, at microsecond resolution. */
+  probe?: Probe;
+}
+
+/**
+ * Sends a GET to `url` every PROBE_INTERVAL_MS on one keep-alive connection (never more than one in
+ * flight) until `stop` resolves: how long a cheap request waits while the server is busy.
+ */
+async function probeWhile(url: string, stop: Promise<unknown>): Promise<Probe> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const latencies: number[] = [];
+  let stopped = false;
+  void stop.then(() => (stopped = true));
+  const once = () =>
+    new Promise<void>((resolve, reject) => {
+      const started = performance.now();
+      http
+        .get(url, { agent }, (response) => {
+          response.resume();
+          response.on('end', () => {
+            latencies.push(performance.now() - started);
+            resolve();
+          });
+        })
+        .on('error', reject);
+    });
+  while (!stopped) {
+    const next = performance.now() + PROBE_INTERVAL_MS;
+    await once();
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, next - performance.now())));
+  }
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
+  return { count: latencies.length, p50_ms: at(0.5), p99_ms: at(0.99), max_ms: latencies[latencies.length - 1] ?? NaN };
 }
 
 async function measure(load: Load, seconds = DURATION): Promise<Measured> {
-  const result = await autocannon({
+  const running = autocannon({
     url: load.url,
     connections: load.connections,
     duration: seconds,
@@ -57,7 +114,10 @@ async function measure(load: Load, seconds = DURATION): Promise<Measured> {
     headers: { 'content-type': 'application/json', ...load.headers },
     requests: [{ setupRequest: (request) => ({ ...request, body: load.body() }) }],
   });
+  const probe = load.probe ? probeWhile(load.probe, running) : undefined;
+  const result = await running;
   return {
+    ...(probe ? { probe: await probe } : {}),
     rps: result.requests.average,
     p50_ms: result.latency.p50,
     p99_ms: result.latency.p99,
@@ -115,31 +175,35 @@ async function main(): Promise<void> {
   fs.writeFileSync(bigFile, buildMlpOnnx({ inputSize: BIG_FLOATS, hidden: 4, classes: 4, inputName: 'x', outputName: 'y' }));
   const sileroFile = path.join(path.dirname(require.resolve('@ricky0123/vad-web/package.json')), 'dist', 'silero_vad_v5.onnx');
 
-  let hub: TestHub | undefined;
+  const hubs: { threads: number; hub: TestHub }[] = [];
   let baseline: ChildProcess | undefined;
   try {
-    console.log('starting the hub (demo servables) and the baseline server ...');
-    hub = await startTestHub({ demo: true, env: HUB_ENV, timeoutMs: 300_000 });
+    for (const threads of WORKERS) {
+      console.log(`starting a hub with MODELHUB_WORKER_THREADS=${threads} (demo servables) ...`);
+      hubs.push({ threads, hub: await startTestHub({ demo: true, env: { MODELHUB_WORKER_THREADS: String(threads) }, timeoutMs: 300_000 }) });
+    }
+    console.log('starting the baseline server ...');
     const floor = await startBaseline({ MNIST_MODEL: mnistFile, DEEP_MODEL: deepFile, SILERO_MODEL: sileroFile, BIG_MODEL: bigFile });
     baseline = floor.child;
 
     const mnistBytes = fs.readFileSync(mnistFile);
-    const publish = async (name: string, file: string, options: Record<string, unknown>) => {
+    const publish = async (hub: TestHub, name: string, file: string, options: Record<string, unknown>) => {
       const metadata = onnxMetadata('bench', name);
       metadata.servable.options = options;
-      const { task } = await publishAndWait(hub!.url, metadata, [{ name: path.basename(file), bytes: fs.readFileSync(file) }]);
+      const { task } = await publishAndWait(hub.url, metadata, [{ name: path.basename(file), bytes: fs.readFileSync(file) }]);
       if (task.status !== 'SUCCEEDED') throw new Error(`publishing bench/${name} failed: ${JSON.stringify(task.error)}`);
     };
-    await publish('mnist-unbatched', mnistFile, { batching: { enabled: false } });
-    await publish('mnist-batched', mnistFile, { batching: { enabled: true, max_batch_size: 64 } });
-    await publish('big-input', bigFile, {});
-    await publish('deep-unbatched', deepFile, { batching: { enabled: false } });
-    await publish('deep-batched', deepFile, { batching: { enabled: true, max_batch_size: 64, ...(process.env.BENCH_DELAY_US ? { max_queue_delay_us: Number(process.env.BENCH_DELAY_US) } : {}) } });
-    const demoDoc = (await (await fetch(`${hub.url}/api/v1/servables/demo/mnist-mlp`)).json()) as { hub: { files: { sha256: string }[] } };
+    for (const { hub } of hubs) {
+      await publish(hub, 'mnist-unbatched', mnistFile, { batching: { enabled: false } });
+      await publish(hub, 'mnist-batched', mnistFile, { batching: { enabled: true, max_batch_size: 64 } });
+      await publish(hub, 'big-input', bigFile, {});
+      await publish(hub, 'deep-unbatched', deepFile, { batching: { enabled: false } });
+      await publish(hub, 'deep-batched', deepFile, { batching: { enabled: true, max_batch_size: 64, ...(process.env.BENCH_DELAY_US ? { max_queue_delay_us: Number(process.env.BENCH_DELAY_US) } : {}) } });
+    }
+    const demoDoc = (await (await fetch(`${hubs[0]!.hub.url}/api/v1/servables/demo/mnist-mlp`)).json()) as { hub: { files: { sha256: string }[] } };
     const { createHash } = await import('node:crypto');
     const sameModel = demoDoc.hub.files[0]?.sha256 === createHash('sha256').update(mnistBytes).digest('hex');
 
-    const api = (servable: string) => `${hub!.url}/api/v1/servables/${servable}/run`;
     const bigValues = Float32Array.from({ length: BIG_FLOATS }, (_, i) => Math.round(Math.sin(i) * 1e4) / 1e4);
     const bigBytes = Buffer.from(bigValues.buffer);
     const v2Json = JSON.stringify({ inputs: [{ name: 'x', shape: [1, BIG_FLOATS], datatype: 'FP32', data: Array.from(bigValues) }] });
@@ -149,40 +213,57 @@ async function main(): Promise<void> {
     const loads: Record<string, Load> = {};
     for (const c of [1, 16, 64]) {
       loads[`floor-mnist-c${c}`] = { url: `${floor.url}/mnist`, connections: c, body: mnistBodies(true) };
-      loads[`hub-mnist-unbatched-c${c}`] = { url: api('bench/mnist-unbatched'), connections: c, body: mnistBodies(true) };
-      loads[`hub-mnist-batched-c${c}`] = { url: api('bench/mnist-batched'), connections: c, body: mnistBodies(true) };
-    }
-    loads['hub-mnist-cached-c64'] = { url: api('demo/mnist-mlp'), connections: 64, body: mnistBodies(false) };
-    for (const c of [1, 64]) {
       loads[`floor-deep-c${c}`] = { url: `${floor.url}/deep`, connections: c, body: mnistBodies(true) };
-      loads[`hub-deep-unbatched-c${c}`] = { url: api('bench/deep-unbatched'), connections: c, body: mnistBodies(true) };
-      loads[`hub-deep-batched-c${c}`] = { url: api('bench/deep-batched'), connections: c, body: mnistBodies(true) };
     }
+    // The floor answers any other path with a quick 404: its cheapest request, for the probe.
+    loads['floor-deep-c64-probe'] = { ...loads['floor-deep-c64']!, probe: `${floor.url}/live` };
     loads['floor-silero-c16'] = { url: `${floor.url}/silero`, connections: 16, body: sileroBodies() };
-    loads['hub-silero-c16'] = { url: api('demo/silero-vad'), connections: 16, body: sileroBodies() };
     loads['floor-big-c8'] = { url: `${floor.url}/big`, connections: 8, headers: { 'content-type': 'application/octet-stream' }, body: () => bigBytes };
-    loads['hub-v2-json-c8'] = { url: `${hub.url}/v2/models/bench.big-input/infer`, connections: 8, body: () => v2Json };
-    loads['hub-v2-binary-c8'] = {
-      url: `${hub.url}/v2/models/bench.big-input/infer`,
-      connections: 8,
-      headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(v2Header.length) },
-      body: () => v2Binary,
-    };
+    for (const { threads, hub } of hubs) {
+      const api = (servable: string) => `${hub.url}/api/v1/servables/${servable}/run`;
+      const w = suffix(threads);
+      for (const c of [1, 16, 64]) {
+        loads[`hub-mnist-unbatched-c${c}${w}`] = { url: api('bench/mnist-unbatched'), connections: c, body: mnistBodies(true) };
+        loads[`hub-mnist-batched-c${c}${w}`] = { url: api('bench/mnist-batched'), connections: c, body: mnistBodies(true) };
+        loads[`hub-deep-unbatched-c${c}${w}`] = { url: api('bench/deep-unbatched'), connections: c, body: mnistBodies(true) };
+        loads[`hub-deep-batched-c${c}${w}`] = { url: api('bench/deep-batched'), connections: c, body: mnistBodies(true) };
+      }
+      loads[`hub-deep-batched-c64-probe${w}`] = { ...loads[`hub-deep-batched-c64${w}`]!, probe: `${hub.url}/v2/health/live` };
+      loads[`hub-mnist-cached-c64${w}`] = { url: api('demo/mnist-mlp'), connections: 64, body: mnistBodies(false) };
+      loads[`hub-silero-c16${w}`] = { url: api('demo/silero-vad'), connections: 16, body: sileroBodies() };
+      loads[`hub-v2-json-c8${w}`] = { url: `${hub.url}/v2/models/bench.big-input/infer`, connections: 8, body: () => v2Json };
+      loads[`hub-v2-binary-c8${w}`] = {
+        url: `${hub.url}/v2/models/bench.big-input/infer`,
+        connections: 8,
+        headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(v2Header.length) },
+        body: () => v2Binary,
+      };
+    }
 
-    const allScenarios = [
+    const baseScenarios = [
       ...[1, 16, 64].flatMap((c) => [
         { id: `mlp-batch1-c${c}`, title: `MNIST MLP, batch 1, ${c} conn., batching off`, hub: `hub-mnist-unbatched-c${c}`, floor: `floor-mnist-c${c}` },
         { id: `mlp-batched-c${c}`, title: `MNIST MLP, batch 1, ${c} conn., dynamic batching`, hub: `hub-mnist-batched-c${c}`, floor: `floor-mnist-c${c}` },
       ]),
       { id: 'mlp-cache-c64', title: 'MNIST MLP, identical inputs (cache hits), 64 conn.', hub: 'hub-mnist-cached-c64', floor: 'floor-mnist-c64' },
-      ...[1, 64].flatMap((c) => [
+      ...[1, 16, 64].flatMap((c) => [
         { id: `deep-batch1-c${c}`, title: `deep MLP 784-2048-2048-10, ${c} conn., batching off`, hub: `hub-deep-unbatched-c${c}`, floor: `floor-deep-c${c}` },
         { id: `deep-batched-c${c}`, title: `deep MLP 784-2048-2048-10, ${c} conn., dynamic batching`, hub: `hub-deep-batched-c${c}`, floor: `floor-deep-c${c}` },
       ]),
+      {
+        id: 'probe-deep-batched-c64',
+        title: `cheap GET every ${PROBE_INTERVAL_MS} ms (hub /v2/health/live, floor 404) during deep MLP batched, 64 conn.`,
+        hub: 'hub-deep-batched-c64-probe',
+        floor: 'floor-deep-c64-probe',
+      },
       { id: 'silero-c16', title: 'Silero VAD, 16 conn.', hub: 'hub-silero-c16', floor: 'floor-silero-c16' },
       { id: 'v2-json-1mb-c8', title: 'v2 JSON, 1 MiB FP32 input, 8 conn.', hub: 'hub-v2-json-c8', floor: 'floor-big-c8' },
       { id: 'v2-binary-1mb-c8', title: 'v2 binary, 1 MiB FP32 input, 8 conn.', hub: 'hub-v2-binary-c8', floor: 'floor-big-c8' },
-    ].filter((s) => ONLY.test(s.id));
+    ];
+    // One scenario per hub: with --workers 0,1,2 each is loaded on the three hubs, one after the other.
+    const allScenarios = baseScenarios
+      .flatMap((s) => hubs.map(({ threads }) => ({ ...s, base: s.id, id: `${s.id}${suffix(threads)}`, hub: `${s.hub}${suffix(threads)}`, threads })))
+      .filter((s) => ONLY.test(s.id));
     // Floor and hub loads alternate (each floor load right before the hub loads it is compared with)
     // so that drift in the machine's load hits both alike.
     const order = [...new Set(allScenarios.flatMap((s) => [s.floor, s.hub]))];
@@ -195,8 +276,9 @@ async function main(): Promise<void> {
     }
 
     // The batcher's sums before and after a load give that load's mean batch size.
-    const batchSums = async (): Promise<Record<string, [number, number]>> => {
-      const text = await (await fetch(`${hub!.url}/metrics`)).text();
+    const batchSums = async (url: string): Promise<Record<string, [number, number]>> => {
+      if (!/\/servables\/.+\/run$/.test(url)) return {};
+      const text = await (await fetch(`${new URL(url).origin}/metrics`)).text();
       const sums: Record<string, [number, number]> = {};
       for (const match of text.matchAll(/^modelhub_batch_size_(sum|count)\{servable="([^"]+)",version="\d+"\} (\S+)$/gm)) {
         const entry = (sums[match[2]!] ??= [0, 0]);
@@ -207,29 +289,45 @@ async function main(): Promise<void> {
     const results: Record<string, Measured> = {};
     const meanBatchSizes: Record<string, number> = {};
     for (const id of order) {
-      const before = await batchSums();
+      const before = await batchSums(loads[id]!.url);
       results[id] = await measure(loads[id]!);
-      const after = await batchSums();
+      const after = await batchSums(loads[id]!.url);
       const servable = /\/servables\/(.+)\/run$/.exec(loads[id]!.url)?.[1];
       const [sum, count] = servable && after[servable] ? [after[servable][0] - (before[servable]?.[0] ?? 0), after[servable][1] - (before[servable]?.[1] ?? 0)] : [0, 0];
       if (count > 0) meanBatchSizes[id] = sum / count;
       const r = results[id];
       const batch = count > 0 ? `  mean batch ${(sum / count).toFixed(1)}` : '';
-      console.log(`  ${id.padEnd(26)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50_ms.toFixed(2)} ms  p99 ${r.p99_ms.toFixed(2)} ms${batch}${r.non2xx ? `  non-2xx ${r.non2xx}` : ''}`);
+      const probe = r.probe ? `  probe p50 ${r.probe.p50_ms.toFixed(2)} ms p99 ${r.probe.p99_ms.toFixed(2)} ms (${r.probe.count})` : '';
+      const non2xx = r.non2xx && !r.probe ? `  non-2xx ${r.non2xx}` : '';
+      console.log(`  ${id.padEnd(30)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50_ms.toFixed(2)} ms  p99 ${r.p99_ms.toFixed(2)} ms${batch}${probe}${non2xx}`);
     }
 
-    const scenarios = allScenarios.map((s) => ({
-      ...s,
-      hub: { load: s.hub, ...results[s.hub]!, ...(meanBatchSizes[s.hub] ? { mean_batch_size: meanBatchSizes[s.hub] } : {}) },
-      floor: { load: s.floor, ...results[s.floor]! },
-      throughput_ratio: results[s.hub]!.rps / results[s.floor]!.rps,
-      // autocannon measures latency in whole milliseconds: a floor p99 under 1 ms gives no ratio.
-      p99_ratio: results[s.floor]!.p99_ms > 0 ? results[s.hub]!.p99_ms / results[s.floor]!.p99_ms : null,
-    }));
+    // With several hubs, each is also compared with the in-process one (0 worker threads) in the same scenario.
+    const inProcess = (s: (typeof allScenarios)[number]) => (AB && WORKERS.includes(0) ? results[`${s.hub.slice(0, -suffix(s.threads).length)}${suffix(0)}`] : undefined);
+    const scenarios = allScenarios.map((s) => {
+      const [hub, floor, base] = [results[s.hub]!, results[s.floor]!, inProcess(s)];
+      return {
+        ...s,
+        hub: { load: s.hub, ...hub, ...(meanBatchSizes[s.hub] ? { mean_batch_size: meanBatchSizes[s.hub] } : {}) },
+        floor: { load: s.floor, ...floor },
+        throughput_ratio: hub.rps / floor.rps,
+        // autocannon measures latency in whole milliseconds: a floor p99 under 1 ms gives no ratio.
+        p99_ratio: floor.p99_ms > 0 ? hub.p99_ms / floor.p99_ms : null,
+        ...(base ? { vs_in_process: { throughput_ratio: hub.rps / base.rps, p99_ratio: base.p99_ms > 0 ? hub.p99_ms / base.p99_ms : null } } : {}),
+        ...(hub.probe && floor.probe
+          ? {
+              probe_ratio: { p50: hub.probe.p50_ms / floor.probe.p50_ms, p99: hub.probe.p99_ms / floor.probe.p99_ms },
+              ...(base?.probe ? { probe_vs_in_process: { p50: hub.probe.p50_ms / base.probe.p50_ms, p99: hub.probe.p99_ms / base.probe.p99_ms } } : {}),
+            }
+          : {}),
+      };
+    });
     const byId = Object.fromEntries(scenarios.map((s) => [s.id, s]));
-    const ratio = (id: string) => byId[id]?.throughput_ratio ?? NaN;
-    const p99 = (id: string) => byId[id]?.p99_ratio ?? NaN;
-    const binaryOverJson = (results['hub-v2-binary-c8']?.rps ?? NaN) / (results['hub-v2-json-c8']?.rps ?? NaN);
+    // Targets are read on the first hub (the in-process one unless --workers says otherwise).
+    const first = suffix(WORKERS[0]!);
+    const ratio = (id: string) => byId[`${id}${first}`]?.throughput_ratio ?? NaN;
+    const p99 = (id: string) => byId[`${id}${first}`]?.p99_ratio ?? NaN;
+    const binaryOverJson = (results[`hub-v2-binary-c8${first}`]?.rps ?? NaN) / (results[`hub-v2-json-c8${first}`]?.rps ?? NaN);
     const targets = [
       { target: 'batch-1 throughput at 64 conn. >= 0.8 x floor (MNIST MLP)', measured: ratio('mlp-batch1-c64'), met: ratio('mlp-batch1-c64') >= 0.8 },
       { target: 'batch-1 p99 at 64 conn. <= 1.5 x floor (MNIST MLP)', measured: p99('mlp-batch1-c64'), met: p99('mlp-batch1-c64') <= 1.5 },
@@ -250,7 +348,7 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
       machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, loadavg_at_end: os.loadavg() },
       duration_s: DURATION,
-      hub_env: HUB_ENV,
+      hub_env: { MODELHUB_WORKER_THREADS: WORKERS.join(',') },
       demo_mnist_is_the_floor_model: sameModel,
       mean_batch_size: meanBatchSizes,
       scenarios,
@@ -260,10 +358,17 @@ async function main(): Promise<void> {
     fs.writeFileSync(path.join(ROOT, 'bench/results.json'), `${JSON.stringify(report, null, 2)}\n`);
 
     const row = (cells: string[]) => `| ${cells.join(' | ')} |`;
-    console.log(`\n${row(['scenario', 'hub req/s', 'floor req/s', 'x floor', 'hub p99 ms', 'floor p99 ms', 'p99 x floor'])}`);
-    console.log(row(Array(7).fill('---')));
+    const abColumns = AB ? ['worker threads', 'x in-process'] : [];
+    console.log(`\n${row(['scenario', ...abColumns, 'hub req/s', 'floor req/s', 'x floor', 'hub p99 ms', 'floor p99 ms', 'p99 x floor'])}`);
+    console.log(row(Array(7 + abColumns.length).fill('---')));
     for (const s of scenarios) {
-      console.log(row([s.title, s.hub.rps.toFixed(0), s.floor.rps.toFixed(0), s.throughput_ratio.toFixed(2), s.hub.p99_ms.toFixed(2), s.floor.p99_ms.toFixed(2), s.p99_ratio?.toFixed(2) ?? 'n/a']));
+      const ab = AB ? [String(s.threads), s.vs_in_process?.throughput_ratio.toFixed(2) ?? 'n/a'] : [];
+      console.log(row([s.title, ...ab, s.hub.rps.toFixed(0), s.floor.rps.toFixed(0), s.throughput_ratio.toFixed(2), s.hub.p99_ms.toFixed(2), s.floor.p99_ms.toFixed(2), s.p99_ratio?.toFixed(2) ?? 'n/a']));
+    }
+    for (const s of scenarios.filter((x) => x.hub.probe && x.floor.probe)) {
+      const { probe } = s.hub;
+      const vs = s.probe_vs_in_process ? `, x in-process p50 ${s.probe_vs_in_process.p50.toFixed(2)} p99 ${s.probe_vs_in_process.p99.toFixed(2)}` : '';
+      console.log(`probe ${s.id}: p50 ${probe!.p50_ms.toFixed(2)} ms p99 ${probe!.p99_ms.toFixed(2)} ms (floor ${s.floor.probe!.p50_ms.toFixed(2)} / ${s.floor.probe!.p99_ms.toFixed(2)})${vs}`);
     }
     if (containers && 'skipped' in containers) console.log(`\ncontainers: SKIPPED, ${containers.skipped}`);
     else if (containers) {
@@ -275,7 +380,7 @@ async function main(): Promise<void> {
     console.log('\nwrote bench/results.json');
   } finally {
     baseline?.kill('SIGTERM');
-    await hub?.stop();
+    for (const { hub } of hubs) await hub.stop();
     fs.rmSync(work, { recursive: true, force: true });
   }
 }
