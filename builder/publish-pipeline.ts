@@ -19,7 +19,7 @@ import type { PublishAccepted, TaskDocument, TaskStep } from '../schemas/api.ts'
 import type { PublishedMetadata, ServableMetadata, StoredFile } from '../schemas/metadata.ts';
 import { decodeInputs, exampleInputs, exampleIsGuess } from '../servables/tensors.ts';
 import type { LocalFile } from '../servables/servable.ts';
-import { archiveKind, extractArchive, listFiles, safeRelativePath } from './archive.ts';
+import { archiveKind, extractArchive, listFiles, safeRelativePath, type ArchiveLimits } from './archive.ts';
 import { IdentifierSync, previousIdentifiers, versionRelations } from '../hub-server/services/identifier-retry.ts';
 
 export const PUBLISH_STEPS = ['validate', 'store', 'inspect', 'build', 'warm-up', 'mint', 'register', 'index', 'ready'] as const;
@@ -41,6 +41,8 @@ export interface PublisherOptions {
   metrics?: HubMetrics;
   workDir: string;
   publisher: string;
+  /** Bounds on what an uploaded archive may unpack to (DEFAULT_ARCHIVE_LIMITS when not given). */
+  archiveLimits?: ArchiveLimits;
   /** Called once a version is registered (the gateway forgets cached documents). */
   onPublished?: (document: PublishedMetadata) => void;
   log?: (message: string) => void;
@@ -227,7 +229,7 @@ export class Publisher {
       const kind = uploads.length === 1 ? archiveKind(upload.fileName) : undefined;
       if (kind) {
         await log(`store: unpacking ${upload.fileName} (${kind})`);
-        await extractArchive(upload.tempPath, kind, tree);
+        await extractArchive(upload.tempPath, kind, tree, this.options.archiveLimits);
         continue;
       }
       const relative = safeRelativePath(upload.fileName);

@@ -3,12 +3,13 @@
  * listen on a free port. Three tiers: infrastructure (multipart, swagger), domain services
  * (hub-services, identity), and route groups.
  */
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { HubConfig } from './config.ts';
-import { HubError, toHubError } from './errors.ts';
+import { HubError, toHubError, type ErrorName } from './errors.ts';
+import { checkJsonDepth } from '../servables/tensors.ts';
 import path from 'node:path';
 import hubServices from './plugins/hub-services.ts';
 import identity, { type TokenResolver } from './plugins/identity.ts';
@@ -53,10 +54,42 @@ function catalogError(error: FastifyError & { validation?: { instancePath: strin
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new HubError('BAD_REQUEST', error.message);
   }
-  if (error.statusCode === 400 || error instanceof SyntaxError) return new HubError('BAD_REQUEST', error.message);
-  if (error.statusCode === 413) return new HubError('PAYLOAD_TOO_LARGE', error.message);
-  if (error.statusCode === 415) return new HubError('UNSUPPORTED_MEDIA_TYPE', error.message);
+  if (error instanceof SyntaxError) return new HubError('BAD_REQUEST', error.message);
+  // Plugins' own client errors (a 403 from @fastify/static for a path that climbs out of its
+  // folder, a 404 for a missing file) keep their status under the catalog code that has it.
+  const status = error.statusCode;
+  if (status !== undefined && status >= 400 && status < 500) return new HubError(CLIENT_ERRORS[status] ?? 'BAD_REQUEST', error.message);
   return toHubError(error);
+}
+
+const CLIENT_ERRORS: Record<number, ErrorName> = {
+  401: 'UNAUTHENTICATED',
+  403: 'FORBIDDEN',
+  404: 'ROUTE_NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  406: 'NOT_ACCEPTABLE',
+  409: 'CONFLICT',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  429: 'RATE_LIMITED',
+};
+
+/**
+ * A request that never became one (a request line or header Node's parser refuses, bytes that are
+ * not HTTP): answered on the socket itself, with the hub's error body, and the socket closed.
+ */
+function answerClientError(error: Error & { code?: string; rawPacket?: unknown }, socket: import('node:net').Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const timeout = error.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+  const hubError = new HubError('BAD_REQUEST', timeout ? 'the request did not arrive in time' : `not a valid HTTP request (${error.code ?? error.message})`);
+  // The protocol's own error body where the request line shows it was meant for /v2.
+  const packet = Buffer.isBuffer(error.rawPacket) ? error.rawPacket.toString('latin1') : '';
+  const target = packet.split('\r\n', 1)[0]?.split(' ')[1] ?? '';
+  const body = JSON.stringify(isV2(target) ? { error: hubError.message } : hubError.toJSON());
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${timeout ? '408 Request Timeout' : '400 Bad Request'}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy();
 }
 
 export async function buildApp(config: HubConfig, options: BuildAppOptions = {}): Promise<FastifyInstance> {
@@ -68,6 +101,13 @@ export async function buildApp(config: HubConfig, options: BuildAppOptions = {})
     ajv: { customOptions: { allErrors: true, coerceTypes: 'array', removeAdditional: false } },
     // One line per request is noise at info level; debug and trace keep them.
     logController: new LogController({ disableRequestLogging: config.logLevel !== 'debug' && config.logLevel !== 'trace' }),
+    clientErrorHandler: answerClientError,
+    // URLs the router cannot decode (`%ff`, a lone `%`) or path segments over its length limit.
+    frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+      const hubError = new HubError('BAD_REQUEST', error.message);
+      if (isV2(request.url)) return reply.code(hubError.status).send({ error: hubError.message });
+      return reply.code(hubError.status).send(hubError.toJSON());
+    },
   });
 
   app.setErrorHandler((rawError: FastifyError, request, reply) => {
@@ -81,6 +121,22 @@ export async function buildApp(config: HubConfig, options: BuildAppOptions = {})
     const message = `${request.method} ${request.url.split('?')[0]}`;
     if (isV2(request.url)) return reply.code(404).send({ error: `no route ${message}` });
     return reply.code(404).send(new HubError('ROUTE_NOT_FOUND', message).toJSON());
+  });
+
+  // No route takes plain text: a body sent as text/plain is a 415, not JSON by another name.
+  app.removeContentTypeParser('text/plain');
+  // Code that walks request bodies recurses; a body nested deeper than any real input (a 100k-level
+  // array) is refused here, once for every route, before a handler can overflow the stack on it.
+  app.addHook('preHandler', async (request) => {
+    const body = request.body;
+    if (typeof body === 'object' && body !== null && !ArrayBuffer.isView(body)) checkJsonDepth(body);
+    // ajv coerces "1e400" to Infinity and then skips the range checks of a non-finite number.
+    for (const values of [request.query, request.params]) {
+      if (typeof values !== 'object' || values === null) continue;
+      for (const [key, value] of Object.entries(values)) {
+        if (typeof value === 'number' && !Number.isFinite(value)) throw new HubError('BAD_REQUEST', `${key} must be a finite number`);
+      }
+    }
   });
 
   // Binary inference bodies (the v2 binary tensor extension) arrive whole as a Buffer.

@@ -140,6 +140,50 @@ function storeElement(
   (target as Float32Array)[index] = element;
 }
 
+/**
+ * How deep a request's JSON may nest. Far beyond any real input (a tensor of rank 64 is 64 levels;
+ * metadata and parameters a handful), and far below where the code that walks inputs (cache keys,
+ * argument checks, serialisation) would overflow the stack.
+ */
+export const MAX_JSON_DEPTH = 256;
+/** The largest tensor rank the hub takes (NumPy 2 allows 64 dimensions; ONNX models use far fewer). */
+export const MAX_TENSOR_RANK = 64;
+/** Rows a tensor with no elements may claim ([n, 0]): nothing to send, so nothing else bounds them. */
+const MAX_EMPTY_TENSOR_ROWS = 1 << 20;
+
+/** Throws BAD_REQUEST for JSON nested deeper than `limit`; walks without recursing. */
+export function checkJsonDepth(value: unknown, limit = MAX_JSON_DEPTH): void {
+  if (typeof value !== 'object' || value === null) return;
+  const nodes: object[] = [value];
+  const depths: number[] = [1];
+  while (nodes.length > 0) {
+    const node = nodes.pop()!;
+    const depth = depths.pop()!;
+    if (depth > limit) throw new HubError('BAD_REQUEST', `the JSON is nested deeper than ${limit} levels`);
+    const children: unknown[] = Array.isArray(node) ? node : Object.values(node);
+    for (let i = 0; i < children.length; i++) {
+      const child = children[i];
+      if (typeof child === 'object' && child !== null) {
+        nodes.push(child);
+        depths.push(depth + 1);
+      }
+    }
+  }
+}
+
+/**
+ * A shape given beside its data (the v2 protocol) that code may safely build arrays from: a rank the
+ * hub takes, and no empty tensor that claims billions of rows (nothing in the body bounds those).
+ */
+export function checkGivenShape(name: string, shape: readonly number[]): void {
+  if (shape.length > MAX_TENSOR_RANK) {
+    throw new HubError('BAD_REQUEST', `input ${name}: rank ${shape.length} is more than the ${MAX_TENSOR_RANK} dimensions the hub takes`);
+  }
+  if (shape.includes(0) && shape.reduce((rows, d) => rows * Math.max(d, 1), 1) > MAX_EMPTY_TENSOR_ROWS) {
+    throw new HubError('BAD_REQUEST', `input ${name}: shape [${shape.join(', ')}] holds no elements but claims more than ${MAX_EMPTY_TENSOR_ROWS} rows`);
+  }
+}
+
 /** A nested JSON array (or a scalar for a rank-0 tensor) → a Tensor of the declared dtype and shape. */
 export function jsonToTensor(path: string, value: unknown, declared: NdarrayArgument): Tensor {
   const shape = inferShape(value);

@@ -35,7 +35,12 @@ export default async function identifierRoutes(app: FastifyInstance): Promise<vo
     },
     handler: async (request) => {
       app.requireReader(request);
-      const identifier = decodeURIComponent((request.params as { '*': string })['*']);
+      let identifier: string;
+      try {
+        identifier = decodeURIComponent((request.params as { '*': string })['*']);
+      } catch {
+        throw new HubError('BAD_REQUEST', 'the identifier is not validly URL-encoded');
+      }
       const record = await registry.getIdentifier(identifier);
       if (!record) throw new HubError('IDENTIFIER_NOT_FOUND', identifier);
       const versions = await registry.listVersions(record.owner, record.name);

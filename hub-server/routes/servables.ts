@@ -7,12 +7,14 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Multipart } from '@fastify/multipart';
 import { Type, type Static } from '@sinclair/typebox';
 import { ErrorDocument, ListQuery, ServableList, OwnerNameParams, OwnerNameVersionParams, PublishAccepted } from '../../schemas/api.ts';
 import { HubBlock, ServableMetadata, Visibility, type PublishedMetadata } from '../../schemas/metadata.ts';
 import { assertValid } from '../../schemas/validate.ts';
 import type { Upload } from '../../builder/publish-pipeline.ts';
 import { HubError } from '../errors.ts';
+import { checkJsonDepth } from '../../servables/tensors.ts';
 import { canView } from '../services/access.ts';
 import type { VersionRecord } from '../ports/registry.ts';
 
@@ -37,29 +39,53 @@ async function receiveUpload(request: FastifyRequest, uploadDir: string): Promis
   let metadata: unknown;
   const uploads: Upload[] = [];
   await fsp.mkdir(path.join(uploadDir, 'parts'), { recursive: true });
-  for await (const part of request.parts()) {
+  // Which of two metadata parts would count is a guess; refuse instead of guessing.
+  const takeMetadata = (text: string) => {
+    if (metadata !== undefined) throw new HubError('INVALID_METADATA', 'the request has more than one "metadata" part');
+    metadata = parseMetadata(text);
+  };
+  try {
+    for await (const part of request.parts()) await receivePart(part);
+  } catch (error) {
+    // The multipart parser's own complaints (no boundary, a cut body, a bad part header) are plain
+    // errors without a code; they describe the request, not the hub.
+    if (error instanceof HubError || (error as { code?: unknown }).code !== undefined || !(error instanceof Error)) throw error;
+    throw new HubError('BAD_REQUEST', `the multipart/form-data body cannot be read: ${error.message}`);
+  }
+  if (metadata === undefined) throw new HubError('INVALID_METADATA', 'the request has no "metadata" part');
+  // Refused here, before a version number is spent on a publish that cannot succeed.
+  if (uploads.length === 0) throw new HubError('BAD_REQUEST', 'the request has no "file" parts (model files, or one .tar/.tar.gz/.zip of a folder)');
+  return { metadata, uploads };
+
+  async function receivePart(part: Multipart): Promise<void> {
     if (part.type === 'file') {
+      // A metadata part sent as a file (`curl -F metadata=@servable.json`) is the same document.
       if (part.fieldname === 'metadata') {
-        metadata = parseMetadata((await part.toBuffer()).toString('utf8'));
-        continue;
+        takeMetadata((await part.toBuffer()).toString('utf8'));
+        return;
       }
       const tempPath = path.join(uploadDir, 'parts', String(uploads.length));
       await pipeline(part.file, fs.createWriteStream(tempPath));
       uploads.push({ fileName: part.filename || `file-${uploads.length}`, tempPath });
     } else if (part.fieldname === 'metadata') {
-      metadata = parseMetadata(String(part.value));
+      takeMetadata(String(part.value));
     }
   }
-  if (metadata === undefined) throw new HubError('INVALID_METADATA', 'the request has no "metadata" part');
-  return { metadata, uploads };
 }
 
 function parseMetadata(text: string): unknown {
+  let metadata: unknown;
   try {
-    return JSON.parse(text);
+    metadata = JSON.parse(text);
   } catch (error) {
     throw new HubError('INVALID_METADATA', `the "metadata" part is not JSON: ${(error as Error).message}`);
   }
+  try {
+    checkJsonDepth(metadata);
+  } catch (error) {
+    throw new HubError('INVALID_METADATA', `the "metadata" part: ${(error as Error).message}`);
+  }
+  return metadata;
 }
 
 function versionView(record: VersionRecord) {

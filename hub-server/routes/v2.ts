@@ -9,7 +9,7 @@ import { assertValid } from '../../schemas/validate.ts';
 import type { ServableRef } from '../services/run-service.ts';
 import type { ArgumentType, Dtype, Method, PublishedMetadata } from '../../schemas/metadata.ts';
 import type { ServableValue, Tensor } from '../../servables/servable.ts';
-import { V2_DATATYPES, dtypeFromV2, jsonToTensor, tensorToJson } from '../../servables/tensors.ts';
+import { V2_DATATYPES, checkGivenShape, dtypeFromV2, jsonToTensor, tensorToJson } from '../../servables/tensors.ts';
 import { decodeBinaryInfer, encodeBinaryOutputs, INFERENCE_HEADER } from './v2-binary.ts';
 import { InferInput, InferRequest, InferResponse } from '../../schemas/v2.ts';
 
@@ -59,6 +59,7 @@ function nest(flat: unknown[], shape: number[]): unknown {
 function v2InputToTensor(input: Static<typeof InferInput>, declared: { dtype?: Dtype; shape: (number | null)[] } | undefined): Tensor {
   const dtype = dtypeFromV2(input.datatype);
   if (!dtype) throw new HubError('BAD_REQUEST', `input ${input.name}: unknown datatype ${input.datatype}`);
+  checkGivenShape(input.name, input.shape);
   if (declared?.dtype && declared.dtype !== dtype) {
     throw new HubError('INVALID_INPUTS', `input "${input.name}" expected datatype ${V2_DATATYPES[declared.dtype]}, given ${input.datatype}`, {
       details: { input: input.name, expected: V2_DATATYPES[declared.dtype], given: input.datatype },
