@@ -20,6 +20,7 @@ import { METADATA_FILE, defaultMetadataPath, loadServable, metadataTemplate } fr
 import { CITATION_FORMATS, type CitationFormat } from './operations/cite-servable.ts';
 import type { ServableListItem } from './operations/list-servables.ts';
 import { SearchQueryBuilder } from './query-builder.ts';
+import { splitRunRequest } from './request-document.ts';
 import { readSavedLogin, resolveConnection, saveLogin, savedLoginPath } from './saved-login.ts';
 
 type StartServer = (config?: Partial<HubConfig>) => Promise<{ url: string; close(): Promise<void> }>;
@@ -40,6 +41,13 @@ function parseJson(text: string, what: string): unknown {
   }
 }
 
+/**
+ * BM25 scores from SQLite FTS5 are tiny on a small catalogue (1e-6), so fixed decimals showed 0.00
+ * for every hit; three significant digits keep the ranking readable on any backend.
+ */
+export function formatScore(score: number): string {
+  return Number.isFinite(score) ? String(Number(score.toPrecision(3))) : '';
+}
 
 function summarize(doc: PublishedMetadata): string {
   const run = doc.servable.methods.run;
@@ -169,7 +177,7 @@ export function buildCli(output: Output = processOutput): Command {
     .description('run a servable on inputs given as JSON')
     .argument('<name>', 'owner/name or owner/name@version')
     .argument('[inputs-json]', 'the inputs, as JSON')
-    .option('--input-file <file>', 'read the inputs from a JSON file')
+    .option('--input-file <file>', 'read the inputs from a JSON file (the inputs, or a request {"inputs", "parameters"})')
     .option('--version <n>', 'version to run (default: latest)', positiveInt)
     .option('--parameters <json>', 'run parameters, as a JSON object')
     .option('--method <method>', 'method other than run')
@@ -185,12 +193,16 @@ export function buildCli(output: Output = processOutput): Command {
           if ((inputsJson === undefined) === (options.inputFile === undefined)) {
             throw new TypeError('give the inputs either as JSON or with --input-file, not both or neither');
           }
-          const inputs = options.inputFile
-            ? parseJson(await readFile(options.inputFile, 'utf8'), options.inputFile)
-            : parseJson(inputsJson!, 'the inputs');
-          const parameters = options.parameters
+          // A file may hold a whole request ({"inputs", "parameters"}), as the demo request files do.
+          const fromFile = options.inputFile
+            ? splitRunRequest(parseJson(await readFile(options.inputFile, 'utf8'), options.inputFile))
+            : undefined;
+          const inputs = fromFile ? fromFile.inputs : parseJson(inputsJson!, 'the inputs');
+          const flagParameters = options.parameters
             ? (parseJson(options.parameters, '--parameters') as Record<string, unknown>)
             : undefined;
+          const parameters =
+            fromFile?.parameters || flagParameters ? { ...fromFile?.parameters, ...flagParameters } : undefined;
           const opts = {
             ...(options.version ? { version: options.version } : {}),
             ...(parameters ? { parameters } : {}),
@@ -306,7 +318,7 @@ export function buildCli(output: Output = processOutput): Command {
               ? 'no matches'
               : `${formatTable(
                   ['SERVABLE', 'VERSION', 'TYPE', 'SCORE', 'TITLE'],
-                  reply.hits.map((h) => [h.servable, String(h.version), h.type, h.score.toFixed(2), h.title]),
+                  reply.hits.map((h) => [h.servable, String(h.version), h.type, formatScore(h.score), h.title]),
                 )}\n${reply.hits.length} of ${reply.total}`,
           );
         },

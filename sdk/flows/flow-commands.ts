@@ -52,7 +52,8 @@ export function formatFlowEvent(event: FlowEvent): string {
     case 'exception_caught':
       return `  ! ${event.error} caught (${event.cause}) → ${event.next}`;
     case 'flow_succeeded':
-      return `✓ flow succeeded\n${JSON.stringify(event.output, null, 2)}`;
+      // One line: a flow's state carries its whole input (a 784-pixel image is 800 lines indented).
+      return `✓ flow succeeded\n${JSON.stringify(event.output)}`;
     case 'flow_failed':
       return `✗ flow failed in ${event.state}: ${event.error}${event.cause ? `: ${event.cause}` : ''}`;
   }
