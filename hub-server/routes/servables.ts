@@ -64,9 +64,15 @@ async function receiveUpload(request: FastifyRequest, uploadDir: string): Promis
         takeMetadata((await part.toBuffer()).toString('utf8'));
         return;
       }
+      const fileName = part.filename || `file-${uploads.length}`;
+      // The multipart parser keeps only a file name's last segment (dir/a.onnx is a.onnx): two
+      // parts of one name would overwrite each other, so the second is refused, not lost.
+      if (uploads.some((upload) => upload.fileName === fileName)) {
+        throw new HubError('BAD_REQUEST', `two "file" parts are named "${fileName}"; send a folder with sub-folders as one .tar.gz or .zip`);
+      }
       const tempPath = path.join(uploadDir, 'parts', String(uploads.length));
       await pipeline(part.file, fs.createWriteStream(tempPath));
-      uploads.push({ fileName: part.filename || `file-${uploads.length}`, tempPath });
+      uploads.push({ fileName, tempPath });
     } else if (part.fieldname === 'metadata') {
       takeMetadata(String(part.value));
     }

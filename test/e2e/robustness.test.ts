@@ -537,6 +537,13 @@ describe('robustness: bad input never crashes the hub or loses data', () => {
       } else expectHubError(reply, 400, undefined, `file name ${JSON.stringify(filename)}`);
     }
     expect(fs.existsSync('/etc/passwd.onnx')).toBe(false);
+    // Parts keep only their last path segment: two that end alike would overwrite one another.
+    expectHubError(
+      await publish([{ name: 'metadata', value: meta('twins') }, { name: 'file', value: Buffer.from(mlpBytes), filename: 'a/model.onnx' }, { name: 'file', value: Buffer.from(addBytes), filename: 'b/model.onnx' }]),
+      400,
+      'MODELHUB_BAD_REQUEST',
+      'two parts of one name',
+    );
 
     await refusedOrFailed(await publish([{ name: 'metadata', value: meta('zero') }, { name: 'file', value: Buffer.alloc(0), filename: 'm.onnx' }]), 'zero-byte file', 'MODELHUB_INVALID_MODEL');
     await refusedOrFailed(await publish([{ name: 'metadata', value: meta('zero-zip') }, { name: 'file', value: Buffer.alloc(0), filename: 'm.zip' }]), 'zero-byte zip', 'MODELHUB_INVALID_ARCHIVE');
@@ -570,6 +577,8 @@ describe('robustness: bad input never crashes the hub or loses data', () => {
     for (const [what, filename, bytes, code] of archives) {
       const task = await refusedOrFailed(await publish([{ name: 'metadata', value: meta('archive') }, { name: 'file', value: bytes, filename }]), what, code);
       if (task) expect(task.error!.step, what).toBe('store');
+      // The bombs are refused by the bounds on entries and unpacked bytes, before they are written.
+      if (/bomb|20001/.test(what)) expect(task?.error?.message, what).toMatch(/more than (10000 entries|\d+ bytes)/);
     }
     // A zip bomb's sibling that is fine: a real folder as a zip still publishes.
     const goodZip = await publish([{ name: 'metadata', value: meta('archive') }, { name: 'file', value: zipOf([{ name: 'model/model.onnx', data: model, deflate: true }]), filename: 'good.zip' }]);
@@ -577,7 +586,7 @@ describe('robustness: bad input never crashes the hub or loses data', () => {
     expect((await waitForTask(hub.url, goodZip.body.task_id)).status).toBe('SUCCEEDED');
 
     // Nothing that failed is listed; the uploads folder holds nothing left behind.
-    for (const name of ['nofile', 'twice', 'twice-b', 'zero', 'zero-zip']) {
+    for (const name of ['nofile', 'twice', 'twice-b', 'twins', 'zero', 'zero-zip']) {
       expectHubError(await raw(hub.url, 'GET', `/api/v1/servables/robust/${name}`), 404, 'MODELHUB_SERVABLE_NOT_FOUND', name);
     }
     const versions = (await raw(hub.url, 'GET', '/api/v1/servables/robust/archive/versions')).body.versions as { version: number; state: string }[];
