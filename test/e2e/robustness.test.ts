@@ -202,6 +202,13 @@ describe('robustness: bad input never crashes the hub or loses data', () => {
     expectHubError(await raw(hub.url, 'POST', run, { body: JSON.stringify({ inputs: goodInputs }) }), [400, 415], undefined, 'no content type');
     // Over the 64 MB JSON body limit: refused from the Content-Length before the body is read.
     expectHubError(await promised(hub.url, run, 65 * 1024 * 1024, 'application/json'), 413, 'MODELHUB_PAYLOAD_TOO_LARGE', '65 MB body');
+    // Sharing and withdrawing with bodies that say nothing or nonsense.
+    for (const body of ['{}', '{"visibility": "secret"}', '{"shared_with": {"users": [{}]}}', '{"shared_with": 5}', '[]', '{"visibility": null}']) {
+      expectHubError(await json(hub.url, 'PATCH', '/api/v1/servables/robust/mlp', body), 400, 'MODELHUB_BAD_REQUEST', `PATCH ${body}`);
+    }
+    expectHubError(await json(hub.url, 'DELETE', '/api/v1/servables/robust/nothing', '{"reason": '), 400, 'MODELHUB_BAD_REQUEST', 'DELETE with cut JSON');
+    expectHubError(await raw(hub.url, 'DELETE', `/api/v1/servables/robust/nothing?reason=${'r'.repeat(1001)}`), 400, 'MODELHUB_BAD_REQUEST', 'DELETE with a long reason');
+    expectHubError(await raw(hub.url, 'GET', `/api/v1/tasks/${'t'.repeat(101)}`), 400, 'MODELHUB_BAD_REQUEST', 'long task id');
     // Deadline parameters that are not numbers are ignored, not fatal.
     for (const deadline of ['abc', '-1', '1e400', '']) {
       const reply = await json(hub.url, 'POST', run, { inputs: goodInputs, parameters: { nonce: deadline } }, { 'x-modelhub-deadline-ms': deadline });
