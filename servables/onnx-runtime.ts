@@ -346,6 +346,9 @@ export function checkedFeeds(
     });
   }
   const feeds: OrtFeed[] = [];
+  // Inputs that share a named dimension (e.g. "batch") must agree on it, or onnxruntime fails
+  // inside the graph; sizes of 1 may broadcast, as onnxruntime allows.
+  const namedDims = new Map<string, { size: number; input: string }>();
   for (const meta of inputMetadata) {
     const tensor = lookup(meta.name);
     if (!tensor) {
@@ -354,6 +357,19 @@ export function checkedFeeds(
       });
     }
     checkAgainstModel(meta, tensor);
+    if (meta.isTensor) {
+      meta.shape.forEach((dim, i) => {
+        if (typeof dim !== 'string' || dim === '' || tensor.shape[i] === undefined) return;
+        const size = tensor.shape[i]!;
+        const seen = namedDims.get(dim);
+        if (!seen) namedDims.set(dim, { size, input: meta.name });
+        else if (seen.size !== size && seen.size !== 1 && size !== 1) {
+          throw new HubError('INVALID_INPUTS', `inputs "${seen.input}" and "${meta.name}" disagree on dimension "${dim}": ${seen.size} and ${size}`, {
+            details: { input: meta.name, dimension: dim, expected: seen.size, got: size },
+          });
+        }
+      });
+    }
     feeds.push({ name: meta.name, type: tensor.dtype, data: toOrtData(meta.name, tensor), dims: tensor.shape });
   }
   return feeds;
