@@ -98,6 +98,8 @@ export async function buildApp(config: HubConfig, options: BuildAppOptions = {})
     bodyLimit: 64 * 1024 * 1024,
     // Runs and publishes can take a while; the gateway's deadlines bound them, not the socket.
     requestTimeout: 0,
+    // ... but a connection that goes quiet (a body promised and never sent) is closed after 5 minutes.
+    connectionTimeout: 300_000,
     ajv: { customOptions: { allErrors: true, coerceTypes: 'array', removeAdditional: false } },
     // One line per request is noise at info level; debug and trace keep them.
     logController: new LogController({ disableRequestLogging: config.logLevel !== 'debug' && config.logLevel !== 'trace' }),

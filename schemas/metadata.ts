@@ -11,6 +11,8 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 
 export const OWNER_PATTERN = '^[a-z0-9][a-z0-9-]{0,38}$';
 export const NAME_PATTERN = '^[a-z0-9][a-z0-9._-]{0,63}$';
+/** Users are named like owners (a user owns the servables of that name); groups like servables. */
+export const GROUP_PATTERN = '^[a-z0-9][a-z0-9._-]{0,63}$';
 
 export const ORCID_PATTERN = '^(https://orcid\\.org/)?\\d{4}-\\d{4}-\\d{4}-\\d{3}[\\dX]$';
 
@@ -325,8 +327,8 @@ export const HubBlock = Type.Object(
     shared_with: Type.Optional(
       Type.Object(
         {
-          users: Type.Optional(Type.Array(Type.String())),
-          groups: Type.Optional(Type.Array(Type.String())),
+          users: Type.Optional(Type.Array(Type.String({ pattern: OWNER_PATTERN }), { maxItems: 1000 })),
+          groups: Type.Optional(Type.Array(Type.String({ pattern: GROUP_PATTERN }), { maxItems: 1000 })),
         },
         { additionalProperties: false },
       ),

@@ -4,7 +4,7 @@
  * The store also remembers who started each task, so that a task's result reaches only them.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { OWNER_PATTERN } from '../../schemas/metadata.ts';
+import { GROUP_PATTERN, OWNER_PATTERN } from '../../schemas/metadata.ts';
 
 /**
  * `read`: see public servables and those shared with the user (every token may do this);
@@ -16,7 +16,7 @@ export const TokenScope = Type.Union(TOKEN_SCOPES.map((s) => Type.Literal(s)));
 export type TokenScope = Static<typeof TokenScope>;
 
 export const USER_PATTERN = OWNER_PATTERN;
-export const GROUP_PATTERN = '^[a-z0-9][a-z0-9._-]{0,63}$';
+export { GROUP_PATTERN };
 
 /** What the hub says about a token: never its secret. */
 export const TokenInfo = Type.Object(
