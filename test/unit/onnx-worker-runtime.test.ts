@@ -10,7 +10,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import onnxProto from 'onnx-proto';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createRuntimes } from '../../hub-server/backends.ts';
+import { loadConfig } from '../../hub-server/config.ts';
 import { HubError } from '../../hub-server/errors.ts';
+import type { ContainerRuntimeOptions } from '../../servables/container-runtime.ts';
 import type { PublishedMetadata, ServableBlock } from '../../schemas/metadata.ts';
 import { OnnxRuntime } from '../../servables/onnx-runtime.ts';
 import { OnnxWorkerRuntime } from '../../servables/onnx-worker-runtime.ts';
@@ -227,5 +230,19 @@ describe('OnnxWorkerRuntime threads', () => {
     } finally {
       await runtime.close();
     }
+  });
+});
+
+describe('createRuntimes', () => {
+  // Only the ONNX runtime is looked at: the container options are never used here.
+  const containers = { engine: { isolated: false } } as unknown as ContainerRuntimeOptions;
+
+  it('serves ONNX in-process with MODELHUB_WORKER_THREADS=0, in that many worker threads above it', async () => {
+    expect(createRuntimes(loadConfig({ MODELHUB_WORKER_THREADS: '0', MODELHUB_DATA: dir }), containers).get('onnx')).toBeInstanceOf(OnnxRuntime);
+    const runtime = createRuntimes(loadConfig({ MODELHUB_WORKER_THREADS: '3', MODELHUB_DATA: dir }), containers).get('onnx');
+    expect(runtime).toBeInstanceOf(OnnxWorkerRuntime);
+    expect((runtime as OnnxWorkerRuntime).pool.size).toBe(3);
+    // No thread starts before a servable is loaded.
+    expect((runtime as OnnxWorkerRuntime).pool.threadIds()).toEqual([undefined, undefined, undefined]);
   });
 });
