@@ -3,4 +3,4 @@
 // scoped loader; it works the same under `node --import tsx`, the tsx CLI and vitest.
 import { tsImport } from 'tsx/esm/api';
 
-await tsImport(new URL('./onnx-worker.ts', import.meta.url).href, import.meta.url);
+await tsImport('./onnx-worker.ts', import.meta.url);
