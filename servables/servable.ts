@@ -84,6 +84,8 @@ export interface ServableRuntime {
   needsBuild?(servable: ServableBlock): boolean;
   /** Build that artifact, streaming its output to `log`; resolves with a one-line summary. */
   build?(document: PublishedMetadata, files: LocalFile[], log: (line: string) => void): Promise<string>;
+  /** Stop what the runtime holds beyond its servables (worker threads); called when the hub stops. */
+  close?(): Promise<void>;
   /** Whether this runtime can run on this hub (e.g. tfjs-node installed); a reason when not. */
   available?(): Promise<{ ok: boolean; reason?: string }>;
 }

@@ -114,6 +114,8 @@ async function hubServices(app: FastifyInstance, opts: { config: HubConfig }): P
     await publisher.drain();
     search.close();
     await manager.close();
+    // Runtimes that hold threads or processes of their own (ONNX worker threads) stop them.
+    for (const runtime of runtimes.values()) await runtime.close?.();
     await pool.close();
     await engine.close();
     await index.close();
