@@ -40,6 +40,7 @@ function adapt(text: string): string {
     .replaceAll('http://127.0.0.1:8700', hub.url)
     .replace(/^(npx )?modelhub /gm, `${CLI} `)
     .replace(/^npx tsx /gm, `${TSX} `)
+    .replaceAll('"./.modelhub/', `"${hub.dataDir}/`)
     .replaceAll('".modelhub/', `"${hub.dataDir}/`)
     .replaceAll('@.modelhub/', `@${hub.dataDir}/`)
     .replaceAll("'./sdk/", `'${ROOT}/sdk/`)
@@ -197,6 +198,28 @@ describe('README: the demo models and their request files', () => {
     expect(splitRunRequest({ inputs: [1], parameters: 3 })).toEqual({ inputs: { inputs: [1], parameters: 3 } });
     expect(splitRunRequest([[1, 2]])).toEqual({ inputs: [[1, 2]] });
     expect([formatScore(2.03328e-6), formatScore(3.4159), formatScore(12.345)]).toEqual(['0.00000203', '3.42', '12.3']);
+  });
+});
+
+describe('README: the Open Inference Protocol and the Action Provider by curl', () => {
+  it('the v2 infer example answers what the hub API answers for the demo digit', async () => {
+    const { stdout } = await sh(adapt(block('The Open Inference Protocol (KServe v2) is served', 'sh')));
+    const [metadata, inferred] = stdout.trim().replace(/\}\{/g, '}\n{').split('\n').map((line) => JSON.parse(line));
+    expect(metadata.inputs[0]).toMatchObject({ name: 'pixels', datatype: 'FP32', shape: [-1, 784] });
+    const request = JSON.parse(readFileSync(path.join(hub.dataDir, 'demo/mnist-mlp.request.json'), 'utf8'));
+    const reply = await new HubClient({ url: hub.url }).run('demo/mnist-mlp', request.inputs);
+    expect(inferred.outputs[0].data).toEqual((reply.output as number[][])[0]);
+  });
+
+  it('the Action Provider example runs the demo digit, then reads and releases the action', async () => {
+    const script = adapt(block('Calling a provider directly', 'sh'));
+    const { stdout } = await sh(script.split('\n').filter((line) => !line.includes('<action_id>')).join('\n'));
+    const action = lastJsonLine(stdout);
+    expect(action).toMatchObject({ status: 'SUCCEEDED', details: { servable: 'demo/mnist-mlp', version: 1 } });
+    for (const line of script.split('\n').filter((l) => l.includes('<action_id>'))) {
+      const done = await sh(line.replace('<action_id>', action.action_id));
+      expect(JSON.parse(done.stdout)).toMatchObject({ action_id: action.action_id, status: 'SUCCEEDED' });
+    }
   });
 });
 
