@@ -11,6 +11,7 @@ DEBIAN_PACKAGES=(
   radosgw ceph-mon ceph-osd ceph-common
   chromium
   libxml2-utils
+  curl
 )
 
 missing=()

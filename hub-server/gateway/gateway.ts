@@ -116,6 +116,12 @@ export class Gateway implements RunService {
         if (latest?.document && latest.state === 'published' && canView(latest.document, viewer)) {
           throw new HubError('VERSION_NOT_FOUND', `${name}@${ref.version}`);
         }
+      } else {
+        // Every version withdrawn: the servable is gone, and says so, as each version does.
+        const newest = (await this.options.registry.listVersions(ref.owner, ref.name))[0];
+        if (newest?.document && newest.state === 'withdrawn' && canView(newest.document, viewer)) {
+          throw new HubError('SERVABLE_WITHDRAWN', name, { details: { withdrawn_at: newest.withdrawn_at, reason: newest.withdrawn_reason } });
+        }
       }
       throw new HubError('SERVABLE_NOT_FOUND', name);
     }
@@ -210,12 +216,13 @@ export class Gateway implements RunService {
       }
     }
 
-    const output = await this.execute(document, method, methodName, call, received);
+    // `execute` also hands back the runtime's raw value (for the v2 protocol); the reply has only JSON.
+    const { output, timing } = await this.execute(document, method, methodName, call, received);
     if (cacheKey) {
-      cache.set(cacheKey, output.output);
+      cache.set(cacheKey, output);
       if (rawKey) cache.alias(rawKey, cacheKey);
     }
-    return { ...output, servable, version, cached: false };
+    return { output, timing, servable, version, cached: false };
   }
 
   /** Decode, admit, load and run; shared by the hub API and the v2 protocol. */

@@ -259,6 +259,7 @@ describe('foundation: publish, find, cite and run ONNX servables', () => {
     const task = await waitForTask(hub.url, asyncRun.body.task_id);
     expect(task).toMatchObject({ kind: 'run', status: 'SUCCEEDED' });
     expect((task.result as { output: unknown }).output).toEqual(latest.body.output);
+    expect(Object.keys(task.result as object).sort()).toEqual(['cached', 'output', 'servable', 'timing', 'version']);
   });
 
   it('withdraws a version: runs stop, search forgets it, the identifier resolves to a tombstone', async () => {
@@ -270,6 +271,12 @@ describe('foundation: publish, find, cite and run ONNX servables', () => {
     expect(tombstone.body).toMatchObject({ withdrawn: true, withdrawn_reason: 'superseded', state: 'withdrawn' });
     const hits = await getJson(`${hub.url}/api/v1/search?owner=carol&latest=false`);
     expect(hits.body.hits.map((h: { version: number }) => h.version)).toEqual([2]);
+
+    // With every version withdrawn, the servable itself answers as withdrawn, not as unknown.
+    expect((await fetch(`${hub.url}/api/v1/servables/carol/twin?reason=retired`, { method: 'DELETE' })).status).toBe(200);
+    const gone = await getJson(`${hub.url}/api/v1/servables/carol/twin`);
+    expect(gone.status).toBe(410);
+    expect(gone.body.error).toMatchObject({ code: 'MODELHUB_SERVABLE_WITHDRAWN', details: { reason: 'retired' } });
   });
 
   it('exposes Prometheus metrics and the OpenAPI document', async () => {
