@@ -6,8 +6,13 @@ export default defineConfig({
   test: {
     // e2e files start servers and backends: one file at a time keeps 2-core machines honest.
     fileParallelism: false,
+    // --expose-gc for test/helpers/collect-native.ts, which finalizes native objects before exit.
+    poolOptions: { forks: { execArgv: ['--expose-gc'] } },
+    setupFiles: ['test/helpers/collect-native.ts'],
     projects: [
       {
+        // Each project takes the settings above (one file at a time, the setup file, --expose-gc).
+        extends: true,
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts', 'test/contract/**/*.test.ts'],
@@ -16,6 +21,7 @@ export default defineConfig({
         },
       },
       {
+        extends: true,
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
