@@ -237,6 +237,17 @@ export function fromOrtTensor(name: string, tensor: Pick<OrtTensor, 'type' | 'di
   return { dtype: dtype as Dtype, shape, data: tensor.data as TypedArray | string[] };
 }
 
+/** What both ONNX runtimes check before a run: still loaded, tensors given, not aborted, not late. */
+export function runnableTensors(disposed: boolean, input: ServableValue, options: RunOptions): Record<string, Tensor> {
+  if (disposed) throw new HubError('NOT_READY', 'this ONNX session was unloaded');
+  if (input.kind !== 'tensors') throw new HubError('INVALID_INPUTS', 'an ONNX model takes named tensors');
+  options.signal?.throwIfAborted();
+  if (options.deadline !== undefined && Date.now() > options.deadline) {
+    throw new HubError('DEADLINE_EXCEEDED', 'before the ONNX model ran');
+  }
+  return input.tensors;
+}
+
 class OnnxServable implements Servable {
   readonly type = 'onnx' as const;
   readonly io = 'tensors' as const;
@@ -250,13 +261,8 @@ class OnnxServable implements Servable {
   ) {}
 
   async run(input: ServableValue, options: RunOptions): Promise<ServableValue> {
-    if (this.disposed) throw new HubError('NOT_READY', 'this ONNX session was unloaded');
-    if (input.kind !== 'tensors') throw new HubError('INVALID_INPUTS', 'an ONNX model takes named tensors');
-    options.signal?.throwIfAborted();
-    if (options.deadline !== undefined && Date.now() > options.deadline) {
-      throw new HubError('DEADLINE_EXCEEDED', 'before the ONNX model ran');
-    }
-    const feeds = this.feeds(input.tensors);
+    const given = runnableTensors(this.disposed, input, options);
+    const feeds = this.feeds(given);
     const pending = this.session.run(feeds);
     this.inFlight.add(pending);
     let results: InferenceSession.ReturnType;

@@ -16,7 +16,7 @@
 import { Worker } from 'node:worker_threads';
 import { HubError } from '../hub-server/errors.ts';
 import type { PublishedMetadata, ServableBlock } from '../schemas/metadata.ts';
-import { checkedFeeds, fromOrtTensor, OnnxRuntime, resolveModelFile, SESSION_OPTIONS, type OrtFeed } from './onnx-runtime.ts';
+import { checkedFeeds, fromOrtTensor, OnnxRuntime, resolveModelFile, runnableTensors, SESSION_OPTIONS, type OrtFeed } from './onnx-runtime.ts';
 import type { SessionFacts, WireTensor, WorkerReply, WorkerRequest } from './onnx-worker.ts';
 import type { InspectionResult, LocalFile, RunOptions, Servable, ServableRuntime, ServableValue, Tensor } from './servable.ts';
 
@@ -176,13 +176,8 @@ class WorkerOnnxServable implements Servable {
   ) {}
 
   async run(input: ServableValue, options: RunOptions): Promise<ServableValue> {
-    if (this.disposed) throw new HubError('NOT_READY', 'this ONNX session was unloaded');
-    if (input.kind !== 'tensors') throw new HubError('INVALID_INPUTS', 'an ONNX model takes named tensors');
-    options.signal?.throwIfAborted();
-    if (options.deadline !== undefined && Date.now() > options.deadline) {
-      throw new HubError('DEADLINE_EXCEEDED', 'before the ONNX model ran');
-    }
-    const feeds = checkedFeeds(this.facts.inputNames, this.facts.inputMetadata, input.tensors);
+    const given = runnableTensors(this.disposed, input, options);
+    const feeds = checkedFeeds(this.facts.inputNames, this.facts.inputMetadata, given);
     const pending = this.runInWorker(feeds);
     this.inFlight.add(pending);
     let reply: Ok;
