@@ -11,14 +11,17 @@ import { onnxMetadata, postJson, publishAndWait } from '../helpers/hub-http.ts';
 const MAX_QUEUE = 8;
 let hub: TestHub;
 const mlp = buildMlpOnnx({ inputSize: 16, hidden: 8, classes: 3 });
+// 16 inputs x 262144 hidden units: 16 MiB of weights, so loading takes far longer than a 1 ms deadline
+// on any machine (a tiny model can load within the same millisecond and make the test flaky).
+const heavyMlp = buildMlpOnnx({ inputSize: 16, hidden: 262_144, classes: 3 });
 const row = (seed: number) => Array.from({ length: 16 }, (_, i) => Math.round(Math.sin(seed * 16 + i) * 1e4) / 1e4);
 const run = (servable: string, inputs: unknown, headers: Record<string, string> = {}, parameters?: Record<string, unknown>) =>
   postJson(`${hub.url}/api/v1/servables/${servable}/run`, { inputs, ...(parameters ? { parameters } : {}) }, headers);
 
-async function publish(name: string, options?: Record<string, unknown>) {
+async function publish(name: string, options?: Record<string, unknown>, model = mlp) {
   const metadata = onnxMetadata('gw', name);
   if (options) metadata.servable.options = options;
-  const { task } = await publishAndWait(hub.url, metadata, [{ name: 'mlp.onnx', bytes: mlp }]);
+  const { task } = await publishAndWait(hub.url, metadata, [{ name: 'mlp.onnx', bytes: model }]);
   expect(task.status).toBe('SUCCEEDED');
 }
 
@@ -28,10 +31,10 @@ beforeAll(async () => {
   await publish('fresh', { deterministic: false });
   await publish('batched', { batching: { enabled: true, max_batch_size: 32 } });
   await publish('unbatched', { batching: { enabled: false } });
-  await publish('slow-to-load');
-  await publish('slow-to-load-too');
-  // Never run before the overload test: its first requests wait for the load, so they pile up.
-  await publish('overload', { batching: { enabled: true, max_batch_size: 32 } });
+  await publish('slow-to-load', undefined, heavyMlp);
+  await publish('slow-to-load-too', undefined, heavyMlp);
+  // Never run before the overload test: its first requests wait for the (slow) load, so they pile up.
+  await publish('overload', { batching: { enabled: true, max_batch_size: 32 } }, heavyMlp);
 });
 afterAll(async () => hub?.stop());
 
@@ -81,7 +84,7 @@ describe('gateway over HTTP', () => {
   });
 
   it('answers 504 DEADLINE_EXCEEDED, without running, when the deadline passes before the servable runs', async () => {
-    // The first request loads the servable (milliseconds); a 1 ms deadline passes meanwhile.
+    // The first request loads the 16 MiB servable (tens of milliseconds); a 1 ms deadline passes meanwhile.
     const late = await run('gw/slow-to-load', [row(7)], { 'x-modelhub-deadline-ms': '1' });
     expect(late.status).toBe(504);
     expect(late.body.error.code).toBe('MODELHUB_DEADLINE_EXCEEDED');
