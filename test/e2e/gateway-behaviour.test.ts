@@ -11,7 +11,7 @@ import { onnxMetadata, postJson, publishAndWait } from '../helpers/hub-http.ts';
 const MAX_QUEUE = 8;
 let hub: TestHub;
 const mlp = buildMlpOnnx({ inputSize: 16, hidden: 8, classes: 3 });
-// 16 inputs x 262144 hidden units: 16 MiB of weights, so loading takes far longer than a 1 ms deadline
+// 16 inputs x 262144 hidden units: 20 MB of weights, so loading takes far longer than a 1 ms deadline
 // on any machine (a tiny model can load within the same millisecond and make the test flaky).
 const heavyMlp = buildMlpOnnx({ inputSize: 16, hidden: 262_144, classes: 3 });
 const row = (seed: number) => Array.from({ length: 16 }, (_, i) => Math.round(Math.sin(seed * 16 + i) * 1e4) / 1e4);
@@ -84,7 +84,7 @@ describe('gateway over HTTP', () => {
   });
 
   it('answers 504 DEADLINE_EXCEEDED, without running, when the deadline passes before the servable runs', async () => {
-    // The first request loads the 16 MiB servable (tens of milliseconds); a 1 ms deadline passes meanwhile.
+    // The first request loads the 20 MB servable (tens of milliseconds); a 1 ms deadline passes meanwhile.
     const late = await run('gw/slow-to-load', [row(7)], { 'x-modelhub-deadline-ms': '1' });
     expect(late.status).toBe(504);
     expect(late.body.error.code).toBe('MODELHUB_DEADLINE_EXCEEDED');
