@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { buildApp } from './app.ts';
 import { ConfigError, loadConfig, type HubConfig } from './config.ts';
 import { publishDemoServables } from './demo.ts';
+import { DataFolderInUseError } from './services/data-folder-lock.ts';
 
 export interface RunningHub {
   url: string;
@@ -56,7 +57,7 @@ async function main(): Promise<void> {
   try {
     hub = await startServer();
   } catch (error) {
-    if (error instanceof ConfigError) {
+    if (error instanceof ConfigError || error instanceof DataFolderInUseError) {
       process.stderr.write(`modelhub: ${error.message}\n`);
       process.exit(2);
     }

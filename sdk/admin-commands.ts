@@ -13,6 +13,7 @@ import { loadConfig } from '../hub-server/config.ts';
 import { createContainerEngine, createRegistry, createSearchIndex } from '../hub-server/backends.ts';
 import { ContainerPool } from '../hub-server/gateway/container-pool.ts';
 import { LABELS } from '../hub-server/ports/container-engine.ts';
+import { hubHoldingDataFolder } from '../hub-server/services/data-folder-lock.ts';
 
 function configFor(command: Command) {
   const { data } = command.opts<{ data?: string }>();
@@ -54,6 +55,8 @@ export function registerAdminCommands(program: Command, output: Output): void {
         output.out(json(command) ? JSON.stringify({ containers: [], images: [] }) : `no hub has run on ${config.dataDir}: nothing to collect`);
         return;
       }
+      // A running hub's containers are its warm pool: leave them to it (it removes them when it stops).
+      const runningHub = await hubHoldingDataFolder(config.dataDir);
       const registry = createRegistry(config);
       const engine = createContainerEngine(config);
       const pool = new ContainerPool(engine, { instance });
@@ -62,8 +65,14 @@ export function registerAdminCommands(program: Command, output: Output): void {
         for await (const document of registry.allPublished()) published.add(`${document.hub.owner}/${document.hub.name}@${document.hub.version}`);
         const report = await pool.gc({
           keepImage: (labels) => published.has(`${labels[LABELS.owner]}/${labels[LABELS.name]}@${labels[LABELS.version]}`),
+          keepAllContainers: runningHub !== undefined,
         });
-        output.out(json(command) ? JSON.stringify(report) : `removed ${report.containers.length} container(s) and ${report.images.length} image(s)`);
+        const kept = runningHub ? ` (a hub is running on this folder, pid ${runningHub.pid}: its containers are left to it)` : '';
+        output.out(
+          json(command)
+            ? JSON.stringify({ ...report, ...(runningHub ? { running_hub_pid: runningHub.pid } : {}) })
+            : `removed ${report.containers.length} container(s) and ${report.images.length} image(s)${kept}`,
+        );
       } finally {
         await pool.close();
         await engine.close();

@@ -312,9 +312,11 @@ export class DockerContainerEngine implements ContainerEngine {
   async gc(request: GcRequest): Promise<GcReport> {
     const report: GcReport = { containers: [], images: [] };
     try {
-      const containers = await this.docker.listContainers({ all: true, filters: { label: [`${LABELS.instance}=${request.instance}`] } });
+      const keepAll = request.keepContainers === 'all';
+      const keep = request.keepContainers === 'all' ? undefined : request.keepContainers;
+      const containers = keepAll ? [] : await this.docker.listContainers({ all: true, filters: { label: [`${LABELS.instance}=${request.instance}`] } });
       for (const info of containers) {
-        if (request.keepContainers?.has(info.Id)) continue;
+        if (keep?.has(info.Id)) continue;
         await this.docker.getContainer(info.Id).remove({ force: true }).catch((error: unknown) => {
           if (statusCode(error) !== 404) throw error;
         });

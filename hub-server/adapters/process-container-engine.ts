@@ -185,8 +185,10 @@ export class ProcessContainerEngine implements ContainerEngine {
 
   async gc(request: GcRequest): Promise<GcReport> {
     const report: GcReport = { containers: [], images: [] };
-    for (const [id, entry] of [...this.running]) {
-      if (entry.labels[LABELS.instance] !== request.instance || request.keepContainers?.has(id)) continue;
+    const keepAll = request.keepContainers === 'all';
+    const keep = request.keepContainers === 'all' ? undefined : request.keepContainers;
+    for (const [id, entry] of keepAll ? [] : [...this.running]) {
+      if (entry.labels[LABELS.instance] !== request.instance || keep?.has(id)) continue;
       await entry.stop();
       report.containers.push(id);
     }

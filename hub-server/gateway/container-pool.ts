@@ -387,11 +387,11 @@ export class ContainerPool {
    * Removes what this instance created and no longer uses: containers not in this pool, and
    * servable images for which `keepImage` answers false (default: images registered here).
    */
-  gc(options: { keepImage?: (labels: ImageLabels) => boolean } = {}): Promise<GcReport> {
+  gc(options: { keepImage?: (labels: ImageLabels) => boolean; keepAllContainers?: boolean } = {}): Promise<GcReport> {
     const live = new Set([...this.entries.values()].flatMap((entry) => entry.slots.flatMap((slot) => (slot.container ? [slot.container.id] : []))));
     const keepImage = options.keepImage ?? ((labels: ImageLabels) => [...this.entries.values()].some((entry) =>
       entry.labels[LABELS.owner] === labels[LABELS.owner] && entry.labels[LABELS.name] === labels[LABELS.name] && entry.labels[LABELS.version] === labels[LABELS.version]));
-    return this.engine.gc({ instance: this.options.instance, keepContainers: live, keepImage });
+    return this.engine.gc({ instance: this.options.instance, keepContainers: options.keepAllContainers ? 'all' : live, keepImage });
   }
 
   async close(): Promise<void> {

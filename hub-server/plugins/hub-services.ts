@@ -20,6 +20,7 @@ import { createHubMetrics, type HubMetrics } from '../gateway/metrics.ts';
 import { ResultCache } from '../gateway/result-cache.ts';
 import { ServableManager } from '../gateway/servable-manager.ts';
 import { Publisher } from '../../builder/publish-pipeline.ts';
+import { claimDataFolder } from '../services/data-folder-lock.ts';
 import { SearchSync } from '../services/search-sync.ts';
 
 export interface HubServices {
@@ -59,8 +60,17 @@ declare module 'fastify' {
 }
 
 async function hubServices(app: FastifyInstance, opts: { config: HubConfig }): Promise<void> {
-  const config = opts.config;
-  await fs.mkdir(config.dataDir, { recursive: true });
+  await fs.mkdir(opts.config.dataDir, { recursive: true });
+  const releaseDataFolder = await claimDataFolder(opts.config.dataDir);
+  try {
+    await startHubServices(app, opts.config, releaseDataFolder);
+  } catch (error) {
+    await releaseDataFolder();
+    throw error;
+  }
+}
+
+async function startHubServices(app: FastifyInstance, config: HubConfig, releaseDataFolder: () => Promise<void>): Promise<void> {
   const metrics = createHubMetrics();
   const registry = createRegistry(config);
   const blobs = await createBlobStore(config);
@@ -121,6 +131,7 @@ async function hubServices(app: FastifyInstance, opts: { config: HubConfig }): P
     await index.close();
     await blobs.close();
     await registry.close();
+    await releaseDataFolder();
   });
 }
 

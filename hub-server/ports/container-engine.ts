@@ -99,8 +99,11 @@ export interface StartedServableContainer extends AsyncDisposable {
 export interface GcRequest {
   /** Only what this hub instance created. */
   instance: string;
-  /** Containers to keep (the pool's live ones); every other labelled container is removed. */
-  keepContainers?: ReadonlySet<string>;
+  /**
+   * Containers to keep (the pool's live ones); every other labelled container is removed. 'all'
+   * keeps every one: a running hub owns them, and only it knows which are in use.
+   */
+  keepContainers?: ReadonlySet<string> | 'all';
   /** Whether a servable image is still wanted; unwanted ones are removed. Base images are kept. */
   keepImage?: (labels: ImageLabels) => boolean;
 }

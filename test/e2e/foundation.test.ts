@@ -11,7 +11,9 @@ import * as ort from 'onnxruntime-node';
 import * as tar from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildAddOnnx, buildMlpOnnx, defaultMlpWeights } from '../../builder/demo/onnx-writer.ts';
-import { startTestHub, type TestHub } from '../helpers/test-hub.ts';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { ROOT, startTestHub, type TestHub } from '../helpers/test-hub.ts';
 import { getJson, onnxMetadata, postJson, publishAndWait, publishRaw, waitForTask } from '../helpers/hub-http.ts';
 
 const require = createRequire(import.meta.url);
@@ -328,5 +330,31 @@ describe('foundation: crashes and restarts lose nothing', () => {
       await hub.stop();
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
+  });
+
+  it('refuses a second hub on a data folder in use, and modelhub gc leaves a running hub its containers', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelhub-lock-'));
+    const gc = async () => {
+      const { stdout } = await promisify(execFile)(process.execPath, [path.join(ROOT, 'sdk/bin/modelhub.js'), '--json', 'gc', '--data', dataDir]);
+      return JSON.parse(stdout) as { containers: string[]; running_hub_pid?: number };
+    };
+    const hub = await startTestHub({ dataDir });
+    try {
+      // The second hub would fail the first's running publish tasks as interrupted: it stops at once, saying why.
+      const second = await startTestHub({ dataDir }).then(
+        async (unexpected) => { await unexpected.stop(); return 'started'; },
+        (error: Error) => error.message,
+      );
+      expect(second).toMatch(/exited with 2 before listening/);
+      expect(second).toContain(`another hub (pid ${hub.process.pid}`);
+      expect(second).toContain(dataDir);
+      expect(await gc()).toMatchObject({ containers: [], running_hub_pid: hub.process.pid });
+      expect((await getJson(`${hub.url}/api/v1/search`)).status).toBe(200);
+    } finally {
+      await hub.stop();
+    }
+    expect(fs.existsSync(path.join(dataDir, 'hub.lock'))).toBe(false);
+    expect(await gc()).not.toHaveProperty('running_hub_pid');
+    fs.rmSync(dataDir, { recursive: true, force: true });
   });
 });
