@@ -344,8 +344,51 @@ export async function readKeras3(localPath: string, shownAs: string): Promise<Ke
 
 const DROPPED_KEYS = new Set(['module', 'registered_name', 'build_config', 'compile_config', 'shared_object_id']);
 
+/** Node index shifts for the layers of one Keras 3 functional config, by layer name. */
+interface NodeShift {
+  /** In `inbound_nodes` Keras 3 counts a layer's calls from 0. */
+  calls: Map<string, number>;
+  /** In `input_layers`/`output_layers` it already counts a nested Functional's own node. */
+  ends: Map<string, number>;
+}
+
+const NO_SHIFT: NodeShift = { calls: new Map(), ends: new Map() };
+
+/**
+ * tfjs, like Keras 2, gives a nested model whose input shape is known a node 0 of its own that
+ * links its inputs to its outputs, so its first call is node 1. A Keras 3 Functional has no such
+ * node; a Keras 3 Sequential never has one. A Sequential without a known input shape gets none
+ * in tfjs either.
+ */
+function ownsFirstNode(layer: JsonObject): boolean {
+  if (layer.class_name === 'Functional' || layer.class_name === 'Model') return true;
+  if (layer.class_name !== 'Sequential') return false;
+  const config = isObject(layer.config) ? layer.config : {};
+  const first = Array.isArray(config.layers) ? config.layers[0] : undefined;
+  const firstConfig = isObject(first) && isObject(first.config) ? first.config : {};
+  return (Array.isArray(config.build_input_shape) && isObject(first))
+    || (isObject(first) && first.class_name === 'InputLayer')
+    || firstConfig.batch_shape != null || firstConfig.batch_input_shape != null;
+}
+
+const isKeras3Node = (node: Json) => isObject(node) && 'args' in node;
+
+function nodeShift(functional: JsonObject): NodeShift {
+  const layers = Array.isArray(functional.layers) ? functional.layers.filter(isObject) : [];
+  // Archives from tf.keras 2.13-2.15 keep Keras 2's node lists and numbering.
+  if (!layers.some((layer) => Array.isArray(layer.inbound_nodes) && layer.inbound_nodes.some(isKeras3Node))) return NO_SHIFT;
+  const shift: NodeShift = { calls: new Map(), ends: new Map() };
+  for (const layer of layers) {
+    const name = layerName(layer);
+    if (name === undefined || !ownsFirstNode(layer)) continue;
+    shift.calls.set(name, 1);
+    if (layer.class_name === 'Sequential') shift.ends.set(name, 1);
+  }
+  return shift;
+}
+
 /** Keras 3 records a call's tensors as `{args, kwargs}`; tfjs reads Keras 2's `[[name, node, index, kwargs]]`. */
-function convertInboundNodes(nodes: Json[]): Json[] {
+function convertInboundNodes(nodes: Json[], shift: NodeShift): Json[] {
   return nodes.map((node) => {
     if (!isObject(node)) return node;
     const history: Json[] = [];
@@ -353,7 +396,8 @@ function convertInboundNodes(nodes: Json[]): Json[] {
       if (Array.isArray(value)) value.forEach(visit);
       else if (isObject(value) && value.class_name === '__keras_tensor__' && isObject(value.config) && Array.isArray(value.config.keras_history)) {
         const [name, nodeIndex, tensorIndex] = value.config.keras_history;
-        history.push([name ?? null, nodeIndex ?? 0, tensorIndex ?? 0, {}]);
+        const offset = typeof name === 'string' ? (shift.calls.get(name) ?? 0) : 0;
+        history.push([name ?? null, Number(nodeIndex ?? 0) + offset, tensorIndex ?? 0, {}]);
       } else if (isObject(value)) Object.values(value).forEach(visit);
     };
     visit(node.args);
@@ -361,14 +405,19 @@ function convertInboundNodes(nodes: Json[]): Json[] {
   });
 }
 
-const isTensorRef = (value: Json | undefined) => Array.isArray(value) && value.length === 3 && typeof value[0] === 'string';
+const isTensorRef = (value: Json | undefined): value is [string, number, number] =>
+  Array.isArray(value) && value.length === 3 && typeof value[0] === 'string';
+
+function shiftTensorRefs(refs: Json[], shift: NodeShift): Json[] {
+  return refs.map((ref) => (isTensorRef(ref) ? [ref[0], Number(ref[1]) + (shift.ends.get(ref[0]) ?? 0), ref[2]] : ref));
+}
 
 function convertConfig(root: JsonObject): { config: JsonObject; warnings: string[] } {
   const warnings: string[] = [];
-  const convert = (value: Json, key = ''): Json => {
+  const convert = (value: Json, key = '', shift = NO_SHIFT): Json => {
     if (Array.isArray(value)) {
-      if ((key === 'input_layers' || key === 'output_layers') && isTensorRef(value)) return [value];
-      return value.map((item) => convert(item));
+      if (key === 'input_layers' || key === 'output_layers') return shiftTensorRefs(isTensorRef(value) ? [value] : value, shift);
+      return value.map((item) => convert(item, '', shift));
     }
     if (!isObject(value)) return value;
     const className = value.class_name;
@@ -380,6 +429,8 @@ function convertConfig(root: JsonObject): { config: JsonObject; warnings: string
       }
       return name;
     }
+    // A functional config numbers its own layers' nodes; shifts never reach into nested models.
+    const inner = Array.isArray(value.layers) && 'input_layers' in value ? nodeShift(value) : className === undefined ? shift : NO_SHIFT;
     const out: JsonObject = {};
     for (const [k, v] of Object.entries(value)) {
       if (DROPPED_KEYS.has(k)) continue;
@@ -387,21 +438,25 @@ function convertConfig(root: JsonObject): { config: JsonObject; warnings: string
       // constraints only need to be something tfjs can build.
       if (k.endsWith('_initializer') && v !== null) out[k] = { class_name: 'Zeros', config: {} };
       else if (k.endsWith('_regularizer') || k.endsWith('_constraint')) out[k] = null;
-      else if (k === 'inbound_nodes' && Array.isArray(v) && v.some((node) => isObject(node) && 'args' in node)) out[k] = convertInboundNodes(v);
+      else if (k === 'inbound_nodes' && Array.isArray(v) && v.some(isKeras3Node)) out[k] = convertInboundNodes(v, shift);
       else if (k === 'batch_shape' && className === undefined) out.batch_input_shape = convert(v, k);
-      else out[k] = convert(v, k);
+      else out[k] = convert(v, k, inner);
     }
+    if (className === 'Sequential') addBuildInputShape(value, out);
     return out;
   };
   const config = convert(root) as JsonObject;
-  // A Keras 3 Sequential built without an Input layer records its input shape only here.
-  const rootConfig = isObject(root.config) ? root.config : undefined;
-  const inner = isObject(config.config) ? config.config : undefined;
-  const first = Array.isArray(inner?.layers) ? inner.layers[0] : undefined;
-  if (config.class_name === 'Sequential' && Array.isArray(rootConfig?.build_input_shape) && isObject(first) && first.class_name !== 'InputLayer' && isObject(first.config) && first.config.batch_input_shape === undefined) {
-    first.config.batch_input_shape = rootConfig.build_input_shape;
-  }
   return { config: { class_name: config.class_name ?? null, config: config.config ?? null }, warnings };
+}
+
+/** A Keras 3 Sequential built without an Input layer records its input shape only in its own config. */
+function addBuildInputShape(raw: JsonObject, converted: JsonObject): void {
+  const rawConfig = isObject(raw.config) ? raw.config : undefined;
+  const inner = isObject(converted.config) ? converted.config : undefined;
+  const first = Array.isArray(inner?.layers) ? inner.layers[0] : undefined;
+  if (Array.isArray(rawConfig?.build_input_shape) && isObject(first) && first.class_name !== 'InputLayer' && isObject(first.config) && first.config.batch_input_shape === undefined) {
+    first.config.batch_input_shape = rawConfig.build_input_shape;
+  }
 }
 
 // ---------------------------------------------------------------- rebuilding in tfjs

@@ -20,7 +20,9 @@ import { KerasModel } from '../../sdk/models/keras-model.ts';
 const script = fileURLToPath(new URL('../fixtures/keras/make_keras_models.py', import.meta.url));
 const python = process.env.MODELHUB_PYTHON ?? '/usr/bin/python3';
 
-interface Reference { x: number[][]; keras2: number[][]; keras3: number[][] }
+type Nested = number | Nested[];
+interface Case { x: Nested[]; keras2: number[][]; keras3: number[][] }
+interface Reference extends Case { lstm: Case; nested: Case; nested_functional: Case; sequential_output: Pick<Case, 'x' | 'keras3'> }
 
 const undeclared: ServableBlock = { type: 'keras', methods: { run: { input: { type: 'any' }, output: { type: 'any' } } } };
 const published = (servable: ServableBlock): PublishedMetadata => ({
@@ -39,18 +41,24 @@ async function fixture(name: string): Promise<LocalFile[]> {
   return [{ path: name, localPath, sha256: createHash('sha256').update(bytes).digest('hex'), size: (await stat(localPath)).size }];
 }
 
-async function runAndCompare(name: string, expected: number[][]) {
+const shapeOf = (value: Nested): number[] => (Array.isArray(value) ? [value.length, ...shapeOf(value[0]!)] : []);
+const flatten = (value: Nested): number[] => (Array.isArray(value) ? value.flatMap(flatten) : [value]);
+
+/** Publish-inspect, load, run on `x` and compare with numpy's output for that format. */
+async function runAndCompare(name: string, x: Nested[], expected: number[][]) {
   const files = await fixture(name);
   const inspection = await runtime.inspect(files, undeclared);
-  expect(inspection.servable.methods.run.input).toEqual({ type: 'ndarray', shape: [null, 4], dtype: 'float32' });
-  expect(inspection.servable.methods.run.output).toEqual({ type: 'ndarray', shape: [null, 3], dtype: 'float32' });
+  const inShape = shapeOf(x);
+  const outShape = shapeOf(expected);
+  expect(inspection.servable.methods.run.input).toEqual({ type: 'ndarray', shape: [null, ...inShape.slice(1)], dtype: 'float32' });
+  expect(inspection.servable.methods.run.output).toEqual({ type: 'ndarray', shape: [null, ...outShape.slice(1)], dtype: 'float32' });
   const servable = await runtime.load(published(inspection.servable), files);
-  const data = Float32Array.from(reference.x.flat());
-  const result = await servable.run({ kind: 'tensors', tensors: { x: { dtype: 'float32', shape: [reference.x.length, 4], data } } }, {});
+  const data = Float32Array.from(flatten(x));
+  const result = await servable.run({ kind: 'tensors', tensors: { x: { dtype: 'float32', shape: inShape, data } } }, {});
   await servable.dispose();
   if (result.kind !== 'tensors') throw new Error('expected tensors');
   const [output] = Object.values(result.tensors);
-  expect(output!.shape).toEqual([reference.x.length, 3]);
+  expect(output!.shape).toEqual(outShape);
   const flat = expected.flat();
   let maxErr = 0;
   flat.forEach((value, i) => { maxErr = Math.max(maxErr, Math.abs(value - (output!.data as Float32Array)[i]!)); });
@@ -69,9 +77,24 @@ afterAll(async () => {
 
 describe('Keras 2 HDF5', () => {
   it('rebuilds a Dense/ReLU/Dense model and matches numpy', async () => {
-    const inspection = await runAndCompare('mlp.h5', reference.keras2);
+    const inspection = await runAndCompare('mlp.h5', reference.x, reference.keras2);
     expect(inspection.facts).toMatchObject({ format: 'keras2-h5', keras_version: '2.15.0', backend: 'wasm', parameters: 4 * 8 + 8 + 8 * 3 + 3 });
     expect(inspection.servable.model_file).toBe('mlp.h5');
+  });
+
+  it('rebuilds an LSTM whose weights are named under its cell (lstm/lstm_cell/kernel:0)', async () => {
+    const inspection = await runAndCompare('lstm.h5', reference.lstm.x, reference.lstm.keras2);
+    expect(inspection.facts).toMatchObject({ format: 'keras2-h5', parameters: 4 * (3 + 4 + 1) * 4 + 4 * 2 + 2 });
+  });
+
+  it('rebuilds a functional model with a nested Sequential and matches numpy', async () => {
+    const inspection = await runAndCompare('nested.h5', reference.nested.x, reference.nested.keras2);
+    expect(inspection.facts).toMatchObject({ model_class: 'Functional', parameters: 4 * 6 + 6 + 6 * 3 + 3 + 3 * 2 + 2 });
+    expect(inspection.facts.layers).toContainEqual({ name: 'sequential', class_name: 'Sequential' });
+  });
+
+  it('rebuilds a functional model nested in a functional model and matches numpy', async () => {
+    await runAndCompare('nested-functional.h5', reference.nested_functional.x, reference.nested_functional.keras2);
   });
 
   it('fails a truncated file at inspect', async () => {
@@ -90,8 +113,26 @@ describe('Keras 2 HDF5', () => {
 
 describe('Keras 3 .keras archive', () => {
   it('rebuilds a functional Dense/ReLU/Dense model and matches numpy', async () => {
-    const inspection = await runAndCompare('mlp.keras', reference.keras3);
+    const inspection = await runAndCompare('mlp.keras', reference.x, reference.keras3);
     expect(inspection.facts).toMatchObject({ format: 'keras3', keras_version: '3.6.0', model_class: 'Functional' });
+  });
+
+  it('rebuilds an LSTM from its cell group (layers/lstm/cell/vars) and matches numpy', async () => {
+    const inspection = await runAndCompare('lstm.keras', reference.lstm.x, reference.lstm.keras3);
+    expect(inspection.facts).toMatchObject({ format: 'keras3', model_class: 'Sequential', parameters: 4 * (3 + 4 + 1) * 4 + 4 * 2 + 2 });
+  });
+
+  it('rebuilds a functional model with a nested Sequential and matches numpy', async () => {
+    const inspection = await runAndCompare('nested.keras', reference.nested.x, reference.nested.keras3);
+    expect(inspection.facts).toMatchObject({ model_class: 'Functional', parameters: 4 * 6 + 6 + 6 * 3 + 3 + 3 * 2 + 2 });
+  });
+
+  it('rebuilds a functional model nested in a functional model and matches numpy', async () => {
+    await runAndCompare('nested-functional.keras', reference.nested_functional.x, reference.nested_functional.keras3);
+  });
+
+  it('rebuilds a model whose output is a nested Sequential built without an Input', async () => {
+    await runAndCompare('sequential-output.keras', reference.sequential_output.x, reference.sequential_output.keras3);
   });
 
   it('names a registered custom layer tfjs cannot build', async () => {
