@@ -277,6 +277,9 @@ function collectKeras3Weights(file: H5File, groupPath: string, layer: JsonObject
   }
   const nameKey = (name: string) => (name.startsWith('_') ? `~${name}` : name);
   const children = group.keys().filter((key) => key !== 'vars').sort((a, b) => (nameKey(a) < nameKey(b) ? -1 : 1));
+  // Keras 3 saves backward_layer before forward_layer (alphabetical); tfjs' Bidirectional takes
+  // the forward weights first, and both halves have the same shapes, so a mix-up would not show.
+  if (className === 'Bidirectional') children.sort((a, b) => Number(a === 'backward_layer') - Number(b === 'backward_layer'));
   for (const child of children) weights.push(...collectKeras3Weights(file, `${groupPath}/${child}`, undefined, shownAs));
   return weights;
 }
@@ -477,12 +480,39 @@ export function unsupportedLayers(rawConfig: JsonObject): string[] {
     if (layer.class_name === 'ReLU' && (Number(config?.negative_slope ?? 0) !== 0 || Number(config?.threshold ?? 0) !== 0)) {
       missing.add(`ReLU with negative_slope or threshold in layer ${layerName(layer) ?? '?'}`);
     }
+    // tfjs' GRU cell has no reset_after, which Keras 2 (TF 2.x) and Keras 3 turn on by default.
+    if ((layer.class_name === 'GRU' || layer.class_name === 'GRUCell') && config?.reset_after === true) {
+      missing.add(`${layer.class_name} with reset_after=True (the Keras default; TensorFlow.js only has reset_after=False) in layer ${layerName(layer) ?? '?'}`);
+    }
+    if (layer.class_name === 'Bidirectional' && !isDefaultBackwardLayer(config)) {
+      missing.add(`Bidirectional with its own backward_layer (TensorFlow.js mirrors the forward layer) in layer ${layerName(layer) ?? '?'}`);
+    }
     if (Array.isArray(config?.layers)) config.layers.forEach(visit);
     if (isObject(config?.layer)) visit(config.layer);
     if (isObject(config?.cell)) visit(config.cell);
   };
   visit(rawConfig);
   return [...missing];
+}
+
+/**
+ * tfjs builds a Bidirectional's backward layer from the forward config with go_backwards flipped.
+ * Keras 3 always saves the backward layer, Keras 2 only a user-supplied one: either is fine when
+ * it is that same mirror (both come from the same serializer, so key order matches).
+ */
+function isDefaultBackwardLayer(config: JsonObject | undefined): boolean {
+  const backward = config?.backward_layer;
+  if (backward === undefined || backward === null) return true;
+  const forward = config?.layer;
+  if (!isObject(backward) || !isObject(forward) || backward.class_name !== forward.class_name) return false;
+  const comparable = (layer: JsonObject) => {
+    const inner = isObject(layer.config) ? { ...layer.config } : {};
+    delete inner.name;
+    delete inner.go_backwards;
+    return JSON.stringify(inner);
+  };
+  const goesBackwards = (layer: JsonObject) => isObject(layer.config) && layer.config.go_backwards === true;
+  return comparable(backward) === comparable(forward) && goesBackwards(backward) !== goesBackwards(forward);
 }
 
 async function rebuild(contents: KerasContents, shownAs: string): Promise<tf.LayersModel> {

@@ -22,7 +22,7 @@ const python = process.env.MODELHUB_PYTHON ?? '/usr/bin/python3';
 
 type Nested = number | Nested[];
 interface Case { x: Nested[]; keras2: number[][]; keras3: number[][] }
-interface Reference extends Case { lstm: Case; nested: Case; nested_functional: Case; sequential_output: Pick<Case, 'x' | 'keras3'> }
+interface Reference extends Case { lstm: Case; nested: Case; nested_functional: Case; sequential_output: Pick<Case, 'x' | 'keras3'>; bidirectional: Pick<Case, 'x' | 'keras3'> }
 
 const undeclared: ServableBlock = { type: 'keras', methods: { run: { input: { type: 'any' }, output: { type: 'any' } } } };
 const published = (servable: ServableBlock): PublishedMetadata => ({
@@ -97,6 +97,10 @@ describe('Keras 2 HDF5', () => {
     await runAndCompare('nested-functional.h5', reference.nested_functional.x, reference.nested_functional.keras2);
   });
 
+  it('refuses a GRU with reset_after=True at inspect, naming the layer', async () => {
+    await expect(runtime.inspect(await fixture('gru.h5'), undeclared)).rejects.toMatchObject({ code: 'MODELHUB_INVALID_MODEL', message: expect.stringContaining('GRU with reset_after=True (the Keras default; TensorFlow.js only has reset_after=False) in layer gru') });
+  });
+
   it('fails a truncated file at inspect', async () => {
     await expect(runtime.inspect(await fixture('truncated.h5'), undeclared)).rejects.toMatchObject({ code: 'MODELHUB_INVALID_MODEL', message: expect.stringContaining('truncated.h5') });
   });
@@ -133,6 +137,14 @@ describe('Keras 3 .keras archive', () => {
 
   it('rebuilds a model whose output is a nested Sequential built without an Input', async () => {
     await runAndCompare('sequential-output.keras', reference.sequential_output.x, reference.sequential_output.keras3);
+  });
+
+  it('rebuilds a Bidirectional LSTM with the forward weights first although Keras 3 saves backward_layer first', async () => {
+    await runAndCompare('bidirectional.keras', reference.bidirectional.x, reference.bidirectional.keras3);
+  });
+
+  it('refuses a Bidirectional whose own backward_layer differs from the forward one', async () => {
+    await expect(runtime.inspect(await fixture('own-backward.keras'), undeclared)).rejects.toMatchObject({ code: 'MODELHUB_INVALID_MODEL', message: expect.stringContaining('Bidirectional with its own backward_layer (TensorFlow.js mirrors the forward layer) in layer bidirectional') });
   });
 
   it('names a registered custom layer tfjs cannot build', async () => {
