@@ -125,6 +125,14 @@ export const ServableList = Type.Object({
   next_cursor: Type.Union([Type.String(), Type.Null()]),
 });
 
+/**
+ * How `GET /search` orders hits. `relevance`: score, then newest publication (without `q` every
+ * score is 0, so newest first); `newest`: publication date, then version, whatever the score;
+ * `title`: title A-Z ignoring case, then servable name, then newest version.
+ */
+export const SEARCH_SORTS = ['relevance', 'newest', 'title'] as const;
+export type SearchSort = (typeof SEARCH_SORTS)[number];
+
 export const SearchQuery = Type.Object({
   q: Type.Optional(Type.String({ maxLength: 500 })),
   owner: Type.Optional(Type.String({ maxLength: 100 })),
@@ -135,6 +143,9 @@ export const SearchQuery = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 0, maximum: 500, default: 20 })),
   offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000, default: 0 })),
   latest: Type.Optional(Type.Boolean({ default: true })),
+  // A plain string enum rather than a union of literals: ajv then refuses a bad value with one
+  // message ("must be equal to one of the allowed values") instead of one per literal.
+  sort: Type.Optional(Type.Unsafe<SearchSort>({ type: 'string', enum: [...SEARCH_SORTS], default: 'relevance' })),
 });
 export type SearchQuery = Static<typeof SearchQuery>;
 

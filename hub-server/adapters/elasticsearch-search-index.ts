@@ -14,12 +14,12 @@
  */
 import { Client, errors } from '@elastic/elasticsearch';
 import type { estypes } from '@elastic/elasticsearch';
-import type { SearchHit, SearchReply } from '../../schemas/api.ts';
+import type { SearchHit, SearchReply, SearchSort } from '../../schemas/api.ts';
 import type { PublishedMetadata } from '../../schemas/metadata.ts';
 import { HubError } from '../errors.ts';
 import type { BackendHealth } from '../ports/blob-store.ts';
 import type { IndexQuery, SearchIndex, Viewer } from '../ports/search-index.ts';
-import { normalizeDoi } from './sqlite-search-index.ts';
+import { normalizeDoi, sortOf } from './sqlite-search-index.ts';
 
 export interface ElasticsearchSearchIndexOptions {
   /** e.g. `http://127.0.0.1:9200` */
@@ -80,7 +80,11 @@ export const INDEX_MAPPINGS: estypes.MappingTypeMapping = {
     dois: { type: 'keyword' },
     published_at: { type: 'date' },
     identifier: { type: 'keyword', index: false },
-    hit_title: { type: 'keyword', index: false },
+    /**
+     * The title the hit shows; `.folded` (lower case, as the SQLite index folds it) is what
+     * sort=title orders by. Indexes made before it existed lack it until `modelhub reindex`.
+     */
+    hit_title: { type: 'keyword', index: false, fields: { folded: { type: 'keyword', normalizer: 'modelhub_folded' } } },
   },
 };
 
@@ -173,10 +177,30 @@ export function visibilityFilter(viewer: Viewer | undefined): estypes.QueryDslQu
   return { bool: { should, minimum_should_match: 1 } };
 }
 
+const desc = (field: string): estypes.SortCombinations => ({ [field]: { order: 'desc' } });
+const asc = (field: string): estypes.SortCombinations => ({ [field]: { order: 'asc' } });
+
+/**
+ * The sort list for each order, ending, as the SQLite index's do, on the servable name A-Z and the
+ * newest version so ties come out the same. `unmapped_type` keeps an index made before
+ * `hit_title.folded` existed answering (in servable order) until it is rebuilt.
+ */
+export function sortClauses(sort: SearchSort, scored: boolean): estypes.SortCombinations[] {
+  switch (sort) {
+    case 'newest':
+      return [desc('published_at'), desc('version'), asc('servable')];
+    case 'title':
+      return [{ 'hit_title.folded': { order: 'asc', unmapped_type: 'keyword' } }, asc('servable'), desc('version')];
+    case 'relevance':
+      return [...(scored ? [desc('_score')] : []), desc('published_at'), desc('version'), asc('servable')];
+  }
+}
+
 const escapeWildcard = (value: string): string => value.replace(/[\\*?]/g, (character) => `\\${character}`);
 
 /** The whole search request body for a query: filters, text, sorting, page and facets. */
 export function searchRequest(query: IndexQuery): estypes.SearchRequest {
+  const sort = sortOf(query);
   const filter: estypes.QueryDslQueryContainer[] = [];
   if (query.latest !== false) filter.push({ term: { is_latest: true } });
   if (query.owner !== undefined) filter.push({ term: { owner: query.owner.trim().toLowerCase() } });
@@ -203,12 +227,8 @@ export function searchRequest(query: IndexQuery): estypes.SearchRequest {
     size: fits ? Math.min(limit, MAX_WINDOW - offset) : 0,
     track_total_hits: true,
     ...(scored ? { track_scores: true } : {}),
-    sort: [
-      ...(scored ? [{ _score: { order: 'desc' as const } }] : []),
-      { published_at: { order: 'desc' as const } },
-      { version: { order: 'desc' as const } },
-      { servable: { order: 'desc' as const } },
-    ],
+    // Scores are still computed and reported when another order is asked for.
+    sort: sortClauses(sort, scored),
     _source: ['servable', 'version', 'hit_title', 'authors', 'domains', 'type', 'identifier'],
     aggs: { domain: terms('domains'), type: terms('type'), owner: terms('owner'), author: terms('authors') },
   };

@@ -11,7 +11,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import type { SearchHit, SearchReply } from '../../schemas/api.ts';
+import { SEARCH_SORTS, type SearchHit, type SearchReply, type SearchSort } from '../../schemas/api.ts';
 import type { PublishedMetadata } from '../../schemas/metadata.ts';
 import { HubError } from '../errors.ts';
 import type { BackendHealth } from '../ports/blob-store.ts';
@@ -48,12 +48,45 @@ const MIGRATIONS: readonly string[] = [
     tokenize = 'unicode61 remove_diacritics 2'
   );
   `,
+  // sort=title: the title folded as Elasticsearch's lowercase normalizer folds it (fold_title is
+  // registered in open()), stored so a sort does not parse every hit's JSON.
+  `
+  ALTER TABLE docs ADD COLUMN title_key TEXT NOT NULL DEFAULT '';
+  UPDATE docs SET title_key = fold_title(json_extract(hit, '$.title'));
+  `,
 ];
 
 /** bm25 column weights, in the column order of docs_fts: the title counts most. */
 const BM25_WEIGHTS = [10, 1, 3, 3, 3, 2, 5, 2] as const;
 const FACET_SIZE = 50;
 const MAX_QUERY_WORDS = 32;
+
+/**
+ * ORDER BY for each sort, over temp.matched. Every order ends on the servable name A-Z and then
+ * the newest version, as the Elasticsearch index's does, so ties come out the same in both.
+ */
+const ORDER_BY: Record<SearchSort, string> = {
+  relevance: 'm.score DESC, m.published_at DESC, m.version DESC, m.servable ASC',
+  newest: 'm.published_at DESC, m.version DESC, m.servable ASC',
+  title: 'm.title_key ASC, m.servable ASC, m.version DESC',
+};
+
+/**
+ * The query's order, relevance when none is given. The route's schema already refuses other
+ * values; this guards callers that use an index directly.
+ */
+export function sortOf(query: { sort?: string }): SearchSort {
+  const sort = query.sort ?? 'relevance';
+  if (!(SEARCH_SORTS as readonly string[]).includes(sort)) {
+    throw new HubError('BAD_REQUEST', `sort must be one of ${SEARCH_SORTS.join(', ')}, not "${sort}"`);
+  }
+  return sort as SearchSort;
+}
+
+/** Case folding for title sorting: Unicode lower case, compared by code point like a keyword. */
+export function foldTitle(title: string): string {
+  return title.toLowerCase();
+}
 
 /** DOIs are case-insensitive and written with or without a resolver prefix. */
 export function normalizeDoi(value: string): string {
@@ -171,6 +204,7 @@ export class SqliteSearchIndex implements SearchIndex {
     db.pragma('synchronous = NORMAL');
     db.pragma('busy_timeout = 5000');
     db.pragma('foreign_keys = ON');
+    db.function('fold_title', { deterministic: true }, (title: unknown) => (typeof title === 'string' ? foldTitle(title) : ''));
     db.transaction(() => {
       const current = db.pragma('user_version', { simple: true }) as number;
       if (current > MIGRATIONS.length) {
@@ -180,7 +214,8 @@ export class SqliteSearchIndex implements SearchIndex {
       db.pragma(`user_version = ${MIGRATIONS.length}`);
     }).immediate();
     db.exec(`CREATE TEMP TABLE matched (
-      id INTEGER PRIMARY KEY, score REAL NOT NULL, type TEXT, owner TEXT, published_at TEXT, version INTEGER)`);
+      id INTEGER PRIMARY KEY, score REAL NOT NULL, type TEXT, owner TEXT, published_at TEXT, version INTEGER,
+      servable TEXT, title_key TEXT)`);
     return new SqliteSearchIndex(db);
   }
 
@@ -198,10 +233,11 @@ export class SqliteSearchIndex implements SearchIndex {
 
   private insertRows(document: PublishedMetadata): void {
     const { owner, name, version } = document.hub;
+    const hit = hitOf(document);
     const { lastInsertRowid } = this
       .statement(
-        `INSERT INTO docs (owner, name, version, visibility, type, published_at, hit)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO docs (owner, name, version, visibility, type, published_at, hit, title_key)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         owner,
@@ -210,7 +246,8 @@ export class SqliteSearchIndex implements SearchIndex {
         document.hub.visibility === 'public' ? 'public' : 'private',
         document.servable.type,
         document.hub.publication_date,
-        JSON.stringify(hitOf(document)),
+        JSON.stringify(hit),
+        foldTitle(hit.title),
       );
     this.statement('INSERT INTO docs_fts (rowid, title, descriptions, subjects, creators, domains, owner, name, type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
       .run(lastInsertRowid, ...ftsRowOf(document));
@@ -262,6 +299,7 @@ export class SqliteSearchIndex implements SearchIndex {
   }
 
   async search(query: IndexQuery): Promise<SearchReply> {
+    const order = ORDER_BY[sortOf(query)];
     const params: Record<string, unknown> = {};
     const where: string[] = [];
     const match = query.q === undefined ? undefined : toFtsQuery(query.q);
@@ -308,17 +346,18 @@ export class SqliteSearchIndex implements SearchIndex {
       this.db
         .prepare(
           match !== undefined
-            ? `INSERT INTO temp.matched (id, score, type, owner, published_at, version)
-               SELECT d.id, -bm25(docs_fts, ${BM25_WEIGHTS.join(', ')}), d.type, d.owner, d.published_at, d.version
+            ? `INSERT INTO temp.matched (id, score, type, owner, published_at, version, servable, title_key)
+               SELECT d.id, -bm25(docs_fts, ${BM25_WEIGHTS.join(', ')}), d.type, d.owner, d.published_at, d.version,
+                      d.owner || '/' || d.name, d.title_key
                FROM docs_fts CROSS JOIN docs d ON d.id = docs_fts.rowid WHERE ${where.join(' AND ')}`
-            : `INSERT INTO temp.matched (id, score, type, owner, published_at, version)
-               SELECT d.id, 0.0, d.type, d.owner, d.published_at, d.version
+            : `INSERT INTO temp.matched (id, score, type, owner, published_at, version, servable, title_key)
+               SELECT d.id, 0.0, d.type, d.owner, d.published_at, d.version, d.owner || '/' || d.name, d.title_key
                FROM docs d ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`,
         )
         .run(params);
       const hitRows = this.statement(
         `SELECT d.hit AS hit, m.score AS score FROM temp.matched m CROSS JOIN docs d ON d.id = m.id
-         ORDER BY m.score DESC, m.published_at DESC, m.version DESC, m.id DESC LIMIT ? OFFSET ?`,
+         ORDER BY ${order} LIMIT ? OFFSET ?`,
       ).all(limit, offset) as { hit: string; score: number }[];
       const reply: SearchReply = {
         total: this.statement('SELECT COUNT(*) FROM temp.matched').pluck().get() as number,

@@ -135,6 +135,9 @@ describe('ElasticsearchSearchIndex (elasticsearch-mock: no Elasticsearch server 
     for (const field of ['owner', 'type', 'authors', 'domains', 'visibility', 'dois', 'servable']) expect(properties[field]!.type, field).toBe('keyword');
     for (const field of ['title', 'descriptions', 'subjects', 'creators', 'name']) expect(properties[field]!.type, field).toBe('text');
     expect(properties.published_at!.type).toBe('date');
+    // sort=title reads a lower-cased keyword of the shown title.
+    expect(properties.hit_title).toMatchObject({ type: 'keyword', fields: { folded: { type: 'keyword', normalizer: 'modelhub_folded' } } });
+    expect(body.settings.analysis).toMatchObject({ normalizer: { modelhub_folded: { type: 'custom', filter: ['lowercase'] } } });
     expect(properties.version!.type).toBe('integer');
     expect(body.settings.analysis).toMatchObject({ analyzer: { modelhub_text: { tokenizer: 'standard', filter: ['lowercase', 'asciifolding'] } } });
     // Created once: a second search does not ask again.
@@ -198,8 +201,8 @@ describe('ElasticsearchSearchIndex (elasticsearch-mock: no Elasticsearch server 
 
     const scored = searchRequest({ q: 'galaxy', limit: 5, offset: 10 });
     expect(scored).toMatchObject({ from: 10, size: 5, track_total_hits: true, track_scores: true });
-    expect(scored.sort).toEqual([{ _score: { order: 'desc' } }, { published_at: { order: 'desc' } }, { version: { order: 'desc' } }, { servable: { order: 'desc' } }]);
-    expect(searchRequest({}).sort).toEqual([{ published_at: { order: 'desc' } }, { version: { order: 'desc' } }, { servable: { order: 'desc' } }]);
+    expect(scored.sort).toEqual([{ _score: { order: 'desc' } }, { published_at: { order: 'desc' } }, { version: { order: 'desc' } }, { servable: { order: 'asc' } }]);
+    expect(searchRequest({}).sort).toEqual([{ published_at: { order: 'desc' } }, { version: { order: 'desc' } }, { servable: { order: 'asc' } }]);
     expect(searchRequest({}).aggs).toEqual({
       domain: { terms: { field: 'domains', size: 50, order: [{ _count: 'desc' }, { _key: 'asc' }] } },
       type: { terms: { field: 'type', size: 50, order: [{ _count: 'desc' }, { _key: 'asc' }] } },
@@ -208,6 +211,53 @@ describe('ElasticsearchSearchIndex (elasticsearch-mock: no Elasticsearch server 
     });
     // Beyond Elasticsearch's result window: no hits, but still the total and facets.
     expect(searchRequest({ offset: 50_000, limit: 10 })).toMatchObject({ from: 0, size: 0 });
+  });
+
+  it('sorts by relevance, newest or title server-side, ending every order on servable A-Z and newest version', async () => {
+    const tail = [{ published_at: { order: 'desc' } }, { version: { order: 'desc' } }, { servable: { order: 'asc' } }];
+    expect(searchRequest({ q: 'galaxy', sort: 'relevance' }).sort).toEqual([{ _score: { order: 'desc' } }, ...tail]);
+    expect(searchRequest({ sort: 'relevance' }).sort).toEqual(tail);
+    // newest ignores the score but still reports it (track_scores).
+    const newest = searchRequest({ q: 'galaxy', sort: 'newest' });
+    expect(newest.sort).toEqual(tail);
+    expect(newest.track_scores).toBe(true);
+    expect(searchRequest({ sort: 'newest', latest: false }).sort).toEqual(tail);
+    const title = searchRequest({ q: 'galaxy', sort: 'title', latest: false });
+    expect(title.sort).toEqual([
+      { 'hit_title.folded': { order: 'asc', unmapped_type: 'keyword' } },
+      { servable: { order: 'asc' } },
+      { version: { order: 'desc' } },
+    ]);
+    expect(title.track_scores).toBe(true);
+    // The order changes nothing else: filters, text, page and facets are those of relevance.
+    const { sort: _relevanceSort, ...relevanceRest } = searchRequest({ q: 'galaxy', latest: false, limit: 5, offset: 10 });
+    for (const sort of ['newest', 'title'] as const) {
+      const { sort: _sorted, ...rest } = searchRequest({ q: 'galaxy', latest: false, limit: 5, offset: 10, sort });
+      expect(rest, sort).toEqual(relevanceRest);
+    }
+    // An order Elasticsearch has no clause for is refused before any request.
+    expect(() => searchRequest({ sort: 'popular' as never })).toThrow(/sort must be one of relevance, newest, title/);
+
+    // The mock cannot sort: check the body the adapter sends carries the order, and that the
+    // reply keeps the order Elasticsearch answered in.
+    const ordered = ['astro/galaxy-morphology', 'astro/supernova-lightcurves'];
+    const { index, requests } = mockedIndex((request) =>
+      request.path === '/modelhub/_search'
+        ? {
+            ...emptySearch,
+            hits: {
+              total: { value: 2, relation: 'eq' },
+              max_score: null,
+              hits: ordered.map((servable, i) => ({ _index: 'modelhub-v3', _id: `${servable}/v1`, _score: 2 - i, sort: ['x', servable, 1], _source: { servable, version: 1, hit_title: servable } })),
+            },
+          }
+        : existingAlias(request),
+    );
+    const reply = await index.search({ q: 'classifier', sort: 'title' });
+    expect(reply.hits.map((hit) => hit.servable)).toEqual(ordered);
+    expect(reply.hits.map((hit) => hit.score)).toEqual([2, 1]);
+    const sent = requests.find((request) => request.path === '/modelhub/_search')!.body as { sort: unknown };
+    expect(sent.sort).toEqual(JSON.parse(JSON.stringify(title.sort)));
   });
 
   it('filters private servables by viewer: owner, shared users and groups; admins see all', () => {

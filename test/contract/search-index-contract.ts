@@ -7,10 +7,13 @@
  * first with score 0; `latest` (default true) keeps the highest indexed version of each servable;
  * filters are exact and case-insensitive except `author` (a substring of any creator name) and
  * `doi` (the version's identifier or any related identifier, with or without https://doi.org/);
- * totals and facets count the whole filtered result set the viewer may see.
+ * totals and facets count the whole filtered result set the viewer may see; `sort` orders hits by
+ * relevance (the default), newest publication or title (case folded), ties broken by servable
+ * name A-Z and then the newest version, and never changes totals or facets.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { SearchReply } from '../../schemas/api.ts';
+import type { SearchHit, SearchReply, SearchSort } from '../../schemas/api.ts';
+import { isHubError } from '../../hub-server/errors.ts';
 import type { PublishedMetadata } from '../../schemas/metadata.ts';
 import type { IndexQuery, SearchIndex } from '../../hub-server/ports/search-index.ts';
 import { publishedDocument, searchFixtures } from './metadata-fixtures.ts';
@@ -32,6 +35,36 @@ const PUBLIC_LATEST = [
   'ward-lab/bandgap-cnn',
   'ward-lab/formation-energy',
   'lecun-lab/mnist-mlp',
+];
+
+/** Where a hit's document is, to compute the expected order independently of any index. */
+function documentOf(documents: readonly PublishedMetadata[], hit: SearchHit): PublishedMetadata {
+  const found = documents.find((d) => `${d.hub.owner}/${d.hub.name}` === hit.servable && d.hub.version === hit.version);
+  if (!found) throw new Error(`no fixture for ${hit.servable} v${hit.version}`);
+  return found;
+}
+
+const byServable = (a: PublishedMetadata, b: PublishedMetadata): number => {
+  const left = `${a.hub.owner}/${a.hub.name}`;
+  const right = `${b.hub.owner}/${b.hub.name}`;
+  return left < right ? -1 : left > right ? 1 : 0;
+};
+/** Code-point order, as a keyword sort and SQLite's BINARY collation compare. */
+const codePoints = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** The reference orders, written from the contract's words rather than from either adapter. */
+const REFERENCE: Record<Exclude<SearchSort, 'relevance'>, (a: PublishedMetadata, b: PublishedMetadata) => number> = {
+  newest: (a, b) =>
+    Date.parse(b.hub.publication_date) - Date.parse(a.hub.publication_date) || b.hub.version - a.hub.version || byServable(a, b),
+  title: (a, b) =>
+    codePoints(a.datacite.titles[0]!.title.toLowerCase(), b.datacite.titles[0]!.title.toLowerCase()) || byServable(a, b) || b.hub.version - a.hub.version,
+};
+
+/** Extra versions for the sort tests: a lower-case title, a title equal but for case, a tie on date. */
+const SORT_EXTRAS: readonly PublishedMetadata[] = [
+  publishedDocument({ owner: 'zeta-lab', name: 'alpha-tracks', title: 'alpha particle track finder', publicationDate: '2026-01-03T00:00:00.000Z' }),
+  publishedDocument({ owner: 'perov', name: 'bandgap', title: 'BAND GAP PREDICTOR FOR PEROVSKITES', type: 'keras', publicationDate: '2026-01-07T00:00:00.000Z' }),
+  publishedDocument({ owner: 'lecun-lab', name: 'mnist-mlp', version: 3, title: 'MNIST handwritten digit classifier', publicationDate: '2026-01-02T00:00:00.000Z' }),
 ];
 
 export function describeSearchIndexContract(label: string, makeIndex: MakeSearchIndex): void {
@@ -220,6 +253,91 @@ export function describeSearchIndexContract(label: string, makeIndex: MakeSearch
       }
       expect(servables(await search({ q: '💥 galaxy' }))[0]).toBe('astro/galaxy-morphology');
       expect((await search({})).total).toBe(5);
+    });
+
+    describe('sort', () => {
+      const documents = [...searchFixtures, ...SORT_EXTRAS];
+      beforeEach(async () => {
+        for (const document of SORT_EXTRAS) await index.index(document);
+      });
+      /** The hits of `reply`, reordered by the reference order: they must already be in it. */
+      const referenceOrder = (reply: SearchReply, sort: Exclude<SearchSort, 'relevance'>) =>
+        reply.hits
+          .map((hit) => documentOf(documents, hit))
+          .sort(REFERENCE[sort])
+          .map((document) => `${document.hub.owner}/${document.hub.name}@${document.hub.version}`);
+      const keys = (reply: SearchReply) => reply.hits.map((hit) => `${hit.servable}@${hit.version}`);
+
+      it('relevance is the default and keeps score order', async () => {
+        const implicit = await search({ q: 'classifier' });
+        expect(await search({ q: 'classifier', sort: 'relevance' })).toEqual(implicit);
+        const scores = implicit.hits.map((hit) => hit.score);
+        expect([...scores].sort((a, b) => b - a)).toEqual(scores);
+        expect(servables(implicit).at(-1)).toBe('ward-lab/bandgap-cnn');
+      });
+
+      it('newest orders by publication date whatever the score, ties by servable name', async () => {
+        const newest = await search({ q: 'classifier', sort: 'newest' });
+        expect(keys(newest)).toEqual(referenceOrder(newest, 'newest'));
+        expect(keys(newest)).toEqual([
+          'astro/supernova-lightcurves@1', 'astro/galaxy-morphology@1', 'ward-lab/bandgap-cnn@1', 'lecun-lab/mnist-mlp@3',
+        ]);
+        // Scores are still those of the text match.
+        expect(newest.hits.every((hit) => hit.score > 0)).toBe(true);
+        const all = await search({ sort: 'newest', limit: 50 });
+        expect(keys(all)).toEqual(referenceOrder(all, 'newest'));
+        // The same publication date: astro/supernova-lightcurves before perov/bandgap.
+        expect(servables(all).slice(0, 2)).toEqual(['astro/supernova-lightcurves', 'perov/bandgap']);
+      });
+
+      it('newest with latest=false lists every version, a later version first on the same date', async () => {
+        const versions = await search({ q: 'mnist', sort: 'newest', latest: false });
+        expect(keys(versions)).toEqual(['lecun-lab/mnist-mlp@3', 'lecun-lab/mnist-mlp@2', 'lecun-lab/mnist-mlp@1']);
+        const all = await search({ sort: 'newest', latest: false, limit: 50 });
+        expect(all.total).toBe(9);
+        expect(keys(all)).toEqual(referenceOrder(all, 'newest'));
+      });
+
+      it('title orders A-Z ignoring case, then by servable name, then newest version', async () => {
+        const titled = await search({ sort: 'title', limit: 50 });
+        expect(keys(titled)).toEqual(referenceOrder(titled, 'title'));
+        expect(keys(titled)).toEqual([
+          'zeta-lab/alpha-tracks@1', // lower case, still first
+          'perov/bandgap@1', // the same title but for case: servable name decides
+          'ward-lab/bandgap-cnn@1',
+          'ward-lab/formation-energy@1',
+          'astro/galaxy-morphology@1',
+          'lecun-lab/mnist-mlp@3',
+          'astro/supernova-lightcurves@1',
+        ]);
+        const versions = await search({ q: 'mnist', sort: 'title', latest: false });
+        expect(keys(versions)).toEqual(['lecun-lab/mnist-mlp@3', 'lecun-lab/mnist-mlp@2', 'lecun-lab/mnist-mlp@1']);
+        const withText = await search({ q: 'classifier', sort: 'title' });
+        expect(servables(withText)).toEqual(['ward-lab/bandgap-cnn', 'astro/galaxy-morphology', 'lecun-lab/mnist-mlp', 'astro/supernova-lightcurves']);
+      });
+
+      it('pages through the whole order, and never changes totals or facets', async () => {
+        for (const sort of ['newest', 'title'] as const) {
+          const whole = await search({ sort, latest: false, limit: 50 });
+          const pages: string[] = [];
+          for (let offset = 0; offset < whole.total; offset += 2) pages.push(...keys(await search({ sort, latest: false, limit: 2, offset })));
+          expect(pages, sort).toEqual(keys(whole));
+        }
+        for (const query of [{}, { q: 'classifier' }, { domain: 'materials science', latest: false }, { viewer: { admin: true } }]) {
+          const relevance = await search(query);
+          for (const sort of ['newest', 'title'] as const) {
+            const sorted = await search({ ...query, sort });
+            expect(sorted.total, sort).toBe(relevance.total);
+            expect(sorted.facets, sort).toEqual(relevance.facets);
+            expect(servables(sorted).sort(), sort).toEqual(servables(relevance).sort());
+          }
+        }
+      });
+
+      it('refuses an unknown sort with MODELHUB_BAD_REQUEST', async () => {
+        const refused = await search({ sort: 'popular' as SearchSort }).catch((error: unknown) => error);
+        expect(isHubError(refused) && refused.code).toBe('MODELHUB_BAD_REQUEST');
+      });
     });
 
     it('reports itself healthy', async () => {
