@@ -10,6 +10,7 @@ import closeWithGrace from 'close-with-grace';
 import { Command, Option } from 'commander';
 import type { HubConfig } from '../hub-server/config.ts';
 import type { PublishedMetadata } from '../schemas/metadata.ts';
+import { SEARCH_SORTS, type SearchSort } from '../schemas/api.ts';
 import { describeTask, formatTable, processOutput, renderPublish, type Output } from './cli-output.ts';
 import { registerAdminCommands } from './admin-commands.ts';
 import { commandKit } from './cli-commands.ts';
@@ -296,11 +297,15 @@ export function buildCli(output: Output = processOutput): Command {
     .option('--all-versions', 'every version, not only the latest')
     .option('--limit <n>', 'at most this many hits', positiveInt)
     .option('--offset <n>', 'skip this many hits', (v) => Number(v))
+    .addOption(new Option('--sort <order>', 'order of the hits, applied across pages (default: relevance)').choices(SEARCH_SORTS))
     .action(
       action(
         async (
           text: string[],
-          options: { domain?: string[]; author?: string[]; owner?: string; type?: string; doi?: string; allVersions?: boolean; limit?: number; offset?: number },
+          options: {
+            domain?: string[]; author?: string[]; owner?: string; type?: string; doi?: string; allVersions?: boolean; limit?: number; offset?: number;
+            sort?: SearchSort;
+          },
           command: Command,
         ) => {
           const query = new SearchQueryBuilder().text(text.join(' '));
@@ -312,6 +317,7 @@ export function buildCli(output: Output = processOutput): Command {
           if (options.allVersions) query.latestOnly(false);
           if (options.limit !== undefined) query.limit(options.limit);
           if (options.offset !== undefined) query.offset(options.offset);
+          if (options.sort) query.sortBy(options.sort);
           const reply = await client(command).search(query);
           print(command, reply, () =>
             reply.hits.length === 0

@@ -1,3 +1,5 @@
+import { SEARCH_SORTS, type SearchSort } from '../schemas/api.ts';
+
 /**
  * Search queries, built the way DLHub's `SearchHelper` builds them, turned into `GET /search`
  * parameters. Several values for one field match any of them.
@@ -12,6 +14,7 @@ export class SearchQueryBuilder {
   private latest?: boolean;
   private size?: number;
   private from?: number;
+  private sort?: SearchSort;
 
   /** Free text over titles, descriptions, authors and domains. */
   text(text: string): this {
@@ -63,6 +66,18 @@ export class SearchQueryBuilder {
     return this;
   }
 
+  /**
+   * The order of the hits, applied by the hub across every page: `relevance` (its default: score,
+   * then newest), `newest` (publication date, then version) or `title` (A-Z, ignoring case).
+   */
+  sortBy(sort: SearchSort): this {
+    if (!(SEARCH_SORTS as readonly string[]).includes(sort)) {
+      throw new TypeError(`sortBy takes one of ${SEARCH_SORTS.join(', ')}, not ${JSON.stringify(sort)}`);
+    }
+    this.sort = sort;
+    return this;
+  }
+
   toParams(): URLSearchParams {
     const params = new URLSearchParams();
     if (this.words.length > 0) params.set('q', this.words.join(' '));
@@ -75,6 +90,7 @@ export class SearchQueryBuilder {
     if (this.size !== undefined) params.set('limit', String(this.size));
     if (this.from !== undefined) params.set('offset', String(this.from));
     if (this.latest !== undefined) params.set('latest', String(this.latest));
+    if (this.sort !== undefined) params.set('sort', this.sort);
     return params;
   }
 }

@@ -1,9 +1,14 @@
-import type { SearchReply } from '../../schemas/api.ts';
+import type { SearchReply, SearchSort } from '../../schemas/api.ts';
 import { apiUrl, hubJson, type HubParams } from '../http.ts';
 import { SearchQueryBuilder } from '../query-builder.ts';
 
-/** `GET /search` with free text or a built query: hits, total and facets. */
-export function searchServables(params: HubParams & { query: string | SearchQueryBuilder }): Promise<SearchReply> {
+/**
+ * `GET /search` with free text or a built query: hits, total and facets. `sort`, when given,
+ * overrides the builder's `sortBy`; the hub orders by relevance otherwise.
+ */
+export function searchServables(params: HubParams & { query: string | SearchQueryBuilder; sort?: SearchSort }): Promise<SearchReply> {
   const builder = typeof params.query === 'string' ? new SearchQueryBuilder().text(params.query) : params.query;
-  return hubJson<SearchReply>(params, apiUrl(params, '/search', builder.toParams()));
+  const query = builder.toParams();
+  if (params.sort !== undefined) query.set('sort', params.sort);
+  return hubJson<SearchReply>(params, apiUrl(params, '/search', query));
 }
