@@ -98,7 +98,7 @@ async function startHubServices(app: FastifyInstance, config: HubConfig, release
     maxQueue: config.gateway.maxQueue,
     defaultDeadlineMs: config.gateway.defaultDeadlineMs,
   });
-  const search = new SearchSync(index, { log: (message) => app.log.warn(message) });
+  const search = new SearchSync(index, { log: (message) => app.log.warn(message), backlogFile: path.join(config.dataDir, 'search-backlog') });
   const publisher = new Publisher({
     registry,
     blobs,
@@ -116,7 +116,17 @@ async function startHubServices(app: FastifyInstance, config: HubConfig, release
   // the published versions whatever happened between a registry commit and its indexing.
   const interrupted = await registry.failInterruptedTasks('the hub stopped while this task was running');
   if (interrupted > 0) app.log.warn({ interrupted }, 'marked tasks interrupted by a stop as FAILED');
-  if (index.kind === 'sqlite') await index.rebuild(registry.allPublished());
+  // A remote index (Elasticsearch) is rebuilt only when the last run stopped with writes it never
+  // received; in the background, queued while the backend is still down, so start-up never waits.
+  const published = () => registry.allPublished();
+  if (index.kind === 'sqlite') await search.rebuildFrom(published);
+  else if (search.missedWritesBeforeRestart) {
+    app.log.warn('the search index missed writes before the last stop: rebuilding it from the registry');
+    search.rebuildFrom(published).then(
+      ({ deferred }) => app.log.warn(deferred ? 'search backend still unavailable: the rebuild is queued' : 'search index rebuilt'),
+      (error: unknown) => app.log.error({ err: error }, 'rebuilding the search index failed; run modelhub reindex'),
+    );
+  }
 
   app.decorate('hub', { config, registry, blobs, index, search, minter, manager, gateway, publisher, cache, metrics, engine, pool, instance });
 

@@ -60,6 +60,48 @@ describe('SearchSync', () => {
     await real.close();
   });
 
+  it('leaves a marker while writes are queued, so the next run rebuilds the index from the registry', async () => {
+    const real = SqliteSearchIndex.open(path.join(dir, 'restart.db'));
+    const { wrapped, state } = switchable(real);
+    const backlogFile = path.join(dir, 'search-backlog');
+    const kept = publishedDocument({ owner: 'lab', name: 'kept', version: 1, title: 'Kept model' });
+    const missed = publishedDocument({ owner: 'lab', name: 'missed', version: 1, title: 'Missed model' });
+    const registry = [kept, missed];
+    async function* allPublished() {
+      yield* registry;
+    }
+
+    const first = new SearchSync(wrapped, { retryMs: 60_000, backlogFile });
+    expect(first.missedWritesBeforeRestart).toBe(false);
+    await first.indexDocument(kept);
+    expect(fs.existsSync(backlogFile)).toBe(false);
+    state.down = true;
+    expect((await first.indexDocument(missed)).deferred).toBe(true);
+    expect(fs.existsSync(backlogFile)).toBe(true);
+    first.close(); // The process stops with the write still queued.
+
+    // Next start, backend still down: the rebuild waits in the queue and the marker stays.
+    const second = new SearchSync(wrapped, { retryMs: 60_000, backlogFile });
+    expect(second.missedWritesBeforeRestart).toBe(true);
+    expect((await second.rebuildFrom(allPublished)).deferred).toBe(true);
+    expect(fs.existsSync(backlogFile)).toBe(true);
+    state.down = false;
+    await second.flush();
+    expect(second.backlog).toBe(0);
+    expect(fs.existsSync(backlogFile)).toBe(false);
+    expect((await real.search({ q: 'model' })).hits.map((hit) => hit.servable).sort()).toEqual(['lab/kept', 'lab/missed']);
+
+    // A rebuild that succeeds at once clears a marker too.
+    fs.writeFileSync(backlogFile, '');
+    const third = new SearchSync(wrapped, { backlogFile });
+    expect(third.missedWritesBeforeRestart).toBe(true);
+    expect(await third.rebuildFrom(allPublished)).toEqual({ deferred: false });
+    expect(fs.existsSync(backlogFile)).toBe(false);
+    second.close();
+    third.close();
+    await real.close();
+  });
+
   it('passes errors other than an unavailable backend to the caller', async () => {
     const failing: SearchIndex = {
       kind: 'failing',
