@@ -117,12 +117,22 @@ describe.skipIf(Boolean(launched.problem) && !process.env.CI)('web catalogue in 
     const listed = (await getJson(`${hub.url}/api/v1/servables`)).body.items as { title: string }[];
     expect(await page.locator('.hit h3').allTextContents()).toEqual(listed.map((item) => item.title));
     expect(await page.getByRole('link', { name: 'Newest' }).getAttribute('aria-current')).toBe('true');
-    // With a query, "newest" reorders the matches: here the reverse of their relevance.
+    // With a query, "newest" reorders the matches: here the reverse of their relevance. The hub
+    // orders them (sort=newest), so the page asks it and nothing else.
     const matches: SearchReply = (await getJson(`${hub.url}/api/v1/search?q=input`)).body;
     const newestMatches = listed.map((item) => item.title).filter((title) => matches.hits.some((hit) => hit.title === title));
     expect(newestMatches.length).toBe(matches.total);
+    const asked: string[] = [];
+    const listen = (request: import('playwright-core').Request) => {
+      if (request.url().includes('/api/v1/')) asked.push(new URL(request.url()).pathname + new URL(request.url()).search);
+    };
+    page.on('request', listen);
     await goto('/?q=input&sort=newest');
+    page.off('request', listen);
     expect(await page.locator('.hit h3').allTextContents()).toEqual(newestMatches);
+    expect(asked).toEqual(['/api/v1/search?limit=20&offset=0&q=input&sort=newest']);
+    const served: SearchReply = (await getJson(`${hub.url}/api/v1/search?q=input&sort=newest`)).body;
+    expect(served.hits.map((hit) => hit.title)).toEqual(newestMatches);
   });
 
   it('opens a model card that shows the metadata, versions, interface, files and working example calls', async () => {

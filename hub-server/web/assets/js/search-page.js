@@ -1,6 +1,7 @@
 /* global URLSearchParams */
-// The search page: a query box, facets with counts, relevance or newest first, and pages of hits.
-// Its whole state is in the URL (?q=&domain=&type=&owner=&author=&sort=&page=).
+// The search page: a query box, facets with counts, hits by relevance or newest first, and pages of
+// hits. Its whole state is in the URL (?q=&domain=&type=&owner=&author=&sort=&page=); the hub does
+// the ordering, so every page follows the same order.
 import { API, api } from './api.js';
 import { clear, h, setTitle } from './dom.js';
 
@@ -12,14 +13,18 @@ const FACETS = [
   ['author', 'Author'],
 ];
 const FILTERS = FACETS.map(([key]) => key);
-// The search API caps a page at 500 hits; "newest" with a query is ordered within that window.
-const NEWEST_WINDOW = 500;
+// The orders the page offers; the search API also sorts by title, which the page route
+// (routes/web.ts) does not accept in the URL yet.
+const SORTS = [
+  ['relevance', 'Most relevant'],
+  ['newest', 'Newest'],
+];
 
 function readState(params) {
   const page = Number.parseInt(params.get('page') ?? '1', 10);
   const state = {
     q: (params.get('q') ?? '').trim(),
-    sort: params.get('sort') === 'newest' ? 'newest' : 'relevance',
+    sort: SORTS.some(([value]) => value === params.get('sort')) ? params.get('sort') : 'relevance',
     page: Number.isFinite(page) && page > 0 ? page : 1,
   };
   for (const key of FILTERS) state[key] = params.get(key) ?? '';
@@ -42,30 +47,11 @@ function searchQuery(state, limit, offset) {
   const params = new URLSearchParams({ limit: String(limit), offset: String(offset) });
   if (state.q) params.set('q', state.q);
   for (const key of FILTERS) if (state[key]) params.set(key, state[key]);
+  if (state.sort !== 'relevance') params.set('sort', state.sort);
   return `${API}/search?${params}`;
 }
 
-/**
- * Without a query every hit scores the same and the index orders by publication, newest first.
- * With one, "newest" reorders the best matches by when each servable was last published.
- */
-async function newestFirst(state) {
-  const reply = await api(searchQuery(state, NEWEST_WINDOW, 0));
-  const published = new Map();
-  const wanted = new Set(reply.hits.map((hit) => hit.servable));
-  let cursor;
-  do {
-    const page = await api(`${API}/servables?limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
-    for (const item of page.items) if (wanted.has(item.servable)) published.set(item.servable, item.updated_at ?? '');
-    cursor = page.next_cursor;
-  } while (cursor && published.size < wanted.size);
-  const hits = [...reply.hits].sort((a, b) => (published.get(b.servable) ?? '').localeCompare(published.get(a.servable) ?? '') || b.version - a.version);
-  const offset = (state.page - 1) * PAGE_SIZE;
-  return { ...reply, hits: hits.slice(offset, offset + PAGE_SIZE), windowed: reply.total > NEWEST_WINDOW };
-}
-
-async function load(state) {
-  if (state.sort === 'newest' && state.q) return newestFirst(state);
+function load(state) {
   return api(searchQuery(state, PAGE_SIZE, (state.page - 1) * PAGE_SIZE));
 }
 
@@ -115,7 +101,7 @@ function activeFilters(state) {
 function sortLinks(state) {
   const option = (value, label) =>
     h('li', null, h('a', { href: hrefFor(state, { sort: value }), 'aria-current': state.sort === value ? 'true' : null, class: state.sort === value ? 'selected' : null }, label));
-  return h('nav', { class: 'sort', 'aria-label': 'Sort results' }, h('span', { class: 'sort-label', 'aria-hidden': 'true' }, 'Sort:'), h('ul', null, option('relevance', 'Most relevant'), option('newest', 'Newest')));
+  return h('nav', { class: 'sort', 'aria-label': 'Sort results' }, h('span', { class: 'sort-label', 'aria-hidden': 'true' }, 'Sort:'), h('ul', null, SORTS.map(([value, label]) => option(value, label))));
 }
 
 function hitCard(hit, state) {
@@ -133,7 +119,7 @@ function hitCard(hit, state) {
 }
 
 function pager(state, total) {
-  const pages = Math.max(1, Math.ceil(Math.min(total, state.sort === 'newest' && state.q ? NEWEST_WINDOW : total) / PAGE_SIZE));
+  const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
   if (pages <= 1) return null;
   return h('nav', { class: 'pager', 'aria-label': 'Result pages' },
     state.page > 1 ? h('a', { href: hrefFor(state, { page: state.page - 1 }), rel: 'prev' }, '← Previous') : h('span', { class: 'disabled', 'aria-hidden': 'true' }, '← Previous'),
@@ -161,7 +147,6 @@ export async function renderSearchPage(main, params) {
       h('section', { class: 'results', 'aria-labelledby': 'results-heading' },
         h('div', { class: 'results-head' }, h('h2', { id: 'results-heading' }, summary), sortLinks(state)),
         activeFilters(state),
-        reply.windowed ? h('p', { class: 'notice' }, `Newest first among the ${NEWEST_WINDOW} best matches.`) : null,
         reply.hits.length
           ? h('ol', { class: 'hits', start: String(first) }, reply.hits.map((hit) => hitCard(hit, state)))
           : h('p', { class: 'empty' }, state.q || FILTERS.some((key) => state[key]) ? 'Try fewer words or remove a filter.' : 'Nothing is published on this hub yet.'),
