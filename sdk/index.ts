@@ -71,5 +71,6 @@ export { resolveIdentifier, type ResolvedIdentifier } from './operations/resolve
 
 export * from './flows/index.ts';
 
-export type { RunReply, TaskDocument, TaskStep, TaskStatus, SearchReply, SearchHit, PublishAccepted } from '../schemas/api.ts';
+export type { RunReply, TaskDocument, TaskStep, TaskStatus, SearchReply, SearchHit, SearchSort, PublishAccepted } from '../schemas/api.ts';
+export { SEARCH_SORTS } from '../schemas/api.ts';
 export type { ServableMetadata, PublishedMetadata, ArgumentType, Method, ServableType, Creator, RelatedIdentifier } from '../schemas/metadata.ts';

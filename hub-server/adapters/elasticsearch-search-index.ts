@@ -18,7 +18,7 @@ import type { SearchHit, SearchReply, SearchSort } from '../../schemas/api.ts';
 import type { PublishedMetadata } from '../../schemas/metadata.ts';
 import { HubError } from '../errors.ts';
 import type { BackendHealth } from '../ports/blob-store.ts';
-import type { IndexQuery, SearchIndex, Viewer } from '../ports/search-index.ts';
+import { filterAlternatives, type IndexQuery, type SearchIndex, type Viewer } from '../ports/search-index.ts';
 import { normalizeDoi, sortOf } from './sqlite-search-index.ts';
 
 export interface ElasticsearchSearchIndexOptions {
@@ -205,9 +205,13 @@ export function searchRequest(query: IndexQuery): estypes.SearchRequest {
   if (query.latest !== false) filter.push({ term: { is_latest: true } });
   if (query.owner !== undefined) filter.push({ term: { owner: query.owner.trim().toLowerCase() } });
   if (query.type !== undefined) filter.push({ term: { type: query.type.trim().toLowerCase() } });
-  if (query.domain !== undefined) filter.push({ term: { domains: query.domain.trim().toLowerCase() } });
+  if (query.domain !== undefined) {
+    const domains = filterAlternatives(query.domain, ',');
+    filter.push(domains.length === 1 ? { term: { domains: domains[0]! } } : { terms: { domains } });
+  }
   if (query.author !== undefined) {
-    filter.push({ wildcard: { 'authors.folded': { value: `*${escapeWildcard(query.author.trim().toLowerCase())}*` } } });
+    const authors = filterAlternatives(query.author, ';').map((author) => ({ wildcard: { 'authors.folded': { value: `*${escapeWildcard(author)}*` } } }));
+    filter.push(authors.length === 1 ? authors[0]! : { bool: { should: authors, minimum_should_match: 1 } });
   }
   if (query.doi !== undefined) filter.push({ term: { dois: normalizeDoi(query.doi) } });
   const visible = visibilityFilter(query.viewer);

@@ -15,7 +15,7 @@ import { SEARCH_SORTS, type SearchHit, type SearchReply, type SearchSort } from 
 import type { PublishedMetadata } from '../../schemas/metadata.ts';
 import { HubError } from '../errors.ts';
 import type { BackendHealth } from '../ports/blob-store.ts';
-import type { IndexQuery, SearchIndex, Viewer } from '../ports/search-index.ts';
+import { filterAlternatives, type IndexQuery, type SearchIndex, type Viewer } from '../ports/search-index.ts';
 
 const MIGRATIONS: readonly string[] = [
   `
@@ -316,14 +316,17 @@ export class SqliteSearchIndex implements SearchIndex {
       params.type = query.type.trim().toLowerCase();
       where.push('d.type = @type');
     }
-    const termFilter = (field: string, parameter: string, value: string, comparison: 'equal' | 'contains') => {
-      params[parameter] = value;
-      const test = comparison === 'equal' ? `t.folded = @${parameter}` : `instr(t.folded, @${parameter}) > 0`;
-      where.push(`EXISTS (SELECT 1 FROM doc_terms t WHERE t.doc_id = d.id AND t.field = '${field}' AND ${test})`);
+    /** Any of the values matches: `equal` to a term's folded form, or `contains`-ed in it. */
+    const termFilter = (field: string, parameter: string, values: string[], comparison: 'equal' | 'contains') => {
+      const tests = values.map((value, i) => {
+        params[`${parameter}${i}`] = value;
+        return comparison === 'equal' ? `t.folded = @${parameter}${i}` : `instr(t.folded, @${parameter}${i}) > 0`;
+      });
+      where.push(`EXISTS (SELECT 1 FROM doc_terms t WHERE t.doc_id = d.id AND t.field = '${field}' AND (${tests.join(' OR ')}))`);
     };
-    if (query.domain !== undefined) termFilter('domain', 'domain', query.domain.trim().toLowerCase(), 'equal');
-    if (query.author !== undefined) termFilter('author', 'author', query.author.trim().toLowerCase(), 'contains');
-    if (query.doi !== undefined) termFilter('doi', 'doi', normalizeDoi(query.doi), 'equal');
+    if (query.domain !== undefined) termFilter('domain', 'domain', filterAlternatives(query.domain, ','), 'equal');
+    if (query.author !== undefined) termFilter('author', 'author', filterAlternatives(query.author, ';'), 'contains');
+    if (query.doi !== undefined) termFilter('doi', 'doi', [normalizeDoi(query.doi)], 'equal');
     const visible = visibilityClause(query.viewer, params);
     if (visible) where.push(visible);
 

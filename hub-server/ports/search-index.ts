@@ -15,6 +15,16 @@ export interface Viewer {
 
 export type IndexQuery = SearchQuery & { viewer?: Viewer };
 
+/**
+ * The folded values a `domain` (',') or `author` (';') filter stands for: the SDK and CLI join
+ * repeated ones that way, and a servable matches any of them. The whole value is one of them too,
+ * so a domain whose own name holds a comma still matches itself.
+ */
+export function filterAlternatives(value: string, separator: ',' | ';'): string[] {
+  const folded = [value, ...value.split(separator)].map((part) => part.trim().toLowerCase()).filter((part) => part !== '');
+  return folded.length === 0 ? [''] : [...new Set(folded)];
+}
+
 export interface SearchIndex {
   readonly kind: string;
   /** Index (or re-index) one published version; searchable when the promise resolves. */

@@ -11,6 +11,7 @@ import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { NAME_PATTERN, OWNER_PATTERN } from '../../schemas/metadata.ts';
+import { SearchQuery } from '../../schemas/api.ts';
 
 export const WEB_DIR = fileURLToPath(new URL('../web/', import.meta.url));
 
@@ -35,7 +36,7 @@ const SearchPageQuery = Type.Object({
   type: Type.Optional(Type.String({ maxLength: 50 })),
   owner: Type.Optional(Type.String({ maxLength: 100 })),
   author: Type.Optional(Type.String({ maxLength: 200 })),
-  sort: Type.Optional(Type.Union([Type.Literal('relevance'), Type.Literal('newest')])),
+  sort: SearchQuery.properties.sort,
   page: Type.Optional(Type.Integer({ minimum: 1, maximum: 5000 })),
 });
 

@@ -182,6 +182,14 @@ describe('ElasticsearchSearchIndex (elasticsearch-mock: no Elasticsearch server 
     expect(bool({ type: 'KERAS' }).filter).toContainEqual({ term: { type: 'keras' } });
     expect(bool({ domain: 'Materials Science' }).filter).toContainEqual({ term: { domains: 'materials science' } });
     expect(bool({ author: 'Huertas-Company, M*' }).filter).toContainEqual({ wildcard: { 'authors.folded': { value: '*huertas-company, m\\**' } } });
+    // Several domains or authors, as the SDK joins them: any matches (the whole value too).
+    expect(bool({ domain: 'Astronomy,Chemistry' }).filter).toContainEqual({ terms: { domains: ['astronomy,chemistry', 'astronomy', 'chemistry'] } });
+    expect(bool({ author: 'Curie, M;Bohr' }).filter).toContainEqual({
+      bool: {
+        should: ['curie, m;bohr', 'curie, m', 'bohr'].map((value) => ({ wildcard: { 'authors.folded': { value: `*${value}*` } } })),
+        minimum_should_match: 1,
+      },
+    });
     expect(bool({ doi: 'https://doi.org/10.1093/MNRAS/stv2818' }).filter).toContainEqual({ term: { dois: '10.1093/mnras/stv2818' } });
 
     expect(bool({ q: 'galaxy' }).must).toEqual([

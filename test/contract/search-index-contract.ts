@@ -146,6 +146,19 @@ export function describeSearchIndexContract(label: string, makeIndex: MakeSearch
       expect((await search({ author: 'LOGAN' })).total).toBe(3);
       expect(servables(await search({ author: 'huertas-company, m' }))).toEqual(['astro/galaxy-morphology']);
       expect(servables(await search({ type: 'keras' }))).toEqual(['ward-lab/bandgap-cnn']);
+    });
+
+    it('matches any of several domains (joined with ",") or authors (joined with ";"), as the SDK sends them', async () => {
+      expect(servables(await search({ domain: 'Materials Science, astronomy' })).sort()).toEqual([
+        'astro/galaxy-morphology', 'astro/supernova-lightcurves', 'ward-lab/bandgap-cnn', 'ward-lab/formation-energy',
+      ]);
+      expect(servables(await search({ domain: 'astronomy,no such domain', q: 'classifier' })).sort()).toEqual([
+        'astro/galaxy-morphology', 'astro/supernova-lightcurves',
+      ]);
+      expect(servables(await search({ author: 'Huertas-Company, M; ward' })).sort()).toEqual([
+        'astro/galaxy-morphology', 'astro/supernova-lightcurves', 'ward-lab/bandgap-cnn', 'ward-lab/formation-energy',
+      ]);
+      expect((await search({ domain: ' , ' })).total).toBe(0);
       expect(servables(await search({ doi: '10.1038/NPJCOMPUMATS.2016.28' }))).toEqual(['ward-lab/formation-energy']);
       expect(servables(await search({ doi: 'https://doi.org/10.1093/mnras/stv2818' }))).toEqual(['astro/galaxy-morphology']);
       expect(servables(await search({ doi: 'modelhub:ward-lab/bandgap-cnn/v1' }))).toEqual(['ward-lab/bandgap-cnn']);

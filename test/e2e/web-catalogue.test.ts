@@ -133,6 +133,13 @@ describe.skipIf(Boolean(launched.problem) && !process.env.CI)('web catalogue in 
     expect(asked).toEqual(['/api/v1/search?limit=20&offset=0&q=input&sort=newest']);
     const served: SearchReply = (await getJson(`${hub.url}/api/v1/search?q=input&sort=newest`)).body;
     expect(served.hits.map((hit) => hit.title)).toEqual(newestMatches);
+
+    // Title A-Z (ignoring case, computed here) keeps the query.
+    await page.getByRole('link', { name: 'Title A–Z' }).click();
+    await page.waitForSelector('main[aria-busy="false"]');
+    expect(Object.fromEntries(new URL(page.url()).searchParams)).toMatchObject({ q: 'input', sort: 'title' });
+    const byTitle = [...newestMatches].sort((a, b) => a.toLowerCase().localeCompare(b.toLowerCase()));
+    expect(await page.locator('.hit h3').allTextContents()).toEqual(byTitle);
   });
 
   it('opens a model card that shows the metadata, versions, interface, files and working example calls', async () => {

@@ -114,6 +114,12 @@ describe('search order through the SDK and `modelhub search --sort` (a real hub 
     const rows = human.out.split('\n').filter((line) => /^\S+\/\S+\s/.test(line)).map((line) => line.split(/\s+/)[0]);
     expect(rows).toEqual(['astro/supernova-lightcurves', 'astro/galaxy-morphology', 'ward-lab/bandgap-cnn', 'lecun-lab/mnist-mlp']);
 
+    // Repeated --domain and --author options: a servable matching any of them is a hit.
+    const domains = JSON.parse((await cli('--json', 'search', '--domain', 'materials science', '--domain', 'astronomy')).out) as SearchReply;
+    expect(domains.hits.map((hit) => hit.servable).sort()).toEqual(['astro/galaxy-morphology', 'astro/supernova-lightcurves', 'ward-lab/bandgap-cnn', 'ward-lab/formation-energy']);
+    const authors = JSON.parse((await cli('--json', 'search', '--author', 'Huertas-Company, M', '--author', 'LeCun')).out) as SearchReply;
+    expect(authors.hits.map((hit) => hit.servable).sort()).toEqual(['astro/galaxy-morphology', 'lecun-lab/mnist-mlp']);
+
     const refused = await cli('search', '--sort', 'popular');
     expect(refused.out).toBe('');
     expect(refused.err).toMatch(/argument 'popular' is invalid.*Allowed choices are relevance, newest, title/s);

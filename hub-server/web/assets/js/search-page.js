@@ -13,11 +13,11 @@ const FACETS = [
   ['author', 'Author'],
 ];
 const FILTERS = FACETS.map(([key]) => key);
-// The orders the page offers; the search API also sorts by title, which the page route
-// (routes/web.ts) does not accept in the URL yet.
+// The orders the page offers: the search API's own, applied by the hub across every page.
 const SORTS = [
   ['relevance', 'Most relevant'],
   ['newest', 'Newest'],
+  ['title', 'Title A–Z'],
 ];
 
 function readState(params) {
