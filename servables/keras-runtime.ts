@@ -15,6 +15,7 @@ import h5wasm, { type Dataset as H5Dataset, type File as H5File, type Group as H
 import yauzl from 'yauzl';
 import { HubError } from '../hub-server/errors.ts';
 import type { PublishedMetadata, ServableBlock } from '../schemas/metadata.ts';
+import { GRU_ACTIVATIONS, ModelhubGRU, ModelhubGRUCell } from './keras-gru.ts';
 import type { InspectionResult, LocalFile, Servable, ServableRuntime } from './servable.ts';
 import { ensureTfjsBackend, tf } from './tfjs-backend.ts';
 import { inspectRunner, layersModelRunner, readyServable } from './tfjs-runtime.ts';
@@ -415,6 +416,9 @@ function shiftTensorRefs(refs: Json[], shift: NodeShift): Json[] {
   return refs.map((ref) => (isTensorRef(ref) ? [ref[0], Number(ref[1]) + (shift.ends.get(ref[0]) ?? 0), ref[2]] : ref));
 }
 
+const isResetAfterGru = (layer: JsonObject): boolean =>
+  (layer.class_name === 'GRU' || layer.class_name === 'GRUCell') && isObject(layer.config) && layer.config.reset_after === true;
+
 function convertConfig(root: JsonObject): { config: JsonObject; warnings: string[] } {
   const warnings: string[] = [];
   const convert = (value: Json, key = '', shift = NO_SHIFT): Json => {
@@ -446,6 +450,8 @@ function convertConfig(root: JsonObject): { config: JsonObject; warnings: string
       else out[k] = convert(v, k, inner);
     }
     if (className === 'Sequential') addBuildInputShape(value, out);
+    // tfjs' GRU only computes reset_after=False; ours computes the Keras default.
+    if (isResetAfterGru(value)) out.class_name = className === 'GRU' ? ModelhubGRU.className : ModelhubGRUCell.className;
     return out;
   };
   const config = convert(root) as JsonObject;
@@ -480,9 +486,13 @@ export function unsupportedLayers(rawConfig: JsonObject): string[] {
     if (layer.class_name === 'ReLU' && (Number(config?.negative_slope ?? 0) !== 0 || Number(config?.threshold ?? 0) !== 0)) {
       missing.add(`ReLU with negative_slope or threshold in layer ${layerName(layer) ?? '?'}`);
     }
-    // tfjs' GRU cell has no reset_after, which Keras 2 (TF 2.x) and Keras 3 turn on by default.
-    if ((layer.class_name === 'GRU' || layer.class_name === 'GRUCell') && config?.reset_after === true) {
-      missing.add(`${layer.class_name} with reset_after=True (the Keras default; TensorFlow.js only has reset_after=False) in layer ${layerName(layer) ?? '?'}`);
+    if (isResetAfterGru(layer)) {
+      for (const key of ['activation', 'recurrent_activation']) {
+        const value = config?.[key];
+        if (value === undefined || value === null || (typeof value === 'string' && GRU_ACTIVATIONS.has(value))) continue;
+        const shown = typeof value === 'string' ? value : JSON.stringify(value);
+        missing.add(`${layer.class_name} with reset_after=True and ${key} ${shown} (supported: ${[...GRU_ACTIVATIONS].join(', ')}) in layer ${layerName(layer) ?? '?'}`);
+      }
     }
     if (layer.class_name === 'Bidirectional' && !isDefaultBackwardLayer(config)) {
       missing.add(`Bidirectional with its own backward_layer (TensorFlow.js mirrors the forward layer) in layer ${layerName(layer) ?? '?'}`);

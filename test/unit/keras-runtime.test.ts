@@ -22,7 +22,11 @@ const python = process.env.MODELHUB_PYTHON ?? '/usr/bin/python3';
 
 type Nested = number | Nested[];
 interface Case { x: Nested[]; keras2: number[][]; keras3: number[][] }
-interface Reference extends Case { lstm: Case; nested: Case; nested_functional: Case; sequential_output: Pick<Case, 'x' | 'keras3'>; bidirectional: Pick<Case, 'x' | 'keras3'> }
+type Keras3Case = Pick<Case, 'x' | 'keras3'>;
+interface Reference extends Case {
+  lstm: Case; nested: Case; nested_functional: Case; sequential_output: Keras3Case; bidirectional: Keras3Case;
+  gru: Case; gru_reset_before: Pick<Case, 'x' | 'keras2'>; gru_stack: Keras3Case; bidirectional_gru: Keras3Case;
+}
 
 const undeclared: ServableBlock = { type: 'keras', methods: { run: { input: { type: 'any' }, output: { type: 'any' } } } };
 const published = (servable: ServableBlock): PublishedMetadata => ({
@@ -97,8 +101,20 @@ describe('Keras 2 HDF5', () => {
     await runAndCompare('nested-functional.h5', reference.nested_functional.x, reference.nested_functional.keras2);
   });
 
-  it('refuses a GRU with reset_after=True at inspect, naming the layer', async () => {
-    await expect(runtime.inspect(await fixture('gru.h5'), undeclared)).rejects.toMatchObject({ code: 'MODELHUB_INVALID_MODEL', message: expect.stringContaining('GRU with reset_after=True (the Keras default; TensorFlow.js only has reset_after=False) in layer gru') });
+  it('rebuilds a GRU with reset_after=True (the Keras default, two bias rows) and matches numpy', async () => {
+    const inspection = await runAndCompare('gru.h5', reference.gru.x, reference.gru.keras2);
+    expect(inspection.facts).toMatchObject({ format: 'keras2-h5', parameters: 3 * (3 + 4 + 2) * 4 + 4 * 2 + 2 });
+  });
+
+  it('still rebuilds a GRU with reset_after=False through tfjs\' own GRU', async () => {
+    const inspection = await runAndCompare('gru-reset-before.h5', reference.gru_reset_before.x, reference.gru_reset_before.keras2);
+    expect(inspection.facts).toMatchObject({ parameters: 3 * (3 + 4 + 1) * 4 + 4 * 2 + 2 });
+    expect(inspection.facts.layers).toContainEqual({ name: 'gru', class_name: 'GRU' });
+  });
+
+  it('refuses a reset_after GRU with hard_sigmoid (Keras 2 and 3 define it differently), naming the layer', async () => {
+    await expect(runtime.inspect(await fixture('gru-hard-sigmoid.h5'), undeclared)).rejects.toMatchObject({ code: 'MODELHUB_INVALID_MODEL', message: expect.stringContaining('GRU with reset_after=True and recurrent_activation hard_sigmoid') });
+    await expect(runtime.inspect(await fixture('gru-hard-sigmoid.h5'), undeclared)).rejects.toMatchObject({ message: expect.stringContaining('in layer gru') });
   });
 
   it('fails a truncated file at inspect', async () => {
@@ -141,6 +157,19 @@ describe('Keras 3 .keras archive', () => {
 
   it('rebuilds a Bidirectional LSTM with the forward weights first although Keras 3 saves backward_layer first', async () => {
     await runAndCompare('bidirectional.keras', reference.bidirectional.x, reference.bidirectional.keras3);
+  });
+
+  it('rebuilds a GRU with reset_after=True from its cell group (layers/gru/cell/vars) and matches numpy', async () => {
+    const inspection = await runAndCompare('gru.keras', reference.gru.x, reference.gru.keras3);
+    expect(inspection.facts).toMatchObject({ format: 'keras3', parameters: 3 * (3 + 4 + 2) * 4 + 4 * 2 + 2 });
+  });
+
+  it('rebuilds GRU(return_sequences=True) feeding GRU(go_backwards=True) and matches numpy', async () => {
+    await runAndCompare('gru-stack.keras', reference.gru_stack.x, reference.gru_stack.keras3);
+  });
+
+  it('rebuilds a Bidirectional reset_after GRU, its backward half mirrored from the forward config', async () => {
+    await runAndCompare('bidirectional-gru.keras', reference.bidirectional_gru.x, reference.bidirectional_gru.keras3);
   });
 
   it('refuses a Bidirectional whose own backward_layer differs from the forward one', async () => {
