@@ -25,7 +25,7 @@ interface Case { x: Nested[]; keras2: number[][]; keras3: number[][] }
 type Keras3Case = Pick<Case, 'x' | 'keras3'>;
 interface Reference extends Case {
   lstm: Case; nested: Case; nested_functional: Case; sequential_output: Keras3Case; bidirectional: Keras3Case;
-  gru: Case; gru_reset_before: Pick<Case, 'x' | 'keras2'>; gru_stack: Keras3Case; bidirectional_gru: Keras3Case;
+  gru: Case; gru_reset_before: Pick<Case, 'x' | 'keras2'>; gru_stack: Keras3Case; bidirectional_gru: Keras3Case; rnn_gru_cell: Keras3Case;
 }
 
 const undeclared: ServableBlock = { type: 'keras', methods: { run: { input: { type: 'any' }, output: { type: 'any' } } } };
@@ -170,6 +170,10 @@ describe('Keras 3 .keras archive', () => {
 
   it('rebuilds a Bidirectional reset_after GRU, its backward half mirrored from the forward config', async () => {
     await runAndCompare('bidirectional-gru.keras', reference.bidirectional_gru.x, reference.bidirectional_gru.keras3);
+  });
+
+  it('rebuilds RNN(GRUCell(reset_after=True)) from the cell config nested in the RNN\'s', async () => {
+    await runAndCompare('rnn-gru-cell.keras', reference.rnn_gru_cell.x, reference.rnn_gru_cell.keras3);
   });
 
   it('refuses a Bidirectional whose own backward_layer differs from the forward one', async () => {
