@@ -470,8 +470,11 @@ function addBuildInputShape(raw: JsonObject, converted: JsonObject): void {
 
 // ---------------------------------------------------------------- rebuilding in tfjs
 
-/** Layer classes in a saved config that tfjs cannot build, with the name Keras gave each. */
-export function unsupportedLayers(rawConfig: JsonObject): string[] {
+/**
+ * Layer classes in a saved config that tfjs cannot build (or would build computing something
+ * else), with the name Keras gave each.
+ */
+export function unsupportedLayers(rawConfig: JsonObject, format: KerasContents['format'] = 'keras2-h5'): string[] {
   const known = tf.serialization.SerializationMap.getMap().classNameMap;
   const missing = new Set<string>();
   const visit = (layer: Json | undefined) => {
@@ -485,6 +488,15 @@ export function unsupportedLayers(rawConfig: JsonObject): string[] {
     // tfjs' ReLU reads max_value only; a leaky or thresholded ReLU would compute something else.
     if (layer.class_name === 'ReLU' && (Number(config?.negative_slope ?? 0) !== 0 || Number(config?.threshold ?? 0) !== 0)) {
       missing.add(`ReLU with negative_slope or threshold in layer ${layerName(layer) ?? '?'}`);
+    }
+    // Keras 3's hard_sigmoid is relu6(x + 3) / 6; tfjs computes Keras 2's clip(0.2x + 0.5, 0, 1).
+    // (A reset_after GRU refuses it below, with the activations it does take.)
+    if (format === 'keras3' && !isResetAfterGru(layer)) {
+      for (const key of ['activation', 'recurrent_activation']) {
+        if (config?.[key] === 'hard_sigmoid') {
+          missing.add(`${layer.class_name} with ${key} hard_sigmoid (Keras 3's differs from the Keras 2 one TensorFlow.js computes) in layer ${layerName(layer) ?? '?'}`);
+        }
+      }
     }
     if (isResetAfterGru(layer)) {
       for (const key of ['activation', 'recurrent_activation']) {
@@ -527,7 +539,7 @@ function isDefaultBackwardLayer(config: JsonObject | undefined): boolean {
 
 async function rebuild(contents: KerasContents, shownAs: string): Promise<tf.LayersModel> {
   await ensureTfjsBackend();
-  const missing = unsupportedLayers(contents.rawConfig);
+  const missing = unsupportedLayers(contents.rawConfig, contents.format);
   if (missing.length > 0) {
     throw new HubError('INVALID_MODEL', `${shownAs} uses layers or custom objects that TensorFlow.js cannot build: ${missing.join('; ')}`, { details: { unsupported: missing } });
   }

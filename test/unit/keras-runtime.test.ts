@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PublishedMetadata, ServableBlock } from '../../schemas/metadata.ts';
-import { KerasRuntime, toSnakeCase } from '../../servables/keras-runtime.ts';
+import { KerasRuntime, toSnakeCase, unsupportedLayers } from '../../servables/keras-runtime.ts';
 import type { LocalFile } from '../../servables/servable.ts';
 import { KerasModel } from '../../sdk/models/keras-model.ts';
 
@@ -188,6 +188,16 @@ describe('Keras 3 .keras archive', () => {
     const bytes = await readFile(path.join(dir, 'mlp.keras'));
     await writeFile(path.join(dir, 'truncated.keras'), bytes.subarray(0, Math.floor(bytes.length / 2)));
     await expect(runtime.inspect(await fixture('truncated.keras'), undeclared)).rejects.toMatchObject({ code: 'MODELHUB_INVALID_MODEL' });
+  });
+
+  it('refuses hard_sigmoid in a Keras 3 config (relu6(x + 3) / 6 there, Keras 2\'s clip(0.2x + 0.5) in tfjs) but not in a Keras 2 one', () => {
+    const lstm = { class_name: 'LSTM', config: { name: 'lstm', units: 4, activation: 'tanh', recurrent_activation: 'hard_sigmoid' } };
+    const model = { class_name: 'Sequential', config: { name: 'sequential', layers: [lstm, { class_name: 'Dense', config: { name: 'gate', units: 1, activation: 'hard_sigmoid' } }] } };
+    expect(unsupportedLayers(model, 'keras3')).toEqual([
+      expect.stringMatching(/^LSTM with recurrent_activation hard_sigmoid .* in layer lstm$/),
+      expect.stringMatching(/^Dense with activation hard_sigmoid .* in layer gate$/),
+    ]);
+    expect(unsupportedLayers(model, 'keras2-h5')).toEqual([]);
   });
 
   it('names weight groups as Keras 3 does', () => {
