@@ -64,7 +64,9 @@ export async function startTestHub(envOrOptions: Record<string, string> | TestHu
       }
     };
     child.stdout!.on('data', onData);
-    child.once('exit', (code) => {
+    // 'close', not 'exit': it comes once stdout and stderr are drained, so the message holds the
+    // hub's last words (why it stopped), which may still be in flight at 'exit'.
+    child.once('close', (code) => {
       clearTimeout(timer);
       reject(new Error(`the hub exited with ${code} before listening:\n${output}`));
     });
