@@ -2,7 +2,7 @@
  * Resolving persistent identifiers (`/api/v1/identifiers/{identifier}`) to the version they name,
  * or to a tombstone that says when and why it was withdrawn.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { ErrorDocument } from '../../schemas/api.ts';
 import { HubError } from '../errors.ts';
@@ -24,6 +24,15 @@ const Resolution = Type.Object({
   versions: Type.Optional(Type.Array(Type.Integer())),
 });
 
+/** The identifier a `/…/*` route names, percent-decoded; a malformed encoding is the caller's 400. */
+export function identifierFromPath(request: FastifyRequest): string {
+  try {
+    return decodeURIComponent((request.params as { '*': string })['*']);
+  } catch {
+    throw new HubError('BAD_REQUEST', 'the identifier is not validly URL-encoded');
+  }
+}
+
 export default async function identifierRoutes(app: FastifyInstance): Promise<void> {
   const { registry, config } = app.hub;
   app.get('/identifiers/*', {
@@ -35,12 +44,7 @@ export default async function identifierRoutes(app: FastifyInstance): Promise<vo
     },
     handler: async (request) => {
       app.requireReader(request);
-      let identifier: string;
-      try {
-        identifier = decodeURIComponent((request.params as { '*': string })['*']);
-      } catch {
-        throw new HubError('BAD_REQUEST', 'the identifier is not validly URL-encoded');
-      }
+      const identifier = identifierFromPath(request);
       const record = await registry.getIdentifier(identifier);
       if (!record) throw new HubError('IDENTIFIER_NOT_FOUND', identifier);
       const versions = await registry.listVersions(record.owner, record.name);

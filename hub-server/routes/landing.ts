@@ -24,6 +24,7 @@ import {
 import { loadCitationSubject } from '../services/identifier-retry.ts';
 import type { IdentifierRecord, VersionRecord } from '../ports/registry.ts';
 import { subjectContext } from './citation.ts';
+import { identifierFromPath } from './identifiers.ts';
 
 type Representation = 'html' | 'json' | CitationFormat;
 
@@ -147,12 +148,7 @@ export default async function landingRoutes(app: FastifyInstance): Promise<void>
     },
     handler: async (request, reply) => {
       app.requireReader(request);
-      let identifier: string;
-      try {
-        identifier = decodeURIComponent((request.params as { '*': string })['*']);
-      } catch {
-        throw new HubError('BAD_REQUEST', 'the identifier is not validly URL-encoded');
-      }
+      const identifier = identifierFromPath(request);
       const wanted = representation(request.headers.accept);
       const record = await registry.getIdentifier(identifier);
       const loaded = record && (await loadCitationSubject(subjectContext(app), record, (d) => canView(d, request.viewer)));

@@ -10,6 +10,7 @@ import { evaluateRule } from './choice.ts';
 import type { ActionState, ChoiceRule, FlowDefinition, FlowState } from './flow-definition.ts';
 import { FlowPathError, readPath, resolveParameters, writePath } from './json-path.ts';
 import { checkFlowDefinition, FlowDefinitionError } from './validate-flow.ts';
+import { sleep } from '../sleep.ts';
 
 export interface RunFlowOptions {
   fetch?: FetchLike;
@@ -52,21 +53,6 @@ export class FlowStateError extends Error {
 }
 
 const DEFAULT_WAIT_TIME_S = 300;
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        reject(signal.reason);
-      },
-      { once: true },
-    );
-  });
-}
 
 const completed = (status: ActionStatus) => status.status === 'SUCCEEDED' || status.status === 'FAILED';
 

@@ -1,6 +1,7 @@
 import type { TaskDocument, TaskStatus } from '../../schemas/api.ts';
 import { CLIENT_ERROR_CODES, HubApiError } from '../errors.ts';
 import { apiUrl, type HubParams } from '../http.ts';
+import { sleep } from '../sleep.ts';
 import { getTaskStatus } from './get-task-status.ts';
 
 export type TaskEvent =
@@ -16,19 +17,6 @@ export interface WatchOptions {
 }
 
 export const isFinished = (task: TaskDocument): boolean => task.status === 'SUCCEEDED' || task.status === 'FAILED';
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        reject(signal.reason);
-      },
-      { once: true },
-    );
-  });
 
 /**
  * Polls a task and yields what changed: each step as it starts and ends, each new log line, and
