@@ -10,7 +10,7 @@ import { HubError } from '../../hub-server/errors.ts';
 import type { ArgumentType, PublishedMetadata, ServableBlock } from '../../schemas/metadata.ts';
 import { OnnxRuntime } from '../../servables/onnx-runtime.ts';
 import type { LocalFile, Servable, Tensor } from '../../servables/servable.ts';
-import { buildAddOnnx, buildMlpOnnx, defaultMlpWeights } from '../fixtures/onnx-builders.ts';
+import { buildAddOnnx, buildFloat16CastOnnx, buildMlpOnnx, defaultMlpWeights } from '../fixtures/onnx-builders.ts';
 
 const { onnx } = onnxProto;
 const SILERO = fileURLToPath(new URL('../../node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx', import.meta.url));
@@ -228,22 +228,7 @@ describe('OnnxRuntime.load and run', () => {
   });
 
   it('carries float16 as float32 values, converting at the onnxruntime edge', async () => {
-    const T = onnx.TensorProto.DataType;
-    const value = (name: string, elemType: number) => ({ name, type: { tensorType: { elemType, shape: { dim: [{ dimParam: 'n' }] } } } });
-    const cast = (input: string, output: string, to: number) => ({
-      opType: 'Cast', input: [input], output: [output], attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: to }],
-    });
-    const halves = onnx.ModelProto.encode({
-      irVersion: 8,
-      opsetImport: [{ domain: '', version: 13 }],
-      graph: {
-        name: 'halves',
-        input: [value('h', T.FLOAT16), value('f', T.FLOAT)],
-        output: [value('h_as_float', T.FLOAT), value('f_as_half', T.FLOAT16)],
-        node: [cast('h', 'h_as_float', T.FLOAT), cast('f', 'f_as_half', T.FLOAT16)],
-      },
-    }).finish();
-    const servable = await load(localFile('halves.onnx', halves));
+    const servable = await load(localFile('halves.onnx', buildFloat16CastOnnx()));
     // float16 roundings of these values, from numpy's float16.
     const values = [0.1, 1 / 3, 3.14159, -2.71828, 65504, 1e-6];
     const rounded = [0.0999755859375, 0.333251953125, 3.140625, -2.71875, 65504, 1.0132789611816406e-6];

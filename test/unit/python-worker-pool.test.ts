@@ -7,8 +7,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { HubError } from '../../hub-server/errors.ts';
 import { PythonWorkerPool, WORKER_SCRIPT, type WorkerSpec } from '../../servables/python-worker-pool.ts';
+import { rejection } from '../helpers/rejection.ts';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/python/', import.meta.url));
 const PYTHON = process.env.MODELHUB_PYTHON ?? '/usr/bin/python3';
@@ -26,15 +26,6 @@ async function startPool(spec: Partial<WorkerSpec>, options: ConstructorParamete
   pools.push(pool);
   await pool.start();
   return pool;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<HubError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(HubError);
-  return error as HubError;
 }
 
 describe('PythonWorkerPool', () => {
