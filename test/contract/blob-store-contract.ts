@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isHubError } from '../../hub-server/errors.ts';
+import { hubErrorCode, rejection } from '../helpers/rejection.ts';
 import type { BlobStore } from '../../hub-server/ports/blob-store.ts';
 
 export type MakeBlobStore = () => Promise<{ store: BlobStore; cleanup: () => Promise<void> }>;
@@ -29,15 +29,6 @@ function chunked(bytes: Buffer, chunkSize = 64 * 1024 + 7): Readable {
   );
 }
 
-async function hubErrorCode(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(isHubError(error), `expected a HubError, got ${String(error)}`).toBe(true);
-    return (error as { code: string }).code;
-  }
-  throw new Error('expected the call to fail');
-}
 
 export function describeBlobStoreContract(label: string, makeStore: MakeBlobStore): void {
   describe(`BlobStore contract: ${label}`, () => {
@@ -113,14 +104,9 @@ export function describeBlobStoreContract(label: string, makeStore: MakeBlobStor
       expect(await store.has(missing)).toBe(false);
       // Lazily: started together, the second could reject before anything awaits it.
       for (const call of [() => store.get(missing), () => store.localPath(missing)]) {
-        try {
-          await call();
-          expect.unreachable('a missing blob must fail');
-        } catch (error) {
-          expect(isHubError(error)).toBe(true);
-          expect((error as { code: string }).code).toBe('MODELHUB_INTERNAL');
-          expect((error as Error).message).toMatch(/not found/);
-        }
+        const error = await rejection(call());
+        expect(error.code).toBe('MODELHUB_INTERNAL');
+        expect(error.message).toMatch(/not found/);
       }
     });
 

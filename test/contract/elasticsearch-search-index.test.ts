@@ -15,7 +15,7 @@ import {
   searchRequest,
   toIndexedDocument,
 } from '../../hub-server/adapters/elasticsearch-search-index.ts';
-import { isHubError } from '../../hub-server/errors.ts';
+import { failure } from '../helpers/rejection.ts';
 import { describeSearchIndexContract, searchFixtures } from './search-index-contract.ts';
 
 // The mock is CommonJS and recognises only the CommonJS build of the client's error classes.
@@ -25,14 +25,6 @@ const { errors } = require('@elastic/elasticsearch') as typeof import('@elastic/
 
 const ES_URL = process.env.MODELHUB_ES_URL;
 
-async function failure(promise: Promise<unknown>): Promise<{ code?: string; message: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    return { code: isHubError(error) ? error.code : undefined, message: (error as Error).message };
-  }
-  throw new Error('expected the call to fail');
-}
 
 if (ES_URL) {
   console.info(`ElasticsearchSearchIndex: the contract suite runs against the Elasticsearch server at ${ES_URL}`);

@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TaskDocument } from '../../schemas/api.ts';
 import type { PublishedMetadata } from '../../schemas/metadata.ts';
-import { isHubError } from '../../hub-server/errors.ts';
+import { hubErrorCode } from '../helpers/rejection.ts';
 import type { Registry } from '../../hub-server/ports/registry.ts';
 import { publishedDocument } from './metadata-fixtures.ts';
 
@@ -16,15 +16,6 @@ export type MakeRegistry = () => Promise<{
   reopen?: (registry: Registry) => Promise<Registry>;
 }>;
 
-async function errorCode(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(isHubError(error), `expected a HubError, got ${String(error)}`).toBe(true);
-    return (error as { code: string }).code;
-  }
-  throw new Error('expected the call to fail');
-}
 
 const doc = (owner: string, name: string, version: number, extra: Partial<Parameters<typeof publishedDocument>[0]> = {}) =>
   publishedDocument({ owner, name, version, title: `${owner}/${name} v${version}`, ...extra });
@@ -91,9 +82,9 @@ export function describeRegistryContract(label: string, makeRegistry: MakeRegist
     });
 
     it('refuses to commit a version that is not pending', async () => {
-      expect(await errorCode(registry.commitVersion(doc('alice', 'ghost', 1)))).toBe('MODELHUB_VERSION_NOT_FOUND');
+      expect(await hubErrorCode(registry.commitVersion(doc('alice', 'ghost', 1)))).toBe('MODELHUB_VERSION_NOT_FOUND');
       const document = await publish(registry, 'alice', 'model');
-      expect(await errorCode(registry.commitVersion(document))).toBe('MODELHUB_CONFLICT');
+      expect(await hubErrorCode(registry.commitVersion(document))).toBe('MODELHUB_CONFLICT');
     });
 
     it('calls the highest published version latest, whatever the commit order', async () => {
@@ -124,7 +115,7 @@ export function describeRegistryContract(label: string, makeRegistry: MakeRegist
       expect(second.next_cursor).toBeNull();
       const alices = await registry.listServables({ limit: 10, owner: 'alice' });
       expect(alices.items.map((s) => s.servable)).toEqual(['alice/one', 'alice/three']);
-      expect(await errorCode(registry.listServables({ limit: 2, cursor: 'not-a-cursor!' }))).toBe('MODELHUB_BAD_REQUEST');
+      expect(await hubErrorCode(registry.listServables({ limit: 2, cursor: 'not-a-cursor!' }))).toBe('MODELHUB_BAD_REQUEST');
     });
 
     it('leaves out private servables a viewer may not see, keeping pages full', async () => {
@@ -174,7 +165,7 @@ export function describeRegistryContract(label: string, makeRegistry: MakeRegist
 
     it('stores tasks, patches them and appends log lines in order', async () => {
       await registry.createTask(task('t1', { servable: 'alice/model', version: 1, steps: [{ name: 'upload', status: 'PENDING' }] }));
-      expect(await errorCode(registry.createTask(task('t1')))).toBe('MODELHUB_CONFLICT');
+      expect(await hubErrorCode(registry.createTask(task('t1')))).toBe('MODELHUB_CONFLICT');
       await registry.updateTask('t1', { status: 'RUNNING', steps: [{ name: 'upload', status: 'RUNNING', started_at: 'now' }] });
       for (let i = 0; i < 500; i += 1) await registry.appendTaskLog('t1', `line ${i}`);
       await registry.updateTask('t1', { status: 'SUCCEEDED', result: { version: 1 }, completed_at: '2026-01-01T00:00:00Z' });
@@ -186,8 +177,8 @@ export function describeRegistryContract(label: string, makeRegistry: MakeRegist
       });
       expect(stored?.log).toEqual(Array.from({ length: 500 }, (_, i) => `line ${i}`));
       expect(await registry.getTask('missing')).toBeUndefined();
-      expect(await errorCode(registry.updateTask('missing', { status: 'FAILED' }))).toBe('MODELHUB_TASK_NOT_FOUND');
-      expect(await errorCode(registry.appendTaskLog('missing', 'x'))).toBe('MODELHUB_TASK_NOT_FOUND');
+      expect(await hubErrorCode(registry.updateTask('missing', { status: 'FAILED' }))).toBe('MODELHUB_TASK_NOT_FOUND');
+      expect(await hubErrorCode(registry.appendTaskLog('missing', 'x'))).toBe('MODELHUB_TASK_NOT_FOUND');
     });
 
     it('fails the tasks and versions a crash interrupted', async () => {

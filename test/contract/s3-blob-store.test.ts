@@ -11,7 +11,7 @@ import { Readable } from 'node:stream';
 import { Client } from 'minio';
 import { afterAll, describe, expect, it } from 'vitest';
 import { S3BlobStore } from '../../hub-server/adapters/s3-blob-store.ts';
-import { isHubError } from '../../hub-server/errors.ts';
+import { failure } from '../helpers/rejection.ts';
 import { startRadosgw } from '../helpers/radosgw.ts';
 import { describeBlobStoreContract } from './blob-store-contract.ts';
 
@@ -27,14 +27,6 @@ async function readAll(stream: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-async function failure(promise: Promise<unknown>): Promise<{ code?: string; message: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    return { code: isHubError(error) ? error.code : undefined, message: (error as Error).message };
-  }
-  throw new Error('expected the call to fail');
-}
 
 const started = await startRadosgw();
 
