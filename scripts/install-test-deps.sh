@@ -10,6 +10,7 @@ DEBIAN_PACKAGES=(
   docker.io debootstrap
   radosgw ceph-mon ceph-osd ceph-common
   chromium
+  postgresql
   libxml2-utils
   curl
 )

@@ -10,8 +10,10 @@ export ONNXRUNTIME_NODE_INSTALL=skip
 export NO_COLOR=1
 
 started_docker=""
+started_postgres=""
 cleanup() {
   if [ -n "$started_docker" ]; then bash scripts/docker/stop-dockerd.sh >/dev/null 2>&1 || true; fi
+  if [ -n "$started_postgres" ]; then bash scripts/postgres/stop.sh >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
 
@@ -23,6 +25,18 @@ if docker_env=$(bash scripts/docker/start-dockerd.sh); then
   echo "Docker: $DOCKER_HOST"
 else
   echo "Docker could not be started: the Docker suites will fail and say why"
+fi
+
+# PostgreSQL for the PostgreSQL adapters' contract suites and the replica e2e tests (they fail,
+# rather than skip, under CI=true when MODELHUB_TEST_DATABASE_URL is missing).
+if [ -z "${MODELHUB_TEST_DATABASE_URL:-}" ]; then
+  if postgres_env=$(bash scripts/postgres/start.sh); then
+    started_postgres=yes
+    eval "export $postgres_env"
+    echo "PostgreSQL: $MODELHUB_TEST_DATABASE_URL"
+  else
+    echo "PostgreSQL could not be started: the PostgreSQL suites will fail and say why"
+  fi
 fi
 
 echo "== typecheck"; npx tsc --noEmit
