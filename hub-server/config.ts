@@ -41,6 +41,42 @@ export interface HubConfig {
   };
   rateLimitPerMinute: number;
   logLevel: string;
+  /** Leftovers of publishes that died (upload folders, blobs no version names) are removed this often... */
+  sweepIntervalMs: number;
+  /** ...once they are this old: younger ones may belong to a publish or an upload still under way. */
+  sweepGraceMs: number;
+  /** Test hook for crash tests only (MODELHUB_TEST_PAUSE_AT_STEP): publishes stop at this step. */
+  testPauseAtStep?: string;
+  /** OpenID Connect sign-in and bearer JWTs (docs/access.md); undefined: not configured. */
+  oidc?: OidcConfig;
+  /** Globus Auth token introspection for the Action Provider; undefined: not configured. */
+  globus?: GlobusConfig;
+}
+
+export interface OidcConfig {
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
+  /** The claim that names the hub user (`preferred_username`, `email`: its local part, `sub`...). */
+  userClaim: string;
+  /** The claim that lists the user's groups (`groups`, `eduPersonEntitlement`...). */
+  groupsClaim: string;
+  /** Members of this group are hub admins. */
+  adminGroup?: string;
+  clockSkewSeconds: number;
+  /** How long a web sign-in lasts. */
+  sessionSeconds: number;
+}
+
+export interface GlobusConfig {
+  clientId: string;
+  clientSecret: string;
+  /** Globus Auth; the hub calls `<authUrl>/v2/oauth2/token/introspect`. */
+  authUrl: string;
+  /** The Groups API; the hub calls `<groupsUrl>/v2/groups/my_groups`. */
+  groupsUrl: string;
+  /** The Action Provider's scope string, published as `globus_auth_scope`. */
+  scope: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -81,6 +117,46 @@ function boolean(env: Env, variable: string, fallback: boolean): boolean {
   if (['true', '1', 'yes'].includes(value.toLowerCase())) return true;
   if (['false', '0', 'no'].includes(value.toLowerCase())) return false;
   throw new ConfigError(variable, `must be true or false; got "${value}"`);
+}
+
+function url(env: Env, variable: string, fallback?: string): string | undefined {
+  const value = env[variable] || fallback;
+  if (value === undefined) return undefined;
+  try {
+    const parsed = new URL(value);
+    if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new Error('not http(s)');
+  } catch {
+    throw new ConfigError(variable, `must be an http(s) URL; got "${value}"`);
+  }
+  return value.replace(/\/+$/, '');
+}
+
+function oidcConfig(env: Env): OidcConfig | undefined {
+  const issuer = url(env, 'MODELHUB_OIDC_ISSUER');
+  if (issuer === undefined) return undefined;
+  return {
+    issuer,
+    clientId: required(env, 'MODELHUB_OIDC_CLIENT_ID', 'when MODELHUB_OIDC_ISSUER is set'),
+    clientSecret: required(env, 'MODELHUB_OIDC_CLIENT_SECRET', 'when MODELHUB_OIDC_ISSUER is set'),
+    userClaim: env.MODELHUB_OIDC_USER_CLAIM || 'preferred_username',
+    groupsClaim: env.MODELHUB_OIDC_GROUPS_CLAIM || 'groups',
+    ...(env.MODELHUB_OIDC_ADMIN_GROUP ? { adminGroup: env.MODELHUB_OIDC_ADMIN_GROUP } : {}),
+    clockSkewSeconds: integer(env, 'MODELHUB_OIDC_CLOCK_SKEW_SECONDS', 60, 0, 600),
+    sessionSeconds: integer(env, 'MODELHUB_SESSION_HOURS', 8, 1, 24 * 90) * 3600,
+  };
+}
+
+function globusConfig(env: Env): GlobusConfig | undefined {
+  const clientId = env.MODELHUB_GLOBUS_CLIENT_ID;
+  if (!clientId) return undefined;
+  return {
+    clientId,
+    clientSecret: required(env, 'MODELHUB_GLOBUS_CLIENT_SECRET', 'when MODELHUB_GLOBUS_CLIENT_ID is set'),
+    authUrl: url(env, 'MODELHUB_GLOBUS_AUTH_URL', 'https://auth.globus.org')!,
+    groupsUrl: url(env, 'MODELHUB_GLOBUS_GROUPS_URL', 'https://groups.api.globus.org')!,
+    // A resource server's own scopes are named after its client id (Globus Auth's scope strings).
+    scope: env.MODELHUB_GLOBUS_SCOPE || `https://auth.globus.org/scopes/${clientId}/action_all`,
+  };
 }
 
 function required(env: Env, variable: string, because: string): string {
@@ -139,6 +215,13 @@ export function loadConfig(env: Env = process.env, overrides: Partial<HubConfig>
     },
     rateLimitPerMinute: integer(env, 'MODELHUB_RATE_LIMIT_PER_MINUTE', 0, 0, 10_000_000),
     logLevel: oneOf(env, 'MODELHUB_LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
+    sweepIntervalMs: seconds(env, 'MODELHUB_SWEEP_INTERVAL_SECONDS', 3600, 0.01, 7 * 86_400),
+    sweepGraceMs: seconds(env, 'MODELHUB_SWEEP_GRACE_SECONDS', 6 * 3600, 0, 30 * 86_400),
+    ...(env.MODELHUB_TEST_PAUSE_AT_STEP ? { testPauseAtStep: env.MODELHUB_TEST_PAUSE_AT_STEP } : {}),
   };
+  const oidc = oidcConfig(env);
+  if (oidc) config.oidc = oidc;
+  const globus = globusConfig(env);
+  if (globus) config.globus = globus;
   return { ...config, ...overrides };
 }

@@ -10,7 +10,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { HubError } from '../errors.ts';
-import type { CreatedToken, NewToken, TokenInfo, TokenScope, TokenStore } from '../ports/token-store.ts';
+import type { CreatedToken, IdentityLink, NewIdentityLink, NewToken, TokenInfo, TokenScope, TokenStore } from '../ports/token-store.ts';
 
 export const TOKEN_PREFIX = 'mh_';
 const SECRET_PATTERN = /^mh_[A-Za-z0-9_-]{43}$/;
@@ -40,7 +40,30 @@ const MIGRATIONS: readonly string[] = [
     user    TEXT
   );
   `,
+  `
+  CREATE TABLE identity_links (
+    issuer       TEXT NOT NULL,
+    subject      TEXT NOT NULL,
+    user         TEXT NOT NULL,
+    groups       TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    last_seen_at TEXT NOT NULL,
+    PRIMARY KEY (issuer, subject)
+  );
+  CREATE INDEX identity_links_by_user ON identity_links (user, created_at);
+  `,
 ];
+
+interface IdentityRow {
+  issuer: string;
+  subject: string;
+  user: string;
+  groups: string;
+  created_at: string;
+  last_seen_at: string;
+}
+
+const toLink = (row: IdentityRow): IdentityLink => ({ ...row, groups: JSON.parse(row.groups) as string[] });
 
 interface TokenRow {
   id: string;
@@ -176,6 +199,46 @@ export class SqliteTokenStore implements TokenStore {
       this.db.prepare('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(new Date().toISOString(), id),
     );
     return this.get(id);
+  }
+
+  async linkIdentity(input: NewIdentityLink): Promise<IdentityLink> {
+    const now = new Date().toISOString();
+    const groups = JSON.stringify([...new Set(input.groups ?? [])].sort());
+    // One immediate transaction: two first sign-ins racing for one name cannot both win.
+    return translate(() =>
+      this.db.transaction((): IdentityLink => {
+        const existing = this.db
+          .prepare('SELECT * FROM identity_links WHERE issuer = ? AND subject = ?')
+          .get(input.issuer, input.subject) as IdentityRow | undefined;
+        if (existing) {
+          if (existing.user !== input.user) {
+            throw new HubError('CONFLICT', `this identity is already linked to the user ${existing.user}`);
+          }
+          const updated = { ...existing, groups: input.groups === undefined ? existing.groups : groups, last_seen_at: now };
+          this.db.prepare('UPDATE identity_links SET groups = @groups, last_seen_at = @last_seen_at WHERE issuer = @issuer AND subject = @subject').run(updated);
+          return toLink(updated);
+        }
+        if (input.mode === 'claim') {
+          const taken = this.db.prepare('SELECT 1 FROM identity_links WHERE user = ? LIMIT 1').get(input.user);
+          if (taken) throw new HubError('CONFLICT', `the user name ${input.user} already belongs to another identity`);
+        }
+        const row: IdentityRow = { issuer: input.issuer, subject: input.subject, user: input.user, groups, created_at: now, last_seen_at: now };
+        this.db
+          .prepare('INSERT INTO identity_links (issuer, subject, user, groups, created_at, last_seen_at) VALUES (@issuer, @subject, @user, @groups, @created_at, @last_seen_at)')
+          .run(row);
+        return toLink(row);
+      }).immediate(),
+    );
+  }
+
+  async findIdentity(issuer: string, subject: string): Promise<IdentityLink | undefined> {
+    const row = this.db.prepare('SELECT * FROM identity_links WHERE issuer = ? AND subject = ?').get(issuer, subject) as IdentityRow | undefined;
+    return row ? toLink(row) : undefined;
+  }
+
+  async identitiesOf(user: string): Promise<IdentityLink[]> {
+    const rows = this.db.prepare('SELECT * FROM identity_links WHERE user = ? ORDER BY created_at, issuer, subject').all(user) as IdentityRow[];
+    return rows.map(toLink);
   }
 
   async setTaskCreator(taskId: string, user: string | null): Promise<void> {

@@ -55,6 +55,33 @@ export interface CreatedToken {
   info: TokenInfo;
 }
 
+/**
+ * A federated identity (an OpenID Connect `iss` + `sub`, or a Globus Auth identity id under Globus
+ * Auth's issuer) linked to a hub user: first sign-in creates the link, and with it the user.
+ */
+export interface IdentityLink {
+  issuer: string;
+  subject: string;
+  user: string;
+  /** The groups the identity provider gave at the latest sign-in (hub group names). */
+  groups: string[];
+  created_at: string;
+  last_seen_at: string;
+}
+
+export interface NewIdentityLink {
+  issuer: string;
+  subject: string;
+  user: string;
+  groups?: string[];
+  /**
+   * `claim`: first sign-in; refused (CONFLICT) when the user name already belongs to any other
+   * identity, so two people whose names normalise alike never share an account.
+   * `link`: the user is already authenticated as `user` and adds one more identity.
+   */
+  mode: 'claim' | 'link';
+}
+
 export interface TokenStore {
   create(token: NewToken): Promise<CreatedToken>;
   /** The token of this secret if it is known, not revoked and not expired; records its use. */
@@ -64,6 +91,15 @@ export interface TokenStore {
   list(filter?: { user?: string }): Promise<TokenInfo[]>;
   /** Revoke; returns the token as it is now, or undefined if there is no such id. */
   revoke(id: string): Promise<TokenInfo | undefined>;
+
+  /**
+   * Link an identity to a user, or refresh the groups of an existing link. CONFLICT when the
+   * identity is linked to another user, or (mode `claim`) the name is taken by another identity.
+   */
+  linkIdentity(link: NewIdentityLink): Promise<IdentityLink>;
+  findIdentity(issuer: string, subject: string): Promise<IdentityLink | undefined>;
+  /** Every identity linked to a user, oldest first. */
+  identitiesOf(user: string): Promise<IdentityLink[]>;
 
   /** Remember who started a task (`null`: an anonymous caller). */
   setTaskCreator(taskId: string, user: string | null): Promise<void>;
