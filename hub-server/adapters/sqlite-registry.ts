@@ -296,11 +296,14 @@ export class SqliteRegistry implements Registry {
       outer.push('l.seq < @cursor');
     }
     if (query.viewer) {
-      const visible = visibilitySql('v.document', query.viewer);
+      // Versions the viewer may not see are left out before the latest is chosen: a private
+      // version 2 must not hide the public version 1 from everyone else.
+      const visible = visibilitySql('document', query.viewer);
       Object.assign(params, visible.params);
-      outer.push(visible.sql);
+      where.push(visible.sql);
     }
-    // A servable's place in the list is its most recent publish; what it shows is its latest version.
+    // A servable's place in the list is its most recent (visible) publish; what it shows is its
+    // latest (visible) version.
     const rows = this.db
       .prepare(
         `WITH latest AS (

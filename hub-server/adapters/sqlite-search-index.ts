@@ -162,22 +162,34 @@ function ftsRowOf(document: PublishedMetadata): string[] {
   ];
 }
 
-function visibilityClause(viewer: Viewer | undefined, params: Record<string, unknown>): string | undefined {
+function visibilityClause(viewer: Viewer | undefined, params: Record<string, unknown>, alias = 'd'): string | undefined {
   if (viewer?.admin) return undefined;
-  const clauses = [`d.visibility = 'public'`];
+  const clauses = [`${alias}.visibility = 'public'`];
   if (viewer?.user !== undefined) {
     params.viewerUser = viewer.user;
-    clauses.push('d.owner = @viewerUser');
-    clauses.push(`EXISTS (SELECT 1 FROM doc_terms s WHERE s.doc_id = d.id AND s.field = 'share_user' AND s.folded = @viewerUser)`);
+    clauses.push(`${alias}.owner = @viewerUser`);
+    clauses.push(`EXISTS (SELECT 1 FROM doc_terms s WHERE s.doc_id = ${alias}.id AND s.field = 'share_user' AND s.folded = @viewerUser)`);
   }
   if (viewer?.groups && viewer.groups.length > 0) {
     params.viewerGroups = JSON.stringify(viewer.groups);
     clauses.push(
-      `EXISTS (SELECT 1 FROM doc_terms s WHERE s.doc_id = d.id AND s.field = 'share_group'
+      `EXISTS (SELECT 1 FROM doc_terms s WHERE s.doc_id = ${alias}.id AND s.field = 'share_group'
                AND s.folded IN (SELECT value FROM json_each(@viewerGroups)))`,
     );
   }
   return `(${clauses.join(' OR ')})`;
+}
+
+/**
+ * `latest` as the viewer sees it: no newer version of the same servable is visible to them, so a
+ * private version 2 never hides the public version 1 from everyone else. An admin sees every
+ * version, so the stored `is_latest` answers.
+ */
+function latestClause(viewer: Viewer | undefined, params: Record<string, unknown>): string {
+  const newerVisible = visibilityClause(viewer, params, 'newer');
+  if (newerVisible === undefined) return 'd.is_latest = 1';
+  return `NOT EXISTS (SELECT 1 FROM docs newer WHERE newer.owner = d.owner AND newer.name = d.name
+                      AND newer.version > d.version AND ${newerVisible})`;
 }
 
 export class SqliteSearchIndex implements SearchIndex {
@@ -307,7 +319,7 @@ export class SqliteSearchIndex implements SearchIndex {
       params.match = match;
       where.push('docs_fts MATCH @match');
     }
-    if (query.latest !== false) where.push('d.is_latest = 1');
+    if (query.latest !== false) where.push(latestClause(query.viewer, params));
     if (query.owner !== undefined) {
       params.owner = query.owner.trim().toLowerCase();
       where.push('d.owner = @owner');

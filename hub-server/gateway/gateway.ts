@@ -4,10 +4,10 @@
  * capacity, loads the servable on demand and runs it, with timings and metrics for each request.
  */
 import { HubError } from '../errors.ts';
-import type { Registry } from '../ports/registry.ts';
+import type { Registry, VersionRecord } from '../ports/registry.ts';
 import type { Viewer } from '../ports/search-index.ts';
 import type { RunCall, RunService, ServableRef } from '../services/run-service.ts';
-import { canView } from '../services/access.ts';
+import { resolveVisibleVersion } from '../services/access.ts';
 import type { RunReply } from '../../schemas/api.ts';
 import type { Method, PublishedMetadata } from '../../schemas/metadata.ts';
 import type { ServableValue } from '../../servables/servable.ts';
@@ -79,7 +79,8 @@ export interface ResolvedRun {
 
 export class Gateway implements RunService {
   private readonly admitted = new Map<string, number>();
-  private readonly latestDocuments = new Map<string, PublishedMetadata>();
+  /** Each servable's published and withdrawn versions, newest first, until invalidated. */
+  private readonly versionLists = new Map<string, VersionRecord[]>();
   private readonly servableMetrics = new Map<string, ServableMetrics>();
   readonly batcher: DynamicBatcher;
   executor: Executor;
@@ -89,49 +90,24 @@ export class Gateway implements RunService {
     this.executor = batchingExecutor(this.batcher);
   }
 
-  /** Forget cached documents of owner/name (after a publish or a withdrawal). */
+  /** Forget the cached versions of owner/name (after a publish, a withdrawal or a sharing change). */
   invalidate(owner: string, name: string): void {
-    for (const key of [...this.latestDocuments.keys()]) {
-      if (key.startsWith(`${owner}/${name}@`)) this.latestDocuments.delete(key);
-    }
+    this.versionLists.delete(`${owner}/${name}`);
   }
 
+  /**
+   * The version document this viewer means (the latest one they may see when `ref.version` is
+   * undefined): the one rule of services/access.ts over the servable's cached version list.
+   */
   async describe(ref: ServableRef, viewer: Viewer): Promise<PublishedMetadata> {
-    const key = `${ref.owner}/${ref.name}@${ref.version ?? 'latest'}`;
-    let document = this.latestDocuments.get(key);
-    if (!document) {
-      document = await this.lookup(ref, viewer);
-      this.latestDocuments.set(key, document);
+    const key = `${ref.owner}/${ref.name}`;
+    let versions = this.versionLists.get(key);
+    if (!versions) {
+      versions = await this.options.registry.listVersions(ref.owner, ref.name);
+      // Unknown names are not remembered: a client asking for random names must not fill memory.
+      if (versions.length > 0) this.versionLists.set(key, versions);
     }
-    if (!canView(document, viewer)) throw new HubError('SERVABLE_NOT_FOUND', `${ref.owner}/${ref.name}`);
-    return document;
-  }
-
-  private async lookup(ref: ServableRef, viewer: Viewer): Promise<PublishedMetadata> {
-    const name = `${ref.owner}/${ref.name}`;
-    const record = await this.options.registry.getVersion(ref.owner, ref.name, ref.version);
-    if (!record?.document || record.state === 'pending' || record.state === 'failed') {
-      if (ref.version !== undefined) {
-        const latest = await this.options.registry.getVersion(ref.owner, ref.name);
-        if (latest?.document && latest.state === 'published' && canView(latest.document, viewer)) {
-          throw new HubError('VERSION_NOT_FOUND', `${name}@${ref.version}`);
-        }
-      } else {
-        // Every version withdrawn: the servable is gone, and says so, as each version does.
-        const newest = (await this.options.registry.listVersions(ref.owner, ref.name))[0];
-        if (newest?.document && newest.state === 'withdrawn' && canView(newest.document, viewer)) {
-          throw new HubError('SERVABLE_WITHDRAWN', name, { details: { withdrawn_at: newest.withdrawn_at, reason: newest.withdrawn_reason } });
-        }
-      }
-      throw new HubError('SERVABLE_NOT_FOUND', name);
-    }
-    if (!canView(record.document, viewer)) throw new HubError('SERVABLE_NOT_FOUND', name);
-    if (record.state === 'withdrawn') {
-      throw new HubError('SERVABLE_WITHDRAWN', `${name}@${record.version}`, {
-        details: { withdrawn_at: record.withdrawn_at, reason: record.withdrawn_reason },
-      });
-    }
-    return record.document;
+    return resolveVisibleVersion(versions, ref, viewer);
   }
 
   private metricsOf(servable: string, version: number): ServableMetrics {

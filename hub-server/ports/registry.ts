@@ -28,7 +28,11 @@ export interface ListServablesQuery {
   owner?: string;
   limit: number;
   cursor?: string;
-  /** When given, private servables this viewer may not see are left out (so pages stay full). */
+  /**
+   * When given, versions this viewer may not see are left out before each servable's latest is
+   * chosen: an item is the newest published version the viewer may see (a private version 2 never
+   * hides a public version 1), and servables with none are left out (so pages stay full).
+   */
   viewer?: Viewer;
 }
 

@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { ErrorDocument } from '../../schemas/api.ts';
 import { HubError } from '../errors.ts';
-import { canView } from '../services/access.ts';
+import { visibleVersions } from '../services/access.ts';
 import { landingPath } from '../services/citation-formats.ts';
 
 const Resolution = Type.Object({
@@ -47,10 +47,11 @@ export default async function identifierRoutes(app: FastifyInstance): Promise<vo
       const identifier = identifierFromPath(request);
       const record = await registry.getIdentifier(identifier);
       if (!record) throw new HubError('IDENTIFIER_NOT_FOUND', identifier);
-      const versions = await registry.listVersions(record.owner, record.name);
+      // Only versions this caller may see: a concept identifier resolves to the latest of those,
+      // and a pending (never published) version or a hidden one resolves as unknown.
+      const versions = visibleVersions(await registry.listVersions(record.owner, record.name), request.viewer);
       const target = record.version === undefined ? versions.find((v) => v.state === 'published') ?? versions[0] : versions.find((v) => v.version === record.version);
-      // A pending (never published) version or one the caller may not see resolves as unknown.
-      if (!target?.document || !canView(target.document, request.viewer)) throw new HubError('IDENTIFIER_NOT_FOUND', identifier);
+      if (!target?.document) throw new HubError('IDENTIFIER_NOT_FOUND', identifier);
       const withdrawn = target.state === 'withdrawn';
       const base = `${config.publicUrl}/api/v1/servables/${record.owner}/${record.name}`;
       return {

@@ -134,6 +134,19 @@ export function describeRegistryContract(label: string, makeRegistry: MakeRegist
       expect((await registry.listServables({ limit: 10 })).items).toHaveLength(3);
     });
 
+    it('lists for a viewer the latest version that viewer may see: a private version 2 never hides a public version 1', async () => {
+      await publish(registry, 'alice', 'model');
+      await publish(registry, 'alice', 'model', { visibility: 'private', sharedWith: { users: ['dave'] } });
+      await publish(registry, 'alice', 'model', { visibility: 'private' });
+      const latest = async (viewer: Parameters<Registry['listServables']>[0]['viewer']) =>
+        (await registry.listServables({ limit: 10, viewer })).items.map((s) => `${s.servable}@${s.latest_version}:${s.document.hub.version}`);
+      expect(await latest({})).toEqual(['alice/model@1:1']);
+      expect(await latest({ user: 'eve' })).toEqual(['alice/model@1:1']);
+      expect(await latest({ user: 'dave' })).toEqual(['alice/model@2:2']);
+      expect(await latest({ user: 'alice' })).toEqual(['alice/model@3:3']);
+      expect(await latest({ admin: true })).toEqual(['alice/model@3:3']);
+    });
+
     it('withdraws one version or all, keeping the documents for tombstones', async () => {
       await publish(registry, 'alice', 'model');
       await publish(registry, 'alice', 'model');

@@ -216,6 +216,23 @@ export function describeSearchIndexContract(label: string, makeIndex: MakeSearch
       }
     });
 
+    it('keeps latest per viewer: a private version 2 never hides the public version 1 from others', async () => {
+      const title = 'Spectral unmixing autoencoder';
+      await index.index(publishedDocument({ owner: 'remote-lab', name: 'unmix', version: 1, title }));
+      await index.index(publishedDocument({ owner: 'remote-lab', name: 'unmix', version: 2, title, visibility: 'private', sharedWith: { users: ['dana'] } }));
+      await index.index(publishedDocument({ owner: 'remote-lab', name: 'unmix', version: 3, title, visibility: 'private', sharedWith: { groups: ['unmixers'] } }));
+      const versionsSeen = async (viewer: IndexQuery['viewer']) => (await search({ q: 'unmixing', viewer })).hits.map((hit) => hit.version);
+      expect(await versionsSeen(undefined)).toEqual([1]);
+      expect(await versionsSeen({ user: 'mallory' })).toEqual([1]);
+      expect(await versionsSeen({ user: 'dana' })).toEqual([2]);
+      expect(await versionsSeen({ user: 'x', groups: ['unmixers'] })).toEqual([3]);
+      expect(await versionsSeen({ user: 'remote-lab' })).toEqual([3]);
+      expect(await versionsSeen({ admin: true })).toEqual([3]);
+      // Counts and facets follow the same hits.
+      expect((await search({ owner: 'remote-lab' })).total).toBe(1);
+      expect((await search({ owner: 'remote-lab', latest: false, viewer: { user: 'dana' } })).total).toBe(2);
+    });
+
     it('pages with limit and offset', async () => {
       const pages: string[] = [];
       for (let offset = 0; offset < 6; offset += 2) {
