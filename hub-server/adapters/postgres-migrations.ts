@@ -1,0 +1,128 @@
+/**
+ * The PostgreSQL schema of every shared store, as numbered steps (step N is migration id N). Never
+ * edit or reorder a shipped step: add one. `postgres-database.ts` applies the missing ones under an
+ * advisory lock, so replicas starting at once agree.
+ *
+ * Timestamps the hub hands in are kept as the ISO text it gave (the ports return them unchanged);
+ * documents are JSONB so that visibility can be decided in SQL.
+ */
+export interface PostgresMigration {
+  name: string;
+  sql: string;
+}
+
+export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
+  {
+    name: 'registry',
+    sql: `
+      CREATE TABLE versions (
+        owner            TEXT    NOT NULL,
+        name             TEXT    NOT NULL,
+        version          INTEGER NOT NULL CHECK (version >= 1),
+        state            TEXT    NOT NULL CHECK (state IN ('pending', 'published', 'failed', 'withdrawn')),
+        document         JSONB,
+        created_at       TEXT    NOT NULL,
+        published_at     TEXT,
+        publish_seq      BIGINT  UNIQUE,
+        withdrawn_at     TEXT,
+        withdrawn_reason TEXT,
+        PRIMARY KEY (owner, name, version)
+      );
+      CREATE INDEX versions_by_state ON versions (state, owner, name);
+      -- The order of publishes across every replica (the listing's cursor).
+      CREATE SEQUENCE versions_publish_seq;
+      -- The last number handed out per servable: one row lock serialises concurrent reservations.
+      CREATE TABLE version_counters (
+        owner TEXT    NOT NULL,
+        name  TEXT    NOT NULL,
+        last  INTEGER NOT NULL,
+        PRIMARY KEY (owner, name)
+      );
+
+      CREATE TABLE tasks (
+        task_id    TEXT PRIMARY KEY,
+        kind       TEXT NOT NULL,
+        status     TEXT NOT NULL,
+        servable   TEXT,
+        version    INTEGER,
+        created_at TEXT NOT NULL,
+        document   JSONB NOT NULL
+      );
+      CREATE INDEX tasks_by_status ON tasks (status, created_at);
+      CREATE TABLE task_log (
+        seq     BIGSERIAL PRIMARY KEY,
+        task_id TEXT NOT NULL REFERENCES tasks (task_id) ON DELETE CASCADE,
+        line    TEXT NOT NULL
+      );
+      CREATE INDEX task_log_by_task ON task_log (task_id, seq);
+
+      CREATE TABLE identifiers (
+        identifier TEXT PRIMARY KEY,
+        owner      TEXT NOT NULL,
+        name       TEXT NOT NULL,
+        version    INTEGER,
+        state      TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        last_error TEXT,
+        updated_at TEXT
+      );
+      CREATE INDEX identifiers_by_servable ON identifiers (owner, name, version);
+      CREATE INDEX identifiers_by_state ON identifiers (state, created_at);
+    `,
+  },
+  {
+    name: 'tokens',
+    sql: `
+      CREATE TABLE tokens (
+        id           TEXT PRIMARY KEY,
+        hash         TEXT NOT NULL UNIQUE,
+        prefix       TEXT NOT NULL,
+        user_name    TEXT NOT NULL,
+        groups       JSONB NOT NULL,
+        scopes       JSONB NOT NULL,
+        label        TEXT,
+        created_at   TEXT NOT NULL,
+        created_by   TEXT,
+        expires_at   TEXT,
+        revoked_at   TEXT,
+        last_used_at TEXT
+      );
+      CREATE INDEX tokens_by_user ON tokens (user_name, created_at);
+      CREATE TABLE task_creators (
+        task_id   TEXT PRIMARY KEY,
+        user_name TEXT
+      );
+    `,
+  },
+  {
+    name: 'search',
+    sql: `
+      CREATE TABLE search_docs (
+        id           BIGSERIAL PRIMARY KEY,
+        owner        TEXT     NOT NULL,
+        name         TEXT     NOT NULL,
+        version      INTEGER  NOT NULL,
+        visibility   TEXT     NOT NULL,
+        type         TEXT     NOT NULL,
+        published_at TEXT     NOT NULL,
+        is_latest    BOOLEAN  NOT NULL DEFAULT false,
+        hit          JSONB    NOT NULL,
+        title_key    TEXT     NOT NULL,
+        servable     TEXT     NOT NULL,
+        words        TSVECTOR NOT NULL,
+        UNIQUE (owner, name, version)
+      );
+      CREATE INDEX search_docs_words ON search_docs USING GIN (words);
+      CREATE INDEX search_docs_by_date ON search_docs (is_latest, published_at);
+      -- field: domain | author | doi | share_user | share_group; folded is what filters compare.
+      CREATE TABLE search_terms (
+        doc_id BIGINT NOT NULL REFERENCES search_docs (id) ON DELETE CASCADE,
+        field  TEXT   NOT NULL,
+        folded TEXT   NOT NULL,
+        value  TEXT   NOT NULL,
+        PRIMARY KEY (doc_id, field, folded)
+      );
+      CREATE INDEX search_terms_by_value ON search_terms (field, folded);
+    `,
+  },
+];
