@@ -102,6 +102,8 @@ export type ActionLogEntry = Static<typeof ActionLogEntry>;
 export const ActionLog = Type.Object({
   action_id: Type.String(),
   entries: Type.Array(ActionLogEntry),
+  /** The page size asked for (the toolkit's PaginationWrapper requires it). */
+  limit: Type.Integer(),
   has_next_page: Type.Boolean(),
   marker: Type.Optional(Type.String()),
 });

@@ -11,6 +11,16 @@ export interface Viewer {
   user?: string;
   groups?: string[];
   admin?: boolean;
+  /**
+   * The caller's Globus Auth identity id (a UUID), where sign-in or token introspection
+   * established one: the Action Provider then names them `urn:globus:auth:identity:<id>`.
+   */
+  globusIdentity?: string;
+  /**
+   * Every federated identity the caller speaks for, as URNs (`urn:globus:auth:identity:<id>` for
+   * each identity of a Globus identity set or linked to the hub user): what `whoami` reports.
+   */
+  identityUrns?: string[];
 }
 
 export type IndexQuery = SearchQuery & { viewer?: Viewer };

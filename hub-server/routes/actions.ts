@@ -28,7 +28,7 @@ import { creatorUrn, groupUrn, isAllowed, isAnonymous, principalsOf, userUrn } f
 import { SchemaValidator } from '../actions/schema-validator.ts';
 import { HubError } from '../errors.ts';
 import type { Viewer } from '../ports/search-index.ts';
-import type { RunService } from '../services/run-service.ts';
+import type { RunService, ServableRef } from '../services/run-service.ts';
 
 export interface ActionsPluginOptions {
   runService: RunService;
@@ -57,6 +57,11 @@ interface ProviderKind {
   describe(request: FastifyRequest, viewer: Viewer): Promise<ProviderDescription>;
   /** Checks the body (400), the servable (404) and the caller's right to run it (403). */
   check(request: FastifyRequest, body: Record<string, unknown>, viewer: Viewer): Promise<void>;
+  /**
+   * Before any action of this provider is looked up: a provider the caller may not see answers
+   * exactly as an unknown one (404), so its replies never reveal that a private servable exists.
+   */
+  guard(request: FastifyRequest, viewer: Viewer): Promise<void>;
 }
 
 const errorReplies = {
@@ -108,6 +113,33 @@ export default async function actionsPlugin(app: FastifyInstance, opts: ActionsP
     }
   };
 
+  /**
+   * Whether the viewer may see this servable version (or some version, without one) now. A
+   * withdrawn one still counts: its actions stay readable to those who could see it.
+   */
+  const seesServable = async (ref: ServableRef, viewer: Viewer): Promise<void> => {
+    try {
+      await opts.runService.describe(ref, viewer);
+    } catch (error) {
+      if (!(error instanceof HubError && error.code === 'MODELHUB_SERVABLE_WITHDRAWN')) throw error;
+    }
+  };
+
+  /**
+   * Access is checked again on every read of an action, not only at /run: once a share is revoked
+   * (or the servable made private), its former sharer's old actions are unknown to them (404).
+   */
+  const mustStillSee = async (record: ActionRecord, viewer: Viewer): Promise<void> => {
+    const target = targetOf(record.provider, record.request.body).ref;
+    const ran = record.details.version;
+    try {
+      await seesServable({ ...target, version: typeof ran === 'number' ? ran : target.version }, viewer);
+    } catch (error) {
+      if (error instanceof HubError && error.status === 404) throw new HubError('ACTION_NOT_FOUND', record.actionId);
+      throw error;
+    }
+  };
+
   const inference: ProviderKind = {
     key: () => 'inference',
     describe: async () => ({
@@ -130,6 +162,7 @@ export default async function actionsPlugin(app: FastifyInstance, opts: ActionsP
       maximum_deadline: settings.maximumDeadline,
       input_schema: InferenceActionBody as unknown as JsonSchema,
     }),
+    guard: async () => undefined,
     check: async (_request, body, viewer) => {
       checkBody('inference-body', InferenceActionBody, body, 'body');
       const target = targetOf('inference', body);
@@ -168,6 +201,10 @@ export default async function actionsPlugin(app: FastifyInstance, opts: ActionsP
         input_schema: servableActionInputSchema(document),
       };
     },
+    guard: async (request, viewer) => {
+      const { owner, name } = request.params as { owner: string; name: string };
+      await seesServable({ owner, name }, viewer);
+    },
     check: async (request, body, viewer) => {
       const { owner, name } = request.params as { owner: string; name: string };
       const version = typeof body.version === 'number' ? body.version : undefined;
@@ -188,8 +225,10 @@ export default async function actionsPlugin(app: FastifyInstance, opts: ActionsP
 
     const load = async (request: FastifyRequest, access: 'monitor' | 'manage') => {
       const viewer = await caller(request);
+      await kind.guard(request, viewer);
       const { action_id } = request.params as { action_id: string };
       const record = engine.find(kind.key(request), action_id);
+      await mustStillSee(record, viewer);
       const allowed = access === 'monitor' ? record.request.monitor_by ?? [] : record.request.manage_by ?? [];
       if (!isAllowed(viewer, record.creator, allowed)) {
         if (isAnonymous(viewer)) throw new HubError('UNAUTHENTICATED', `action ${action_id} is not anonymous`);
@@ -275,9 +314,12 @@ export default async function actionsPlugin(app: FastifyInstance, opts: ActionsP
       const { record } = await load(request, 'monitor');
       const { limit = 100, marker } = request.query as { limit?: number; marker?: string };
       const page = engine.readLog(record, marker === undefined ? 0 : Number(marker), limit);
+      // globus-action-provider-tools' ActionLogReturn (a PaginationWrapper): entries, limit,
+      // has_next_page and marker; action_id is the hub's addition.
       return {
         action_id: record.actionId,
         entries: page.entries,
+        limit,
         has_next_page: page.more,
         ...(page.more ? { marker: String(page.last) } : {}),
       };
@@ -304,6 +346,7 @@ export default async function actionsPlugin(app: FastifyInstance, opts: ActionsP
       },
       async (request) => {
         const viewer = await caller(request);
+        await kind.guard(request, viewer);
         if (isAnonymous(viewer)) throw new HubError('UNAUTHENTICATED', 'listing actions needs a token');
         const query = request.query as { status?: string; roles?: string };
         const statuses = parseList(query.status ?? 'active', ['active', 'inactive', 'succeeded', 'failed'], 'status')

@@ -396,3 +396,72 @@ describe('durability', () => {
     }
   });
 });
+
+/**
+ * The documents as globus-action-provider-tools' pydantic models define them (data_types.py:
+ * `PaginationWrapper` {limit: int, has_next_page: bool, marker: Optional[str]}, `ActionLogReturn`
+ * adds `entries: List[ActionLogEntry]`, an entry being {code, description, details?}; principals
+ * match utils.principal_urn_regex), written from the toolkit rather than from the hub's schemas.
+ */
+const TOOLKIT_PRINCIPAL = /^urn:globus:(auth:identity|groups:id):([a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{12})$/;
+const toolkitLogReturn = ajv.compile({
+  type: 'object',
+  required: ['limit', 'has_next_page', 'entries'],
+  properties: {
+    limit: { type: 'integer' },
+    has_next_page: { type: 'boolean' },
+    marker: { type: ['string', 'null'] },
+    entries: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['code', 'description'],
+        properties: { code: { type: 'string' }, description: { type: 'string' }, details: { type: ['object', 'null'] } },
+      },
+    },
+  },
+});
+
+describe('conformance with the Action Provider toolkit models', () => {
+  const GLOBUS_ID = 'b8a2f7c4-3d1e-4f5a-9c6b-0e1d2c3b4a59';
+  const asGlobusUser = (method: 'GET' | 'POST', url: string, payload?: unknown) =>
+    hub.app.inject({
+      method,
+      url,
+      ...(payload === undefined ? {} : { payload: payload as object }),
+      headers: { authorization: 'Bearer erin', 'x-test-globus-identity': GLOBUS_ID },
+    });
+
+  it('answers the log as an ActionLogReturn, with the limit it used', async () => {
+    const started = (await post('/actions/inference/run', { request_id: rid(), body: { servable: 'test/sum', inputs: [1, 2] } }, 'alice')).json();
+    const base = `/actions/inference/${started.action_id}`;
+    await waitFor(`${base}/status`, 'alice');
+    const first = (await get(`${base}/log?limit=2`, 'alice')).json();
+    expect(toolkitLogReturn(first), JSON.stringify(toolkitLogReturn.errors)).toBe(true);
+    expect(first).toMatchObject({ limit: 2, has_next_page: true });
+    const whole = (await get(`${base}/log`, 'alice')).json();
+    expect(toolkitLogReturn(whole), JSON.stringify(toolkitLogReturn.errors)).toBe(true);
+    expect(whole.limit).toBe(100);
+    expect(validLog(whole)).toBe(true);
+  });
+
+  it('names a caller with a Globus identity by its Globus URN in creator_id, monitor_by and manage_by', async () => {
+    const request = { request_id: rid(), body: { servable: 'test/sum', inputs: [3, 4] } };
+    const started = await asGlobusUser('POST', '/actions/inference/run', request);
+    expect(started.statusCode).toBe(202);
+    const status = started.json();
+    expectStatusDocument(status);
+    const urn = `urn:globus:auth:identity:${GLOBUS_ID}`;
+    expect(status.creator_id).toBe(urn);
+    expect(status.creator_id).toMatch(TOOLKIT_PRINCIPAL);
+    expect(status.monitor_by).toEqual([urn]);
+    expect(status.manage_by).toEqual([urn]);
+    // The same caller follows and manages it; a hub-only user with the same name is someone else
+    // only when it lacks the identity, and is then named the hub's way.
+    expect((await asGlobusUser('GET', `/actions/inference/${status.action_id}/status`)).statusCode).toBe(200);
+    expect((await asGlobusUser('GET', `/actions/inference/${status.action_id}/log`)).statusCode).toBe(200);
+    const hubOnly = (await post('/actions/inference/run', { request_id: rid(), body: { servable: 'test/sum', inputs: [1] } }, 'frank')).json();
+    expect(hubOnly.creator_id).toBe('urn:modelhub:user:frank');
+    expect(hubOnly.creator_id).not.toMatch(TOOLKIT_PRINCIPAL);
+  });
+});
