@@ -16,6 +16,7 @@ import identity, { type TokenResolver } from './plugins/identity.ts';
 import rateLimit from './plugins/rate-limit.ts';
 import actionsPlugin from './routes/actions.ts';
 import citationRoutes from './routes/citation.ts';
+import downloadRoutes from './routes/download.ts';
 import identifierRoutes from './routes/identifiers.ts';
 import landingRoutes from './routes/landing.ts';
 import identifierSync from './services/identifier-retry.ts';
@@ -175,6 +176,7 @@ export async function buildApp(config: HubConfig, options: BuildAppOptions = {})
       await api.register(searchRoutes);
       await api.register(identifierRoutes);
       await api.register(citationRoutes);
+      await api.register(downloadRoutes);
       await api.register(tokenRoutes);
     },
     { prefix: '/api/v1' },

@@ -15,6 +15,7 @@ import { describeTask, formatTable, processOutput, renderPublish, type Output } 
 import { registerAdminCommands } from './admin-commands.ts';
 import { commandKit } from './cli-commands.ts';
 import { registerTokenCommands } from './token-commands.ts';
+import { registerDownloadCommand } from './download-command.ts';
 import { registerFlowCommands } from './flows/flow-commands.ts';
 import { HubClient } from './hub-client.ts';
 import { METADATA_FILE, defaultMetadataPath, loadServable, metadataTemplate } from './models/from-path.ts';
@@ -387,6 +388,7 @@ export function buildCli(output: Output = processOutput): Command {
   registerFlowCommands(program, output);
   registerAdminCommands(program, output);
   registerTokenCommands(program, output);
+  registerDownloadCommand(program, output);
   return program;
 }
 

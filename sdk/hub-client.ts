@@ -8,6 +8,7 @@ import type { HubParams } from './http.ts';
 import type { ServableDescription } from './models/servable-description.ts';
 import { citeServable, type CitationFormat } from './operations/cite-servable.ts';
 import { describeServable } from './operations/describe-servable.ts';
+import { downloadServable, downloadServableProgress, type DownloadEvent } from './operations/download-servable.ts';
 import { getTaskStatus } from './operations/get-task-status.ts';
 import { listServables, type ServableListItem } from './operations/list-servables.ts';
 import { listVersions, type VersionEntry } from './operations/list-versions.ts';
@@ -90,6 +91,16 @@ export class HubClient {
 
   cite(name: string, format: CitationFormat = 'bibtex', options: { version?: number } = {}): Promise<string> {
     return citeServable({ ...this.params, ...options, name, format });
+  }
+
+  /** Download a version's archive (files, metadata, citation, a local server) to `destination`. */
+  download(name: string, options: { version?: number; destination?: string } = {}): Promise<{ path: string; bytes: number; version?: number }> {
+    return downloadServable({ ...this.params, ...options, name });
+  }
+
+  /** The same, yielding byte progress for a bar. */
+  downloadProgress(name: string, options: { version?: number; destination?: string } = {}): AsyncGenerator<DownloadEvent> {
+    return downloadServableProgress({ ...this.params, ...options, name });
   }
 
   withdraw(name: string, options: { version?: number; reason?: string } = {}): Promise<Record<string, unknown>> {

@@ -66,6 +66,7 @@ export { listVersions, type VersionEntry } from './operations/list-versions.ts';
 export { listServables, type ListServablesParams, type ServableListItem } from './operations/list-servables.ts';
 export { searchServables } from './operations/search-servables.ts';
 export { citeServable, CITATION_FORMATS, type CitationFormat } from './operations/cite-servable.ts';
+export { downloadServable, downloadServableProgress, type DownloadEvent, type DownloadParams } from './operations/download-servable.ts';
 export { withdrawServable } from './operations/withdraw-servable.ts';
 export { resolveIdentifier, type ResolvedIdentifier } from './operations/resolve-identifier.ts';
 
