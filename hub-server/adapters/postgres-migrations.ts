@@ -125,4 +125,19 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       CREATE INDEX search_terms_by_value ON search_terms (field, folded);
     `,
   },
+  {
+    name: 'identity-links',
+    sql: `
+      CREATE TABLE identity_links (
+        issuer       TEXT  NOT NULL,
+        subject      TEXT  NOT NULL,
+        user_name    TEXT  NOT NULL,
+        groups       JSONB NOT NULL,
+        created_at   TEXT  NOT NULL,
+        last_seen_at TEXT  NOT NULL,
+        PRIMARY KEY (issuer, subject)
+      );
+      CREATE INDEX identity_links_by_user ON identity_links (user_name, created_at);
+    `,
+  },
 ];

@@ -65,4 +65,59 @@ export function describeTokenStoreContract(adapter: string, makeStore: MakeToken
       expect(await store.identitiesOf('carol')).toHaveLength(1);
     });
   });
+
+  describe(`TokenStore contract (${adapter}): tokens and task creators`, () => {
+    let store: TokenStore;
+    let cleanup: () => Promise<void>;
+    beforeEach(async () => {
+      ({ store, cleanup } = await makeStore());
+    });
+    afterEach(async () => {
+      await store.close();
+      await cleanup();
+    });
+
+    it('verifies a token by its secret, records its use, and never lists the secret', async () => {
+      const { token, info } = await store.create({ user: 'alice', groups: ['lab', 'lab', 'astro'], scopes: ['run', 'publish'], label: 'laptop' });
+      expect(token).toMatch(/^mh_[A-Za-z0-9_-]{43}$/);
+      expect(info).toMatchObject({ user: 'alice', groups: ['astro', 'lab'], scopes: ['publish', 'run'], label: 'laptop', prefix: token.slice(0, 9) });
+      const verified = await store.verify(token);
+      expect(verified?.id).toBe(info.id);
+      expect(verified?.last_used_at).toEqual(expect.any(String));
+      expect((await store.get(info.id))?.last_used_at).toBe(verified!.last_used_at);
+      expect(await store.verify(`${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`)).toBeUndefined();
+      expect(await store.verify('not-a-token')).toBeUndefined();
+      expect(await store.verify('')).toBeUndefined();
+      expect(JSON.stringify(await store.list())).not.toContain(token.slice(9));
+      expect(await store.get('tok_missing')).toBeUndefined();
+    });
+
+    it('refuses expired and revoked tokens; lists newest first, by user', async () => {
+      const expired = await store.create({ user: 'bob', scopes: ['run'], expires_at: new Date(Date.now() - 1000).toISOString() });
+      expect(await store.verify(expired.token)).toBeUndefined();
+      const soon = await store.create({ user: 'bob', scopes: ['run'], expires_at: new Date(Date.now() + 60_000).toISOString(), created_by: 'admin' });
+      expect(await store.verify(soon.token)).toMatchObject({ user: 'bob', created_by: 'admin' });
+      const revoked = await store.revoke(soon.info.id);
+      expect(revoked?.revoked_at).toEqual(expect.any(String));
+      expect(await store.verify(soon.token)).toBeUndefined();
+      // Revoking twice keeps the first time; an unknown id is undefined.
+      expect((await store.revoke(soon.info.id))?.revoked_at).toBe(revoked!.revoked_at);
+      expect(await store.revoke('tok_missing')).toBeUndefined();
+      await store.create({ user: 'carol', scopes: ['admin'] });
+      expect((await store.list({ user: 'bob' })).map((t) => t.id).sort()).toEqual([expired.info.id, soon.info.id].sort());
+      const all = await store.list();
+      expect(all).toHaveLength(3);
+      expect([...all.map((t) => t.created_at)].sort().reverse()).toEqual(all.map((t) => t.created_at));
+    });
+
+    it('remembers who started a task', async () => {
+      await store.setTaskCreator('t1', 'alice');
+      await store.setTaskCreator('t2', null);
+      expect(await store.getTaskCreator('t1')).toBe('alice');
+      expect(await store.getTaskCreator('t2')).toBeNull();
+      expect(await store.getTaskCreator('t3')).toBeUndefined();
+      await store.setTaskCreator('t1', 'bob');
+      expect(await store.getTaskCreator('t1')).toBe('bob');
+    });
+  });
 }

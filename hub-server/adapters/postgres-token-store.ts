@@ -1,0 +1,193 @@
+/**
+ * API tokens, identity links and task creators in PostgreSQL: a token made on one replica verifies
+ * on every other, and a revocation anywhere takes effect on the next request everywhere (every
+ * check reads the row). Secrets are made and hashed exactly as in the embedded store.
+ */
+import { randomBytes } from 'node:crypto';
+import { HubError } from '../errors.ts';
+import type { CreatedToken, IdentityLink, NewIdentityLink, NewToken, TokenInfo, TokenScope, TokenStore } from '../ports/token-store.ts';
+import type { PostgresDatabase } from './postgres-database.ts';
+import { TOKEN_PREFIX, hashSecret } from './sqlite-token-store.ts';
+
+const SECRET_PATTERN = /^mh_[A-Za-z0-9_-]{43}$/;
+/** Writing last_used_at on every request would make every authenticated read a write. */
+const LAST_USED_RESOLUTION_MS = 60_000;
+
+interface TokenRow {
+  id: string;
+  hash: string;
+  prefix: string;
+  user_name: string;
+  groups: string[];
+  scopes: TokenScope[];
+  label: string | null;
+  created_at: string;
+  created_by: string | null;
+  expires_at: string | null;
+  revoked_at: string | null;
+  last_used_at: string | null;
+}
+
+interface IdentityRow {
+  issuer: string;
+  subject: string;
+  user_name: string;
+  groups: string[];
+  created_at: string;
+  last_seen_at: string;
+}
+
+function toInfo(row: TokenRow): TokenInfo {
+  const info: TokenInfo = { id: row.id, user: row.user_name, groups: row.groups, scopes: row.scopes, prefix: row.prefix, created_at: row.created_at };
+  if (row.label !== null) info.label = row.label;
+  if (row.created_by !== null) info.created_by = row.created_by;
+  if (row.expires_at !== null) info.expires_at = row.expires_at;
+  if (row.revoked_at !== null) info.revoked_at = row.revoked_at;
+  if (row.last_used_at !== null) info.last_used_at = row.last_used_at;
+  return info;
+}
+
+const toLink = (row: IdentityRow): IdentityLink => ({
+  issuer: row.issuer,
+  subject: row.subject,
+  user: row.user_name,
+  groups: row.groups,
+  created_at: row.created_at,
+  last_seen_at: row.last_seen_at,
+});
+
+export class PostgresTokenStore implements TokenStore {
+  private constructor(private readonly db: PostgresDatabase) {}
+
+  static async open(db: PostgresDatabase): Promise<PostgresTokenStore> {
+    await db.migrate();
+    return new PostgresTokenStore(db.share());
+  }
+
+  async create(input: NewToken): Promise<CreatedToken> {
+    const token = `${TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`;
+    const row: TokenRow = {
+      id: `tok_${randomBytes(8).toString('hex')}`,
+      hash: hashSecret(token),
+      prefix: token.slice(0, TOKEN_PREFIX.length + 6),
+      user_name: input.user,
+      groups: [...new Set(input.groups ?? [])].sort(),
+      scopes: [...new Set(input.scopes)].sort(),
+      label: input.label ?? null,
+      created_at: new Date().toISOString(),
+      created_by: input.created_by ?? null,
+      expires_at: input.expires_at ?? null,
+      revoked_at: null,
+      last_used_at: null,
+    };
+    await this.db.query(
+      `INSERT INTO tokens (id, hash, prefix, user_name, groups, scopes, label, created_at, created_by, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+      [row.id, row.hash, row.prefix, row.user_name, JSON.stringify(row.groups), JSON.stringify(row.scopes), row.label, row.created_at, row.created_by, row.expires_at],
+      'create a token',
+    );
+    return { token, info: toInfo(row) };
+  }
+
+  async verify(secret: string): Promise<TokenInfo | undefined> {
+    if (!SECRET_PATTERN.test(secret)) return undefined;
+    const { rows } = await this.db.query<TokenRow>('SELECT * FROM tokens WHERE hash = $1', [hashSecret(secret)], 'verify a token');
+    const row = rows[0];
+    if (!row || row.revoked_at !== null) return undefined;
+    const now = new Date();
+    if (row.expires_at !== null && Date.parse(row.expires_at) <= now.getTime()) return undefined;
+    if (row.last_used_at === null || now.getTime() - Date.parse(row.last_used_at) >= LAST_USED_RESOLUTION_MS) {
+      row.last_used_at = now.toISOString();
+      // Recording the use must not turn a valid token away if the write fails; the next use records it.
+      await this.db.query('UPDATE tokens SET last_used_at = $1 WHERE id = $2', [row.last_used_at, row.id]).catch(() => undefined);
+    }
+    return toInfo(row);
+  }
+
+  async get(id: string): Promise<TokenInfo | undefined> {
+    const { rows } = await this.db.query<TokenRow>('SELECT * FROM tokens WHERE id = $1', [id], 'read a token');
+    return rows[0] ? toInfo(rows[0]) : undefined;
+  }
+
+  async list(filter: { user?: string } = {}): Promise<TokenInfo[]> {
+    const { rows } =
+      filter.user === undefined
+        ? await this.db.query<TokenRow>('SELECT * FROM tokens ORDER BY created_at DESC, id', [], 'list tokens')
+        : await this.db.query<TokenRow>('SELECT * FROM tokens WHERE user_name = $1 ORDER BY created_at DESC, id', [filter.user], 'list tokens');
+    return rows.map(toInfo);
+  }
+
+  async revoke(id: string): Promise<TokenInfo | undefined> {
+    await this.db.query('UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [new Date().toISOString(), id], 'revoke a token');
+    return this.get(id);
+  }
+
+  async linkIdentity(input: NewIdentityLink): Promise<IdentityLink> {
+    const now = new Date().toISOString();
+    const groups = [...new Set(input.groups ?? [])].sort();
+    return this.db.transaction(async (client) => {
+      // Two first sign-ins racing for one name, on any replicas, queue here: only one can claim it.
+      await client.query(`SELECT pg_advisory_xact_lock(hashtext('modelhub identity user ' || $1))`, [input.user]);
+      const found = await client.query<IdentityRow>('SELECT * FROM identity_links WHERE issuer = $1 AND subject = $2 FOR UPDATE', [input.issuer, input.subject]);
+      const existing = found.rows[0];
+      if (existing) {
+        if (existing.user_name !== input.user) throw new HubError('CONFLICT', `this identity is already linked to the user ${existing.user_name}`);
+        const updated = { ...existing, groups: input.groups === undefined ? existing.groups : groups, last_seen_at: now };
+        await client.query('UPDATE identity_links SET groups = $1, last_seen_at = $2 WHERE issuer = $3 AND subject = $4', [
+          JSON.stringify(updated.groups),
+          now,
+          input.issuer,
+          input.subject,
+        ]);
+        return toLink(updated);
+      }
+      if (input.mode === 'claim') {
+        const taken = await client.query('SELECT 1 FROM identity_links WHERE user_name = $1 LIMIT 1', [input.user]);
+        if (taken.rowCount) throw new HubError('CONFLICT', `the user name ${input.user} already belongs to another identity`);
+      }
+      const row: IdentityRow = { issuer: input.issuer, subject: input.subject, user_name: input.user, groups, created_at: now, last_seen_at: now };
+      try {
+        await client.query(
+          'INSERT INTO identity_links (issuer, subject, user_name, groups, created_at, last_seen_at) VALUES ($1, $2, $3, $4, $5, $6)',
+          [row.issuer, row.subject, row.user_name, JSON.stringify(row.groups), row.created_at, row.last_seen_at],
+        );
+      } catch (error) {
+        // The same identity linked at the same moment to another user, by another replica.
+        if ((error as { code?: unknown }).code === '23505') throw new HubError('CONFLICT', 'this identity was just linked to another user', { cause: error });
+        throw error;
+      }
+      return toLink(row);
+    }, 'link an identity');
+  }
+
+  async findIdentity(issuer: string, subject: string): Promise<IdentityLink | undefined> {
+    const { rows } = await this.db.query<IdentityRow>('SELECT * FROM identity_links WHERE issuer = $1 AND subject = $2', [issuer, subject], 'read an identity');
+    return rows[0] ? toLink(rows[0]) : undefined;
+  }
+
+  async identitiesOf(user: string): Promise<IdentityLink[]> {
+    const { rows } = await this.db.query<IdentityRow>(
+      'SELECT * FROM identity_links WHERE user_name = $1 ORDER BY created_at, issuer, subject',
+      [user],
+      'list identities',
+    );
+    return rows.map(toLink);
+  }
+
+  async setTaskCreator(taskId: string, user: string | null): Promise<void> {
+    await this.db.query(
+      'INSERT INTO task_creators (task_id, user_name) VALUES ($1, $2) ON CONFLICT (task_id) DO UPDATE SET user_name = excluded.user_name',
+      [taskId, user],
+      'record a task creator',
+    );
+  }
+
+  async getTaskCreator(taskId: string): Promise<string | null | undefined> {
+    const { rows } = await this.db.query<{ user_name: string | null }>('SELECT user_name FROM task_creators WHERE task_id = $1', [taskId], 'read a task creator');
+    return rows[0] ? rows[0].user_name : undefined;
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+}
