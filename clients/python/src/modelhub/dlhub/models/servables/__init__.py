@@ -1,0 +1,1 @@
+"""DLHub SDK's dlhub_sdk.models.servables, on modelhub."""

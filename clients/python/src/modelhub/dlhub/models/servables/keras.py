@@ -1,0 +1,5 @@
+"""DLHub SDK's dlhub_sdk.models.servables.keras, on modelhub."""
+
+from .. import KerasModel
+
+__all__ = ['KerasModel']

@@ -1,0 +1,5 @@
+"""DLHub SDK's dlhub_sdk.models.servables.python, on modelhub."""
+
+from .. import PythonStaticMethodModel, PythonClassMethodModel
+
+__all__ = ['PythonStaticMethodModel', 'PythonClassMethodModel']
