@@ -40,6 +40,8 @@ export interface HubConfig {
     defaultDeadlineMs: number;
   };
   rateLimitPerMinute: number;
+  /** Audit events older than this many days are pruned (MODELHUB_AUDIT_RETENTION_DAYS, default 90). */
+  auditRetentionDays: number;
   logLevel: string;
   /** Leftovers of publishes that died (upload folders, blobs no version names) are removed this often... */
   sweepIntervalMs: number;
@@ -214,6 +216,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<HubConfig>
       defaultDeadlineMs: integer(env, 'MODELHUB_DEADLINE_MS', 60_000, 1, 3_600_000),
     },
     rateLimitPerMinute: integer(env, 'MODELHUB_RATE_LIMIT_PER_MINUTE', 0, 0, 10_000_000),
+    auditRetentionDays: integer(env, 'MODELHUB_AUDIT_RETENTION_DAYS', 90, 1, 36_500),
     logLevel: oneOf(env, 'MODELHUB_LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
     sweepIntervalMs: seconds(env, 'MODELHUB_SWEEP_INTERVAL_SECONDS', 3600, 0.01, 7 * 86_400),
     sweepGraceMs: seconds(env, 'MODELHUB_SWEEP_GRACE_SECONDS', 6 * 3600, 0, 30 * 86_400),

@@ -31,11 +31,12 @@ export const creatorUrn = (viewer: Viewer): string => {
 };
 
 /**
- * Every principal the caller speaks for: their own URN, their hub user URN (actions recorded before
- * they had a Globus identity, and `monitor_by` lists naming them the hub's way) and their groups.
+ * Every principal the caller speaks for: their own URN, every federated identity linked to them,
+ * their hub user URN (actions recorded before they had a Globus identity, and `monitor_by` lists
+ * naming them the hub's way) and their groups.
  */
 export function principalsOf(viewer: Viewer): Set<string> {
-  const set = new Set<string>([creatorUrn(viewer)]);
+  const set = new Set<string>([creatorUrn(viewer), ...(viewer.identityUrns ?? [])]);
   if (viewer.user) set.add(userUrn(viewer.user));
   for (const group of viewer.groups ?? []) set.add(groupUrn(group));
   return set;

@@ -61,7 +61,7 @@ const callers = new WeakMap<FastifyRequest, Caller>();
 async function identity(app: FastifyInstance, opts: { resolveToken?: TokenResolver }): Promise<void> {
   const config = app.hub.config;
   const tokens = SqliteTokenStore.open(SqliteTokenStore.fileIn(config.dataDir));
-  const audit = AuditLog.open(AuditLog.fileIn(config.dataDir));
+  const audit = AuditLog.open(AuditLog.fileIn(config.dataDir), { retentionDays: config.auditRetentionDays });
   app.decorate('tokens', tokens);
   app.decorate('audit', audit);
   app.addHook('onClose', async () => {

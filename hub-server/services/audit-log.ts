@@ -2,11 +2,16 @@
  * The audit log: who published, withdrew, changed sharing, made or revoked tokens, and who was
  * turned away (401/403). An append-only SQLite table in `audit.db` in the data folder, readable by
  * admins at `GET /api/v1/audit`. Secrets never go in: tokens appear by their public id.
+ *
+ * It must not grow without bound: refusals are aggregated per client and minute (a flood of bad
+ * tokens writes a couple of rows, see DenialAggregator), and events older than the retention
+ * (`MODELHUB_AUDIT_RETENTION_DAYS`, default 90) are pruned at open and then every hour.
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { Type, type Static } from '@sinclair/typebox';
+import { DenialAggregator } from './denial-aggregator.ts';
 
 export const AUDIT_ACTIONS = ['publish', 'withdraw', 'sharing', 'token.create', 'token.revoke', 'denied'] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
@@ -50,17 +55,49 @@ interface AuditRow {
   detail: string | null;
 }
 
+export interface AuditLogOptions {
+  /** Events older than this many days are pruned (default 90). */
+  retentionDays?: number;
+  /** How often the prune runs (default hourly). */
+  pruneIntervalMs?: number;
+  /** Window of the refusal aggregation (default a minute). */
+  denialWindowMs?: number;
+  /** The clock, in ms since the epoch (tests). */
+  now?: () => number;
+}
+
+export const DEFAULT_AUDIT_RETENTION_DAYS = 90;
+
 export class AuditLog {
   private readonly insert: Database.Statement;
+  private readonly denials: DenialAggregator;
+  private readonly pruneTimer: NodeJS.Timeout;
+  private readonly retentionMs: number;
+  private readonly now: () => number;
 
-  private constructor(private readonly db: Database.Database) {
+  private constructor(
+    private readonly db: Database.Database,
+    options: AuditLogOptions,
+  ) {
     this.insert = db.prepare(
       `INSERT INTO events (at, action, actor, token_id, target, status, ip, detail)
        VALUES (@at, @action, @actor, @token_id, @target, @status, @ip, @detail)`,
     );
+    this.now = options.now ?? Date.now;
+    this.retentionMs = (options.retentionDays ?? DEFAULT_AUDIT_RETENTION_DAYS) * 86_400_000;
+    this.denials = new DenialAggregator((event, at) => this.write(event, at), { windowMs: options.denialWindowMs, now: this.now });
+    this.prune();
+    this.pruneTimer = setInterval(() => {
+      try {
+        this.prune();
+      } catch {
+        // A busy database is pruned at the next tick; the audit log never stops the hub.
+      }
+    }, options.pruneIntervalMs ?? 3_600_000);
+    this.pruneTimer.unref();
   }
 
-  static open(file: string): AuditLog {
+  static open(file: string, options: AuditLogOptions = {}): AuditLog {
     mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     const db = new Database(file);
     db.pragma('journal_mode = WAL');
@@ -81,16 +118,34 @@ export class AuditLog {
       CREATE INDEX IF NOT EXISTS events_by_action ON events (action, seq);
       CREATE INDEX IF NOT EXISTS events_by_actor ON events (actor, seq);
     `);
-    return new AuditLog(db);
+    db.exec('CREATE INDEX IF NOT EXISTS events_by_time ON events (at)');
+    return new AuditLog(db, options);
   }
 
   static fileIn(dataDir: string): string {
     return path.join(dataDir, 'audit.db');
   }
 
+  /** Refusals (`denied`) go through the per-client aggregation; everything else is written at once. */
   record(event: NewAuditEvent): void {
+    if (event.action === 'denied') this.denials.record(event);
+    else this.write(event, this.now());
+  }
+
+  /** Writes the summaries of finished refusal windows now (the hub does this every minute). */
+  flush(): void {
+    this.denials.flush(false);
+  }
+
+  /** Deletes events older than the retention; returns how many. */
+  prune(): number {
+    const cutoff = new Date(this.now() - this.retentionMs).toISOString();
+    return this.db.prepare('DELETE FROM events WHERE at < ?').run(cutoff).changes;
+  }
+
+  private write(event: NewAuditEvent, at: number): void {
     this.insert.run({
-      at: new Date().toISOString(),
+      at: new Date(at).toISOString(),
       action: event.action,
       actor: event.actor,
       token_id: event.token_id ?? null,
@@ -132,6 +187,9 @@ export class AuditLog {
   }
 
   close(): void {
-    if (this.db.open) this.db.close();
+    clearInterval(this.pruneTimer);
+    if (!this.db.open) return;
+    this.denials.close();
+    this.db.close();
   }
 }

@@ -426,6 +426,76 @@ describe('access control with MODELHUB_AUTH=tokens', () => {
     expect((await get('/api/v1/search?limit=0', 'alice')).status).toBe(200);
     expect((await get('/v2/health/ready', 'ratelimited')).status).toBe(200);
   });
+
+  it('lists in v2 model metadata only the versions the caller may see (issue 19, item 5)', async () => {
+    await publish('public1', 'alice', {}, ['open-science']);
+    await publish('public1', 'alice', { visibility: 'private' }, ['open-science']);
+    const expected: [string | undefined, string[]][] = [
+      [undefined, ['1']],
+      ['bob', ['1']],
+      ['carol', ['1']],
+      ['alice', ['2', '1']],
+      ['admin', ['2', '1']],
+    ];
+    for (const [who, versions] of expected) {
+      for (const route of ['/v2/models/alice.public1/versions/1', '/v2/models/alice.public1']) {
+        const reply = await get(route, who);
+        expect([reply.status, reply.body.versions], `${who ?? 'anonymous'} ${route}`).toEqual([200, versions]);
+      }
+    }
+    // The private version itself answers them exactly as a version that does not exist.
+    for (const who of [undefined, 'bob']) {
+      const hidden = await get('/v2/models/alice.public1/versions/2', who);
+      const none = await get('/v2/models/alice.public1/versions/9', who);
+      expect(blank(hidden, '@2'), `${who ?? 'anonymous'}`).toEqual(blank(none, '@9'));
+      expect(hidden.status).toBe(404);
+    }
+  });
+
+  it('shows in the v2 repository index only what the caller may see; only owners and admins load and unload (issue 19, item 17)', async () => {
+    const index = async (who?: string) => {
+      const reply = await post('/v2/repository/index', {}, who);
+      expect(reply.status, JSON.stringify(reply.body)).toBe(200);
+      return reply.body as { name: string; version: string; state: string }[];
+    };
+    const names = async (who?: string) => [...new Set((await index(who)).map((entry) => entry.name))].sort();
+    const everything = ['alice.for-carol', 'alice.for-lab', 'alice.public-mlp', 'alice.public1', 'alice.secret'];
+    expect(await names()).toEqual(['alice.public-mlp', 'alice.public1']);
+    expect(await names('bob')).toEqual(['alice.for-lab', 'alice.public-mlp', 'alice.public1']);
+    expect(await names('carol')).toEqual(['alice.for-carol', 'alice.public-mlp', 'alice.public1']);
+    expect(await names('alice')).toEqual(everything);
+    expect(await names('admin')).toEqual(everything);
+    // Version by version too: the private version 2 of public1 is its owner's to see.
+    expect((await index('bob')).filter((e) => e.name === 'alice.public1').map((e) => e.version)).toEqual(['1']);
+    expect((await index('alice')).filter((e) => e.name === 'alice.public1').map((e) => e.version)).toEqual(['2', '1']);
+
+    for (const action of ['load', 'unload']) {
+      const route = (model: string) => `/v2/repository/models/${model}/${action}`;
+      const status = async (model: string, who?: string) => (await post(route(model), {}, who)).status;
+      expect(await status('alice.public-mlp'), `anonymous ${action}`).toBe(401);
+      expect(await status('alice.public-mlp', 'bobRunOnly'), `${action} without the publish scope`).toBe(403);
+      expect(await status('alice.public-mlp', 'aliceRead'), `${action} without the publish scope`).toBe(403);
+      // Another's model: 403 where the caller may see it, and exactly as unknown where not.
+      for (const [who, model] of [['bob', 'alice.public-mlp'], ['bob', 'alice.for-lab'], ['carol', 'alice.for-carol']] as const) {
+        const refused = await post(route(model), {}, who);
+        expect([refused.status, Object.keys(refused.body)], `${who} ${action} ${model}`).toEqual([403, ['error']]);
+      }
+      for (const [who, model] of [['bob', 'secret'], ['carol', 'for-lab'], ['bob', 'for-carol']] as const) {
+        const hidden = await post(route(`alice.${model}`), {}, who);
+        const unknown = await post(route('alice.nope'), {}, who);
+        expect(blank(hidden, model), `${who} ${action} alice.${model}`).toEqual(blank(unknown, 'nope'));
+        expect(hidden.status).toBe(404);
+      }
+    }
+    // The owner loads her private model; an admin unloads it.
+    const stateOf = async (who: string) => (await index(who)).find((entry) => entry.name === 'alice.secret')!.state;
+    expect((await post('/v2/repository/models/alice.secret/unload', {}, 'alice')).status).toBe(200);
+    expect(await stateOf('alice')).toBe('UNAVAILABLE');
+    expect((await post('/v2/repository/models/alice.secret/load', {}, 'alice')).status).toBe(200);
+    expect(await stateOf('admin')).toBe('READY');
+    expect((await post('/v2/repository/models/alice.secret/unload', {}, 'admin')).status).toBe(200);
+    expect(await stateOf('alice')).toBe('UNAVAILABLE');
+  });
 });
 
 describe('MODELHUB_ANONYMOUS_READ=false', () => {
@@ -461,5 +531,198 @@ describe('MODELHUB_ANONYMOUS_READ=false', () => {
       expect((await call(hub.url, method, route, token, body)).status, `${method} ${route} with a token`).toBeLessThan(300);
     }
     expect((await call(hub.url, 'GET', '/v2/health/live')).status).toBe(200);
+  });
+});
+
+/**
+ * Issue 19, items 4, 6, 7 and 8: "latest" is the latest version the caller may see on every route;
+ * revoking a share takes the sharer's old actions away; private providers answer as unknown ones;
+ * /metrics names no private servable to non-admins; a flood of bad tokens adds a handful of audit rows.
+ */
+describe('latest visible version, revoked shares, metrics and the audit flood (issue 19)', () => {
+  let hub: TestHub;
+  const t: Record<string, string> = {};
+  const as = (who: string | undefined) => (who === undefined ? undefined : t[who]);
+  const V2_INPUTS = { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: INPUTS.flat() }] };
+
+  async function publishVersion(name: string, hubExtra: Record<string, unknown>) {
+    const accepted = await publishRaw(hub.url, onnxMetadata('alice', name, hubExtra), [{ name: `${name}.onnx`, bytes: MODEL }], { authorization: `Bearer ${t.alice}` });
+    expect(accepted.status, JSON.stringify(accepted.body)).toBe(202);
+    const task = await waitTask(hub.url, accepted.body.task_id, t.alice);
+    expect(task.status, JSON.stringify(task)).toBe('SUCCEEDED');
+  }
+
+  async function finishedAction(base: string, id: string, who: string | undefined) {
+    for (let i = 0; i < 200; i += 1) {
+      const status = await call(hub.url, 'GET', `${base}/${id}/status`, as(who));
+      if (status.status !== 200 || status.body.status !== 'ACTIVE') return status;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`action ${id} still ACTIVE`);
+  }
+
+  beforeAll(async () => {
+    hub = await startTestHub({ env: { MODELHUB_AUTH: 'tokens' } });
+    const store = SqliteTokenStore.open(SqliteTokenStore.fileIn(hub.dataDir));
+    for (const [key, user, scopes] of [
+      ['admin', 'root', ['admin']],
+      ['alice', 'alice', ['run', 'publish']],
+      ['carol', 'carol', ['run']],
+      ['bob', 'bob', ['run']],
+    ] as const) {
+      t[key] = (await store.create({ user, scopes: [...scopes], groups: [], created_by: 'local' })).token;
+    }
+    await store.close();
+    // Version 1 public, version 2 private and shared with carol.
+    await publishVersion('layered', {});
+    await publishVersion('layered', { visibility: 'private', shared_with: { users: ['carol'] } });
+    await publishVersion('hidden-gem', { visibility: 'private' });
+  });
+  afterAll(async () => {
+    await hub?.stop();
+    if (hub) fs.rmSync(hub.dataDir, { recursive: true, force: true });
+  });
+
+  // Anonymous, the owner, the user it is shared with, another user.
+  const identities: [string | undefined, number][] = [
+    [undefined, 1],
+    ['alice', 2],
+    ['carol', 2],
+    ['bob', 1],
+  ];
+
+  it('answers "latest" with the latest version this caller may see, on every route', async () => {
+    for (const [who, expected] of identities) {
+      const label = `${who ?? 'anonymous'} expects version ${expected}`;
+      const token = as(who);
+      const describeReply = await call(hub.url, 'GET', '/api/v1/servables/alice/layered', token);
+      expect(describeReply.status, label).toBe(200);
+      expect(describeReply.body.hub.version, `${label}: describe`).toBe(expected);
+
+      const run = await call(hub.url, 'POST', '/api/v1/servables/alice/layered/run', token, { inputs: INPUTS });
+      expect([run.status, run.body.version], `${label}: run`).toEqual([200, expected]);
+      const asyncRun = await call(hub.url, 'POST', '/api/v1/servables/alice/layered/run', token, { inputs: INPUTS, asynchronous: true });
+      expect(asyncRun.status, `${label}: async run`).toBe(202);
+      expect((await waitTask(hub.url, asyncRun.body.task_id, token)).version, `${label}: async run task`).toBe(expected);
+
+      expect((await call(hub.url, 'GET', '/v2/models/alice.layered', token)).status, `${label}: v2 metadata`).toBe(200);
+      expect((await call(hub.url, 'GET', '/v2/models/alice.layered/ready', token)).status, `${label}: v2 ready`).toBe(200);
+      const infer = await call(hub.url, 'POST', '/v2/models/alice.layered/infer', token, V2_INPUTS);
+      expect([infer.status, infer.body.model_version], `${label}: v2 infer`).toEqual([200, String(expected)]);
+
+      const provider = await call(hub.url, 'GET', '/actions/servables/alice/layered/', token);
+      expect(provider.status, `${label}: provider`).toBe(200);
+      expect(provider.body.subtitle, `${label}: provider`).toContain(`version ${expected}`);
+      for (const [base, body] of [
+        ['/actions/servables/alice/layered', { inputs: INPUTS }],
+        ['/actions/inference', { servable: 'alice/layered', inputs: INPUTS }],
+      ] as const) {
+        const started = await call(hub.url, 'POST', `${base}/run`, token, { request_id: `latest-${who ?? 'anon'}-${base.length}`, body });
+        expect(started.status, `${label}: ${base} run ${JSON.stringify(started.body)}`).toBeLessThan(300);
+        const done = started.body.status === 'ACTIVE' ? (await finishedAction(base, started.body.action_id, who)).body : started.body;
+        expect(done.details.version, `${label}: ${base} action`).toBe(expected);
+      }
+
+      const listed = await call(hub.url, 'GET', '/api/v1/servables?owner=alice', token);
+      expect(listed.body.items.find((item: any) => item.servable === 'alice/layered')?.latest_version, `${label}: listing`).toBe(expected);
+      const found = await call(hub.url, 'GET', '/api/v1/search?owner=alice&limit=50', token);
+      expect(found.body.hits.filter((hit: any) => hit.servable === 'alice/layered').map((hit: any) => hit.version), `${label}: search`).toEqual([expected]);
+      const concept = await call(hub.url, 'GET', `/api/v1/identifiers/${encodeURIComponent('modelhub:alice/layered')}`, token);
+      expect(concept.status, `${label}: concept identifier`).toBe(200);
+      expect(concept.body.versions, `${label}: concept identifier`).toEqual(expected === 2 ? [2, 1] : [1]);
+      const citation = await call(hub.url, 'GET', '/api/v1/servables/alice/layered/citation?format=csl', token);
+      expect(citation.status, `${label}: citation`).toBe(200);
+      expect(JSON.stringify(citation.body), `${label}: citation`).toContain(`modelhub:alice/layered/v${expected}`);
+    }
+    // The hidden version itself is unknown to those who may not see it, as an unknown version is.
+    for (const who of [undefined, 'bob']) {
+      const hiddenVersion = await call(hub.url, 'GET', '/api/v1/servables/alice/layered/versions/2', as(who));
+      const noVersion = await call(hub.url, 'GET', '/api/v1/servables/alice/layered/versions/9', as(who));
+      expect(blank(hiddenVersion, '@2'), `${who ?? 'anonymous'}`).toEqual(blank(noVersion, '@9'));
+      expect(hiddenVersion.status).toBe(404);
+    }
+  });
+
+  it("takes a revoked sharer's old actions away, and answers a private provider's routes as an unknown one's", async () => {
+    const started: [string, string][] = [];
+    for (const [base, body] of [
+      ['/actions/servables/alice/layered', { inputs: INPUTS }],
+      ['/actions/inference', { servable: 'alice/layered', version: 2, inputs: INPUTS }],
+    ] as const) {
+      const reply = await call(hub.url, 'POST', `${base}/run`, t.carol, { request_id: `carol-${base.length}`, body });
+      expect(reply.status, JSON.stringify(reply.body)).toBeLessThan(300);
+      const done = await finishedAction(base, reply.body.action_id, 'carol');
+      expect(done.body.details.version).toBe(2);
+      expect((await call(hub.url, 'GET', `${base}/${reply.body.action_id}/log`, t.carol)).status).toBe(200);
+      started.push([base, reply.body.action_id]);
+    }
+    // alice stops sharing version 2 with carol.
+    const unshared = await call(hub.url, 'PATCH', '/api/v1/servables/alice/layered/versions/2', t.alice, { shared_with: {} });
+    expect(unshared.status, JSON.stringify(unshared.body)).toBe(200);
+    for (const [base, id] of started) {
+      for (const route of [`${base}/${id}/status`, `${base}/${id}/log`, `${base}/actions/${id}`]) {
+        const reply = await call(hub.url, 'GET', route, t.carol);
+        expect([reply.status, reply.body.error?.code], `carol ${route}`).toEqual([404, 'MODELHUB_ACTION_NOT_FOUND']);
+      }
+      expect((await call(hub.url, 'POST', `${base}/${id}/release`, t.carol, {})).status).toBe(404);
+      // The owner still sees them (an admin too).
+      expect((await call(hub.url, 'GET', `${base}/${id}/status`, t.admin)).status).toBe(200);
+    }
+
+    // An action of alice's on her private servable: every route of that provider answers bob and
+    // anonymous callers exactly as the provider of a servable that does not exist.
+    const aliceAction = await call(hub.url, 'POST', '/actions/servables/alice/hidden-gem/run', t.alice, { request_id: 'gem-1', body: { inputs: INPUTS } });
+    expect(aliceAction.status).toBeLessThan(300);
+    const id = aliceAction.body.action_id as string;
+    for (const who of [undefined, 'bob', 'carol']) {
+      for (const [method, route, body] of [
+        ['GET', (n: string) => `/actions/servables/alice/${n}/`],
+        ['GET', (n: string) => `/actions/servables/alice/${n}/${id}/status`],
+        ['GET', (n: string) => `/actions/servables/alice/${n}/${id}/log`],
+        ['GET', (n: string) => `/actions/servables/alice/${n}/actions/${id}`],
+        ['GET', (n: string) => `/actions/servables/alice/${n}/actions`],
+        ['POST', (n: string) => `/actions/servables/alice/${n}/${id}/cancel`, {}],
+        ['POST', (n: string) => `/actions/servables/alice/${n}/${id}/release`, {}],
+        ['POST', (n: string) => `/actions/servables/alice/${n}/run`, { request_id: 'probe', body: { inputs: INPUTS } }],
+      ] as const) {
+        const hidden = await call(hub.url, method, route('hidden-gem'), as(who), body);
+        const unknown = await call(hub.url, method, route('no-such'), as(who), body);
+        expect(blank(hidden, 'hidden-gem'), `${who ?? 'anonymous'} ${method} ${route('hidden-gem')}`).toEqual(blank(unknown, 'no-such'));
+        expect([401, 404], `${who ?? 'anonymous'} ${method} ${route('hidden-gem')}`).toContain(hidden.status);
+      }
+    }
+    expect((await call(hub.url, 'GET', `/actions/servables/alice/hidden-gem/${id}/status`, t.alice)).status).toBe(200);
+  });
+
+  it('names private servables in /metrics only to admins', async () => {
+    expect((await call(hub.url, 'POST', '/api/v1/servables/alice/hidden-gem/run', t.alice, { inputs: INPUTS })).status).toBe(200);
+    for (const who of [undefined, 'bob', 'carol', 'alice']) {
+      const scrape = await call(hub.url, 'GET', '/metrics', as(who));
+      expect(scrape.status).toBe(200);
+      const text = String(scrape.body);
+      expect(text, `${who ?? 'anonymous'}`).not.toContain('hidden-gem');
+      // Version 2 of layered is private now (its share was revoked above); version 1 is public.
+      expect(text).not.toMatch(/servable="alice\/layered",version="2"/);
+      expect(text).toMatch(/modelhub_inference_requests_total\{servable="alice\/layered",version="1",outcome="ok"\} \d+/);
+      expect(text).toMatch(/modelhub_inference_requests_total\{servable="private-[0-9a-f]{16}",version="1",outcome="ok"\} 1/);
+    }
+    const admin = String((await call(hub.url, 'GET', '/metrics', t.admin)).body);
+    expect(admin).toMatch(/modelhub_inference_requests_total\{servable="alice\/hidden-gem",version="1",outcome="ok"\} 1/);
+    expect(admin).not.toContain('private-');
+  });
+
+  it('adds only a handful of audit rows for 2,000 anonymous requests with a bad token', async () => {
+    const denied = async () => (await call(hub.url, 'GET', '/api/v1/audit?action=denied&limit=1000', t.admin)).body.events as any[];
+    const before = (await denied()).length;
+    const bad = `mh_${'B'.repeat(43)}`;
+    for (let batch = 0; batch < 40; batch += 1) {
+      const replies = await Promise.all(Array.from({ length: 50 }, (_, i) => call(hub.url, 'GET', `/api/v1/servables?i=${batch * 50 + i}`, bad)));
+      expect(replies.every((reply) => reply.status === 401)).toBe(true);
+    }
+    const after = await denied();
+    // One row when a client's minute starts, one summary when it ends: a minute boundary during the
+    // flood makes it at most four.
+    expect(after.length - before).toBeGreaterThanOrEqual(1);
+    expect(after.length - before).toBeLessThanOrEqual(4);
   });
 });
