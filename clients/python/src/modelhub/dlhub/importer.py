@@ -19,7 +19,7 @@ What maps:
   ``torch.TorchServable`` → torch (TorchScript files only), ``keras.KerasServable`` → keras,
   ``tensorflow.TensorFlowServable`` → tf-savedmodel. Method argument types are converted
   (``float`` → ``number``, an ndarray's ``item_type`` → ``dtype``); ``servable.dependencies.python``
-  becomes requirements.txt. The original document travels with the servable as ``dlhub.json``.
+  becomes requirements.txt (unpinned, DLHub's versions as comments). The original document travels with the servable as ``dlhub.json``.
 """
 
 from __future__ import annotations
@@ -247,7 +247,9 @@ def convert_document(document: Dict[str, Any], owner: Optional[str] = None) -> T
         warnings.append('DLHub stored torch models with torch.save; the hub runs TorchScript only '
                         '(torch.jit.script or torch.jit.trace, then .save)')
     dependencies = (servable.get('dependencies') or {}).get('python') or {}
-    requirements = [f'{package}=={version}' if version and version not in ('latest', 'detect') else package
+    # Unpinned: DLHub recorded the versions of its day (scikit-learn 0.19), which a hub that
+    # installs requirements could not find; the recorded version stays as a comment.
+    requirements = [f'{package}  # DLHub recorded {version}' if version and version not in ('latest', 'detect') else package
                     for package, version in sorted(dependencies.items())]
     metadata = {'datacite': datacite, 'hub': hub, 'servable': block}
     return metadata, files, requirements, warnings
