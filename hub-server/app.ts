@@ -15,6 +15,7 @@ import hubServices from './plugins/hub-services.ts';
 import identity, { type TokenResolver } from './plugins/identity.ts';
 import rateLimit from './plugins/rate-limit.ts';
 import actionsPlugin from './routes/actions.ts';
+import { authApiRoutes, signInRoutes } from './routes/auth.ts';
 import citationRoutes from './routes/citation.ts';
 import downloadRoutes from './routes/download.ts';
 import identifierRoutes from './routes/identifiers.ts';
@@ -178,10 +179,12 @@ export async function buildApp(config: HubConfig, options: BuildAppOptions = {})
       await api.register(citationRoutes);
       await api.register(downloadRoutes);
       await api.register(tokenRoutes);
+      await api.register(authApiRoutes);
     },
     { prefix: '/api/v1' },
   );
   await app.register(landingRoutes);
+  await app.register(signInRoutes);
   await app.register(v2Routes);
   await app.register(actionsPlugin, {
     prefix: '/actions',
@@ -190,6 +193,7 @@ export async function buildApp(config: HubConfig, options: BuildAppOptions = {})
     // A token given to the Action Provider needs the run scope, as for every other way to run.
     identify: (request) => app.identifyRunner(request),
     publicUrl: config.publicUrl,
+    ...(config.globus ? { globusAuthScope: config.globus.scope } : {}),
     allowAnonymous: config.anonymousRead,
   });
   await app.register(operationsRoutes);

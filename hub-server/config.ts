@@ -19,13 +19,22 @@ export interface HubConfig {
   publicUrl: string;
   blobs: 'fs' | 's3';
   s3: { endpoint?: string; bucket: string; accessKey?: string; secretKey?: string; region: string };
-  search: 'sqlite' | 'elasticsearch';
+  search: 'sqlite' | 'elasticsearch' | 'postgres';
+  /**
+   * MODELHUB_DATABASE_URL: every piece of shared state in this PostgreSQL database (replicas share
+   * it); undefined: the embedded SQLite files in the data folder.
+   */
+  databaseUrl?: string;
   elasticsearch: { url?: string; username?: string; password?: string; apiKey?: string; index: string };
   containers: 'process' | 'docker';
   auth: 'open' | 'tokens';
   anonymousRead: boolean;
   maxUploadBytes: number;
+  /** An upload whose body stops arriving for this long (the client went quiet) is answered 400 and cleaned up. */
+  uploadIdleMs: number;
   python: string;
+  /** Where pip finds the packages of declared environments (MODELHUB_PIP_INDEX_URL, MODELHUB_PIP_FIND_LINKS: comma-separated). */
+  pip: { indexUrl?: string; findLinks: string[] };
   /** Publish demo servables on first start. */
   demo: boolean;
   identifiers: 'local' | 'datacite';
@@ -66,6 +75,8 @@ export interface OidcConfig {
   /** Members of this group are hub admins. */
   adminGroup?: string;
   clockSkewSeconds: number;
+  /** The scopes asked for at sign-in (add `offline_access` for refresh tokens where the provider wants it). */
+  scopes: string;
   /** How long a web sign-in lasts. */
   sessionSeconds: number;
 }
@@ -144,6 +155,7 @@ function oidcConfig(env: Env): OidcConfig | undefined {
     groupsClaim: env.MODELHUB_OIDC_GROUPS_CLAIM || 'groups',
     ...(env.MODELHUB_OIDC_ADMIN_GROUP ? { adminGroup: env.MODELHUB_OIDC_ADMIN_GROUP } : {}),
     clockSkewSeconds: integer(env, 'MODELHUB_OIDC_CLOCK_SKEW_SECONDS', 60, 0, 600),
+    scopes: env.MODELHUB_OIDC_SCOPES || 'openid profile email',
     sessionSeconds: integer(env, 'MODELHUB_SESSION_HOURS', 8, 1, 24 * 90) * 3600,
   };
 }
@@ -161,6 +173,22 @@ function globusConfig(env: Env): GlobusConfig | undefined {
   };
 }
 
+/** A `postgres://` (or `postgresql://`) URL; the message never repeats a password. */
+function databaseUrl(env: Env): string | undefined {
+  const value = env.MODELHUB_DATABASE_URL;
+  if (value === undefined || value === '') return undefined;
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(value);
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') || (parsed.hostname === '' && !parsed.searchParams.get('host'))) {
+    throw new ConfigError('MODELHUB_DATABASE_URL', 'must be a PostgreSQL URL such as postgres://user:password@host:5432/database');
+  }
+  return value;
+}
+
 function required(env: Env, variable: string, because: string): string {
   const value = env[variable];
   if (value === undefined || value === '') throw new ConfigError(variable, `is required ${because}`);
@@ -171,7 +199,9 @@ export function loadConfig(env: Env = process.env, overrides: Partial<HubConfig>
   const port = integer(env, 'MODELHUB_PORT', 8700, 0, 65535);
   const host = env.MODELHUB_HOST || '127.0.0.1';
   const blobs = oneOf(env, 'MODELHUB_BLOBS', ['fs', 's3'] as const, 'fs');
-  const search = oneOf(env, 'MODELHUB_SEARCH', ['sqlite', 'elasticsearch'] as const, 'sqlite');
+  const search = oneOf(env, 'MODELHUB_SEARCH', ['sqlite', 'elasticsearch', 'postgres'] as const, 'sqlite');
+  const database = databaseUrl(env);
+  if (search === 'postgres' && database === undefined) throw new ConfigError('MODELHUB_SEARCH', 'postgres needs MODELHUB_DATABASE_URL');
   const identifiers = oneOf(env, 'MODELHUB_IDENTIFIERS', ['local', 'datacite'] as const, 'local');
   const config: HubConfig = {
     port,
@@ -187,6 +217,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<HubConfig>
       region: env.MODELHUB_S3_REGION || 'us-east-1',
     },
     search,
+    ...(database === undefined ? {} : { databaseUrl: database }),
     elasticsearch: {
       url: search === 'elasticsearch' ? required(env, 'MODELHUB_ES_URL', 'when MODELHUB_SEARCH=elasticsearch') : env.MODELHUB_ES_URL,
       username: env.MODELHUB_ES_USERNAME,
@@ -198,7 +229,12 @@ export function loadConfig(env: Env = process.env, overrides: Partial<HubConfig>
     auth: oneOf(env, 'MODELHUB_AUTH', ['open', 'tokens'] as const, 'open'),
     anonymousRead: boolean(env, 'MODELHUB_ANONYMOUS_READ', true),
     maxUploadBytes: integer(env, 'MODELHUB_MAX_UPLOAD_MB', 2048, 1, 1024 * 1024) * 1024 * 1024,
+    uploadIdleMs: seconds(env, 'MODELHUB_UPLOAD_IDLE_SECONDS', 60, 0.1, 86_400),
     python: env.MODELHUB_PYTHON || '/usr/bin/python3',
+    pip: {
+      indexUrl: env.MODELHUB_PIP_INDEX_URL || undefined,
+      findLinks: (env.MODELHUB_PIP_FIND_LINKS ?? '').split(',').map((link) => link.trim()).filter((link) => link !== ''),
+    },
     demo: boolean(env, 'MODELHUB_DEMO', true),
     identifiers,
     datacite: {

@@ -32,6 +32,7 @@ export const ERROR_CATALOG = {
   DEADLINE_EXCEEDED: { status: 504, message: 'The request deadline passed: %s' },
   SERVABLE_FAILED: { status: 500, message: 'The servable failed: %s' },
   IMAGE_BUILD_FAILED: { status: 422, message: 'The container image failed to build: %s' },
+  BUILD_FAILED: { status: 422, message: 'The servable\'s environment failed to build: %s' },
   RUNTIME_UNAVAILABLE: { status: 503, message: 'The runtime is not available on this hub: %s' },
   BACKEND_UNAVAILABLE: { status: 503, message: 'A backend is unavailable: %s' },
   NOT_READY: { status: 503, message: 'Not ready: %s' },
@@ -80,4 +81,14 @@ export function toHubError(error: unknown, fallback: ErrorName = 'INTERNAL'): Hu
   if (isHubError(error)) return error;
   const message = error instanceof Error ? error.message : String(error);
   return new HubError(fallback, message, { cause: error });
+}
+
+/**
+ * A bearer token refused (RFC 6750 `invalid_token`): a 401 whose reason the hub repeats in the
+ * `WWW-Authenticate` header, so a client can tell an expired token from a foreign one.
+ */
+export class InvalidTokenError extends HubError {
+  constructor(readonly reason: string) {
+    super('UNAUTHENTICATED', reason);
+  }
 }

@@ -14,6 +14,12 @@ export const NAME_PATTERN = '^[a-z0-9][a-z0-9._-]{0,63}$';
 /** Users are named like owners (a user owns the servables of that name); groups like servables. */
 export const GROUP_PATTERN = '^[a-z0-9][a-z0-9._-]{0,63}$';
 
+const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+/** Whom a servable can be shared with: hub users, or Globus Auth identities (docs/access.md). */
+export const SHARE_USER_PATTERN = `^([a-z0-9][a-z0-9-]{0,38}|urn:globus:auth:identity:${UUID})$`;
+/** Which groups: hub groups, or Globus groups. */
+export const SHARE_GROUP_PATTERN = `^([a-z0-9][a-z0-9._-]{0,63}|urn:globus:groups:id:${UUID})$`;
+
 export const ORCID_PATTERN = '^(https://orcid\\.org/)?\\d{4}-\\d{4}-\\d{4}-\\d{3}[\\dX]$';
 
 const NameIdentifier = Type.Object(
@@ -265,6 +271,38 @@ export const BatchingOptions = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * A PEP 508 requirement without a URL: a name, optional extras, optional version clauses (bare or
+ * in parentheses) and an optional environment marker. It starts with a letter or digit, so it can
+ * never be read as an option of pip.
+ */
+export const PEP508_PATTERN =
+  "^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?" +
+  '(?:\\s*\\[\\s*[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?(?:\\s*,\\s*[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)*\\s*\\])?' +
+  '(?:\\s*\\(?\\s*(?:===|==|~=|!=|<=|>=|<|>)\\s*[A-Za-z0-9.*+!_-]+(?:\\s*,\\s*(?:===|==|~=|!=|<=|>=|<|>)\\s*[A-Za-z0-9.*+!_-]+)*\\s*\\)?)?' +
+  `(?:\\s*;\\s*[A-Za-z0-9_.'"<>=!~ ()-]+)?$`;
+/** A Debian package name (Debian Policy 5.6.1): lower case, at least two characters, never a leading '-'. */
+export const DEBIAN_PACKAGE_PATTERN = '^[a-z0-9][a-z0-9+.-]+$';
+
+export const ServableEnvironment = Type.Object(
+  {
+    python: Type.Optional(
+      Type.Array(Type.String({ pattern: PEP508_PATTERN, maxLength: 300 }), {
+        maxItems: 500,
+        description: 'PEP 508 requirements pip installs into a virtual environment shared by servables that declare the same',
+      }),
+    ),
+    debian: Type.Optional(
+      Type.Array(Type.String({ pattern: DEBIAN_PACKAGE_PATTERN, maxLength: 100 }), {
+        maxItems: 500,
+        description: 'Debian packages (container builds only: the hub never installs packages on its host)',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type ServableEnvironment = Static<typeof ServableEnvironment>;
+
 export const ServableBlock = Type.Object(
   {
     type: ServableType,
@@ -286,6 +324,7 @@ export const ServableBlock = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    environment: Type.Optional(ServableEnvironment),
     python: Type.Optional(
       Type.Object(
         {
@@ -327,8 +366,8 @@ export const HubBlock = Type.Object(
     shared_with: Type.Optional(
       Type.Object(
         {
-          users: Type.Optional(Type.Array(Type.String({ pattern: OWNER_PATTERN }), { maxItems: 1000 })),
-          groups: Type.Optional(Type.Array(Type.String({ pattern: GROUP_PATTERN }), { maxItems: 1000 })),
+          users: Type.Optional(Type.Array(Type.String({ pattern: SHARE_USER_PATTERN }), { maxItems: 1000 })),
+          groups: Type.Optional(Type.Array(Type.String({ pattern: SHARE_GROUP_PATTERN }), { maxItems: 1000 })),
         },
         { additionalProperties: false },
       ),

@@ -5,17 +5,30 @@
  * malformed) is a 401 on every route, also under MODELHUB_AUTH=open, where anonymous callers may
  * publish as the owner they name (a laptop) but a given token is still checked.
  *
+ * A bearer token is one of: an `mh_` API token; a JWT access token of the OpenID provider
+ * (MODELHUB_OIDC_*); on the Action Provider routes, a Globus Auth token (MODELHUB_GLOBUS_*),
+ * introspected. Without a bearer token, a browser's web sign-in cookie identifies it; a change it
+ * asks for (any method but GET/HEAD/OPTIONS) must carry the session's CSRF token. Every 401 says
+ * why in `WWW-Authenticate`; an identity provider that cannot be reached is a 503, never a pass.
+ *
  * The token store (`tokens.db`) and the audit log (`audit.db`) live in the data folder and are
  * opened here; refusals (401/403) are audited as they leave.
  */
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { HubError } from '../errors.ts';
+import { HubError, InvalidTokenError } from '../errors.ts';
 import type { Viewer } from '../ports/search-index.ts';
 import type { TokenInfo, TokenScope, TokenStore } from '../ports/token-store.ts';
-import { SqliteTokenStore } from '../adapters/sqlite-token-store.ts';
+import { openTokenStore } from '../backends.ts';
+import { GlobusAuthClient } from '../adapters/globus-auth-client.ts';
 import { AuditLog, type NewAuditEvent } from '../services/audit-log.ts';
 import { hasScope, viewerOf } from '../services/access.ts';
+import { FederatedIdentity } from '../services/federated-identity.ts';
+import { OidcRelyingParty } from '../services/oidc-relying-party.ts';
+import { CSRF_HEADER, SESSION_COOKIE, SESSION_LABEL, csrfTokenOf, readCookie, sameSecret } from '../services/web-session.ts';
+
+/** How the caller proved who they are; `whoami` reports it. */
+export type TokenKind = 'anonymous' | 'api-token' | 'session' | 'oidc' | 'globus' | 'custom';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -26,6 +39,13 @@ declare module 'fastify' {
   interface FastifyInstance {
     tokens: TokenStore;
     audit: AuditLog;
+    /** The OpenID relying party; undefined unless MODELHUB_OIDC_ISSUER is set. */
+    oidc: OidcRelyingParty | undefined;
+    /** Globus Auth introspection; undefined unless MODELHUB_GLOBUS_CLIENT_ID is set. */
+    globusAuth: GlobusAuthClient | undefined;
+    federation: FederatedIdentity;
+    /** What `whoami` says about the caller of a request. */
+    callerOf(request: FastifyRequest): CallerSummary;
     /** Resolve the caller of a request (used by plugins registered outside this one's hooks). */
     identify(request: FastifyRequest): Promise<Viewer>;
     /** identify, then requireRunner: the `identify` to give the Action Provider. */
@@ -54,46 +74,153 @@ interface Caller {
   token: TokenInfo | null;
   /** undefined: anonymous; a custom resolver's callers hold every scope but admin unless it says so. */
   scopes?: readonly TokenScope[];
+  kind: TokenKind;
+  /** A web session's CSRF token. */
+  csrf?: string;
+  /** When the credential stops working (ISO date-time), where known. */
+  expiresAt?: string;
+}
+
+export interface CallerSummary {
+  viewer: Viewer;
+  kind: TokenKind;
+  scopes: readonly TokenScope[];
+  csrf?: string;
+  expiresAt?: string;
+}
+
+/** Scopes of a person signed in through their identity provider: all but admin, unless an admin. */
+const FEDERATED_SCOPES: readonly TokenScope[] = ['read', 'run', 'publish'];
+/** A Globus token reaches the Action Provider only: it may read and run. */
+const GLOBUS_SCOPES: readonly TokenScope[] = ['read', 'run'];
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+/** Three base64url parts: a JWS compact serialization. */
+const looksLikeJwt = (value: string) => /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(value);
+const isActionRoute = (url: string) => url === '/actions' || url.startsWith('/actions/');
+/** Who reaches the sign-in routes with a session checks the form's CSRF field itself. */
+const isAuthRoute = (url: string) => url.startsWith('/auth/');
+
+/** RFC 6750 section 3: the challenge of a 401, with the reason where a token was refused. */
+function challenge(error: unknown): string {
+  const base = 'Bearer realm="modelhub"';
+  if (!(error instanceof InvalidTokenError)) return base;
+  return `${base}, error="invalid_token", error_description="${error.reason.replace(/["\\]/g, "'")}"`;
 }
 
 const callers = new WeakMap<FastifyRequest, Caller>();
+const challenges = new WeakMap<FastifyRequest, string>();
+
+const headerValue = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
 
 async function identity(app: FastifyInstance, opts: { resolveToken?: TokenResolver }): Promise<void> {
   const config = app.hub.config;
-  const tokens = SqliteTokenStore.open(SqliteTokenStore.fileIn(config.dataDir));
+  // PostgreSQL when MODELHUB_DATABASE_URL is set: a token made on one replica works on all.
+  const tokens = await openTokenStore(config, app.hub.database);
   const audit = AuditLog.open(AuditLog.fileIn(config.dataDir), { retentionDays: config.auditRetentionDays });
+  const oidc = config.oidc ? new OidcRelyingParty(config.oidc, `${config.publicUrl}/auth/callback`) : undefined;
+  const globus = config.globus ? new GlobusAuthClient(config.globus) : undefined;
+  const federation = new FederatedIdentity(tokens, config.oidc);
   app.decorate('tokens', tokens);
   app.decorate('audit', audit);
+  app.decorate('oidc', oidc);
+  app.decorate('globusAuth', globus);
+  app.decorate('federation', federation);
   app.addHook('onClose', async () => {
     await tokens.close();
     audit.close();
   });
+
+  /** An `mh_` token (an API token or a web session's): its user, with their linked identities. */
+  const fromToken = async (token: TokenInfo, kind: TokenKind): Promise<Caller> => {
+    const plain = viewerOf(token);
+    const viewer = await federation.viewerOfUser(token.user, plain.groups ?? [], plain.admin === true);
+    return { viewer, token, scopes: token.scopes, kind, ...(token.expires_at ? { expiresAt: token.expires_at } : {}) };
+  };
+
+  const fromBearer = async (request: FastifyRequest, secret: string): Promise<Caller> => {
+    if (opts.resolveToken) {
+      const viewer = await opts.resolveToken(secret);
+      if (!viewer) throw new InvalidTokenError('the token is unknown, expired or revoked');
+      return { viewer, token: null, scopes: viewer.admin ? ['admin'] : ['read', 'run', 'publish'], kind: 'custom' };
+    }
+    if (secret.startsWith('mh_')) {
+      const token = await tokens.verify(secret);
+      if (!token) throw new InvalidTokenError('the token is unknown, expired or revoked');
+      return fromToken(token, token.label === SESSION_LABEL ? 'session' : 'api-token');
+    }
+    if (oidc && looksLikeJwt(secret)) {
+      const claims = await oidc.verifyAccessToken(secret);
+      const { link, groups } = await federation.signIn(claims, oidc.issuer);
+      const viewer = await federation.viewerOfLink(link, groups);
+      return {
+        viewer,
+        token: null,
+        scopes: viewer.admin ? [...FEDERATED_SCOPES, 'admin'] : FEDERATED_SCOPES,
+        kind: 'oidc',
+        ...(typeof claims.exp === 'number' ? { expiresAt: new Date(claims.exp * 1000).toISOString() } : {}),
+      };
+    }
+    // Globus Flows calls an Action Provider with a Globus Auth token for the provider's scope.
+    if (globus && isActionRoute(request.url)) {
+      const caller = await globus.introspect(secret);
+      const viewer = await federation.viewerOfGlobus(caller, await globus.groupUrns(secret));
+      return { viewer, token: null, scopes: GLOBUS_SCOPES, kind: 'globus', expiresAt: new Date(caller.expiresAt * 1000).toISOString() };
+    }
+    throw new InvalidTokenError('the token is unknown, expired or revoked');
+  };
+
+  /** A browser's web sign-in; a stale or revoked cookie is simply anonymous (the page offers sign-in again). */
+  const fromCookie = async (request: FastifyRequest): Promise<Caller> => {
+    const secret = readCookie(request.headers.cookie, SESSION_COOKIE);
+    if (!secret) return { viewer: {}, token: null, kind: 'anonymous' };
+    const token = await tokens.verify(secret);
+    if (!token || token.label !== SESSION_LABEL) return { viewer: {}, token: null, kind: 'anonymous' };
+    const csrf = csrfTokenOf(secret);
+    // A cookie rides along on requests other sites make the browser send: a change needs proof
+    // that the hub's own page asked for it.
+    if (!SAFE_METHODS.has(request.method) && !isAuthRoute(request.url) && !sameSecret(headerValue(request.headers[CSRF_HEADER]), csrf)) {
+      throw new HubError('FORBIDDEN', `a change from a signed-in browser needs the ${CSRF_HEADER} header (GET /api/v1/whoami gives it)`);
+    }
+    return { ...(await fromToken(token, 'session')), csrf };
+  };
 
   const resolve = async (request: FastifyRequest): Promise<Caller> => {
     const known = callers.get(request);
     if (known) return known;
     const header = request.headers.authorization;
     let caller: Caller;
-    if (!header) {
-      caller = { viewer: {}, token: null };
-    } else {
-      const match = /^Bearer\s+(\S+)$/i.exec(header);
-      if (!match) throw new HubError('UNAUTHENTICATED', 'the Authorization header must be "Bearer <token>"');
-      const secret = match[1]!;
-      if (opts.resolveToken) {
-        const viewer = await opts.resolveToken(secret);
-        if (!viewer) throw new HubError('UNAUTHENTICATED', 'the token is unknown, expired or revoked');
-        caller = { viewer, token: null, scopes: viewer.admin ? ['admin'] : ['read', 'run', 'publish'] };
+    try {
+      if (!header) {
+        caller = await fromCookie(request);
       } else {
-        const token = await tokens.verify(secret);
-        if (!token) throw new HubError('UNAUTHENTICATED', 'the token is unknown, expired or revoked');
-        caller = { viewer: viewerOf(token), token, scopes: token.scopes };
+        const match = /^Bearer\s+(\S+)$/i.exec(header);
+        if (!match) throw new InvalidTokenError('the Authorization header must be "Bearer <token>"');
+        caller = await fromBearer(request, match[1]!);
       }
+    } catch (error) {
+      if (error instanceof HubError && error.status === 401) challenges.set(request, challenge(error));
+      throw error;
     }
     callers.set(request, caller);
     return caller;
   };
-  const callerOf = (request: FastifyRequest): Caller => callers.get(request) ?? { viewer: {}, token: null };
+  const callerOf = (request: FastifyRequest): Caller => callers.get(request) ?? { viewer: {}, token: null, kind: 'anonymous' };
+  app.decorate('callerOf', (request: FastifyRequest): CallerSummary => {
+    const caller = callerOf(request);
+    return {
+      viewer: caller.viewer,
+      kind: caller.kind,
+      scopes: caller.scopes ?? [],
+      ...(caller.csrf ? { csrf: caller.csrf } : {}),
+      ...(caller.expiresAt ? { expiresAt: caller.expiresAt } : {}),
+    };
+  });
+  // Every 401 carries a challenge (RFC 7235), also those a route throws for a missing token.
+  app.addHook('onSend', async (request, reply) => {
+    if (reply.statusCode === 401 && !reply.hasHeader('www-authenticate')) {
+      reply.header('www-authenticate', challenges.get(request) ?? 'Bearer realm="modelhub"');
+    }
+  });
 
   app.decorateRequest('viewer', null as unknown as Viewer);
   app.decorateRequest('token', null);

@@ -37,6 +37,8 @@ export interface ActionsPluginOptions {
   /** The caller; anonymous = {}. Throws HubError(UNAUTHENTICATED) for a bad token. */
   identify: (request: FastifyRequest) => Promise<Viewer>;
   publicUrl: string;
+  /** The scope Globus Flows must request for this provider (Globus Auth's scope string, MODELHUB_GLOBUS_SCOPE). */
+  globusAuthScope?: string;
   /** Whether callers without a token may start actions (default true, as the hub API allows). */
   allowAnonymous?: boolean;
   adminContact?: string;
@@ -100,7 +102,8 @@ export default async function actionsPlugin(app: FastifyInstance, opts: ActionsP
     maximumDeadline: opts.maximumDeadline ?? 'P7D',
     publicUrl: opts.publicUrl.replace(/\/+$/, ''),
   };
-  const scope = `${settings.publicUrl}/actions/scopes/run`;
+  // Without Globus Auth configured there is no real scope; the placeholder names this hub.
+  const scope = opts.globusAuthScope ?? `${settings.publicUrl}/actions/scopes/run`;
 
   const checkBody = (key: string, schema: JsonSchema, value: unknown, what: string) => {
     const problems = validator.check(key, schema, value);

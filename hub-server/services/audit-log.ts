@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
 import { Type, type Static } from '@sinclair/typebox';
 import { DenialAggregator } from './denial-aggregator.ts';
 
-export const AUDIT_ACTIONS = ['publish', 'withdraw', 'sharing', 'token.create', 'token.revoke', 'denied'] as const;
+export const AUDIT_ACTIONS = ['publish', 'withdraw', 'sharing', 'token.create', 'token.revoke', 'denied', 'sign-in', 'sign-out', 'identity.link'] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 export const AuditEvent = Type.Object(
