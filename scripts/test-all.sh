@@ -53,10 +53,26 @@ if [ ! -f test-output/vitest.json ]; then
   status=0
   npx vitest run --reporter=default --reporter=json --outputFile.json=test-output/vitest.json "$@" || status=$?
 fi
-# The plain closing line CI reads: "N passed, N failed, N skipped".
+# The Python client's tests (pytest against a hub they start), with Debian's interpreter: the
+# python3 first on PATH may not see Debian's numpy, scikit-learn and torch.
+echo "== python client"
+rm -f test-output/pytest.xml
+/usr/bin/python3 -m pytest -q -p no:cacheprovider clients/python/tests --junitxml=test-output/pytest.xml || status=1
+# The plain closing line CI reads: "N passed, N failed, N skipped" (vitest and pytest together).
 node -e '
-  const r = JSON.parse(require("fs").readFileSync("test-output/vitest.json", "utf8"));
-  const skipped = r.numPendingTests + r.numTodoTests;
-  console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
+  const fs = require("fs");
+  const r = JSON.parse(fs.readFileSync("test-output/vitest.json", "utf8"));
+  let [passed, failed, skipped] = [r.numPassedTests, r.numFailedTests, r.numPendingTests + r.numTodoTests];
+  if (fs.existsSync("test-output/pytest.xml")) {
+    const suite = fs.readFileSync("test-output/pytest.xml", "utf8").match(/<testsuite\b[^>]*>/)[0];
+    const count = (name) => Number((suite.match(new RegExp(` ${name}="(\\d+)"`)) ?? [0, 0])[1]);
+    const pyFailed = count("failures") + count("errors");
+    passed += count("tests") - pyFailed - count("skipped");
+    failed += pyFailed;
+    skipped += count("skipped");
+  } else {
+    failed += 1; // pytest did not report at all
+  }
+  console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
 ' || true
 exit $status
