@@ -2,7 +2,9 @@
  * Publishing as a task with visible steps. The registry commit in `register` is the one point at
  * which a version becomes visible: everything before it (storing, inspecting, the warm-up run,
  * minting) can fail without leaving a listed version, a search hit or an identifier that resolves,
- * and a hub killed before it comes back with the task FAILED and the version never listed.
+ * and a hub killed before it comes back with the task FAILED and the version never listed. A hub
+ * killed after it (indexing) comes back and finishes the task (`completeInterrupted`): the task
+ * says SUCCEEDED, as the registry does, and a client does not publish the same model twice.
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -46,12 +48,35 @@ export interface PublisherOptions {
   /** Called once a version is registered (the gateway forgets cached documents). */
   onPublished?: (document: PublishedMetadata) => void;
   log?: (message: string) => void;
+  /**
+   * Test hook (MODELHUB_TEST_PAUSE_AT_STEP, set only by crash tests): every publish stops when it
+   * begins this step, until the hub is stopped, so that a test can kill the hub exactly there.
+   */
+  pauseAtStep?: string;
 }
 
 export class Publisher {
   private readonly running = new Set<Promise<void>>();
+  /** Per running publish: its upload folder and the blobs it stored (not yet referenced by a version). */
+  private readonly inFlight = new Map<string, { uploadDir: string; blobs: Set<string> }>();
+  private readonly stopping = new AbortController();
 
-  constructor(private readonly options: PublisherOptions) {}
+  constructor(private readonly options: PublisherOptions) {
+    const pause = options.pauseAtStep;
+    if (pause !== undefined && !(PUBLISH_STEPS as readonly string[]).includes(pause)) {
+      throw new HubError('BAD_REQUEST', `MODELHUB_TEST_PAUSE_AT_STEP must be one of ${PUBLISH_STEPS.join(', ')}; got "${pause}"`);
+    }
+  }
+
+  /** Blobs that running publishes have stored and not yet registered: a sweep must keep them. */
+  blobsInUse(): Set<string> {
+    return new Set([...this.inFlight.values()].flatMap((entry) => [...entry.blobs]));
+  }
+
+  /** Upload folders of running publishes: a sweep must keep them. */
+  uploadDirsInUse(): Set<string> {
+    return new Set([...this.inFlight.values()].map((entry) => path.resolve(entry.uploadDir)));
+  }
 
   /**
    * Reserve the version and start the task; resolves as soon as the task exists (the route replies
@@ -78,6 +103,7 @@ export class Publisher {
       created_at: now,
     };
     await this.options.registry.createTask(task);
+    this.inFlight.set(taskId, { uploadDir, blobs: new Set() });
     const run = this.pipeline(task, metadata, uploads, uploadDir).finally(() => this.running.delete(run));
     this.running.add(run);
     return { task_id: taskId, servable: `${owner}/${name}`, version };
@@ -85,7 +111,84 @@ export class Publisher {
 
   /** Wait for running publishes (on shutdown). */
   async drain(): Promise<void> {
+    this.stopping.abort();
     await Promise.allSettled([...this.running]);
+  }
+
+  /**
+   * Finishes publishes that a stop interrupted after their registry commit (what
+   * `Registry.settleInterruptedTasks` hands back at start-up): the version is published, so the steps
+   * left (identifier sync, index, ready) run now and the task says SUCCEEDED, as the registry does.
+   * Safe to repeat: a hub stopped again while doing it finds the same tasks at its next start.
+   */
+  async completeInterrupted(tasks: readonly TaskDocument[]): Promise<void> {
+    const { registry } = this.options;
+    for (const task of tasks) {
+      const [owner = '', name = ''] = (task.servable ?? '').split('/');
+      const record = task.version === undefined ? undefined : await registry.getVersion(owner, name, task.version);
+      const document = record?.document;
+      if (!document) continue; // settleInterruptedTasks only hands back committed versions.
+      const log = (line: string) => registry.appendTaskLog(task.task_id, `${new Date().toISOString()} ${line}`);
+      await log(`the hub stopped after ${owner}/${name} version ${document.hub.version} was registered; finishing the publish after the restart`);
+      const steps = (task.steps ?? []).map((step) => ({ ...step }));
+      for (const step of steps) {
+        if (step.status === 'SUCCEEDED') continue;
+        step.started_at ??= new Date().toISOString();
+        if (step.name === 'register') {
+          await this.syncIdentifiers(document, log);
+          step.message = `${owner}/${name} version ${document.hub.version} registered`;
+        } else if (step.name === 'index') {
+          // A withdrawn version is a tombstone: there is nothing to make searchable.
+          step.message = record.state === 'published' ? await this.index(document) : 'withdrawn before it was indexed';
+        } else {
+          step.message = step.name === 'ready' ? 'ready to run' : 'completed after a restart';
+        }
+        step.status = 'SUCCEEDED';
+        step.completed_at = new Date().toISOString();
+        await log(`${step.name}: ${step.message} (after a restart)`);
+      }
+      await registry.updateTask(task.task_id, {
+        status: 'SUCCEEDED',
+        steps,
+        completed_at: new Date().toISOString(),
+        result: { servable: `${owner}/${name}`, version: document.hub.version, identifier: document.hub.identifier },
+        error: undefined,
+      });
+      this.options.onPublished?.(document);
+      this.options.metrics?.publishes.inc({ outcome: 'succeeded' });
+    }
+  }
+
+  /** The registry is the system of record: a search backend that is down delays search, not the publish. */
+  private async index(document: PublishedMetadata): Promise<string> {
+    const indexed = await this.options.search.indexDocument(document);
+    return indexed.deferred ? `indexing deferred until the search backend answers: ${indexed.reason}` : 'searchable';
+  }
+
+  /**
+   * A remote agency (DataCite) that is down or refusing leaves the identifier pending, retried
+   * in the background: the version is published all the same.
+   */
+  private async syncIdentifiers(document: PublishedMetadata, log: (line: string) => Promise<void>): Promise<void> {
+    const { registry, minter } = this.options;
+    const { owner, name, identifier } = document.hub;
+    const concept = (await registry.listIdentifiers({ owner, name })).filter((record) => record.version === undefined).map((record) => record.identifier);
+    const sync = new IdentifierSync({ registry, minter });
+    for (const outcome of await sync.syncServable(owner, name, [identifier, ...concept, ...previousIdentifiers(document)])) {
+      await log(`register: identifier ${outcome.identifier} ${outcome.error ? `pending (retried in the background): ${outcome.error}` : outcome.state}`);
+    }
+  }
+
+  /** The crash tests' hook (see `pauseAtStep`): wait here until the hub stops. */
+  private async pauseForTest(taskId: string, step: PublishStep): Promise<void> {
+    if (this.options.pauseAtStep !== step) return;
+    this.options.log?.(`test hook MODELHUB_TEST_PAUSE_AT_STEP: publish task ${taskId} paused at step ${step}`);
+    const signal = this.stopping.signal;
+    await new Promise<void>((resolve) => {
+      if (signal.aborted) resolve();
+      else signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    throw new HubError('NOT_READY', `the hub stopped while the publish was paused at ${step} (test hook)`);
   }
 
   private async pipeline(task: TaskDocument, metadata: ServableMetadata, uploads: Upload[], uploadDir: string): Promise<void> {
@@ -104,6 +207,7 @@ export class Publisher {
       entry.started_at = new Date().toISOString();
       await registry.updateTask(task.task_id, { status: 'RUNNING', steps });
       await log(`${step}: started`);
+      await this.pauseForTest(task.task_id, step);
     };
     const finish = async (message: string) => {
       const entry = steps.find((s) => s.name === current)!;
@@ -116,7 +220,7 @@ export class Publisher {
     let registered = false;
     try {
       await begin('store');
-      const { files, local } = await this.storeFiles(uploads, uploadDir, log);
+      const { files, local } = await this.storeFiles(uploads, uploadDir, log, this.inFlight.get(task.task_id)!.blobs);
       await finish(`stored ${files.length} file(s), ${files.reduce((a, f) => a + f.size, 0)} bytes`);
 
       await begin('inspect');
@@ -166,6 +270,8 @@ export class Publisher {
       await finish(`identifier ${minted.identifier} (${minted.state})`);
 
       await begin('register');
+      // A blob deduplicated against one no version used could have been swept since it was stored.
+      await this.restoreMissingBlobs(local);
       const created = new Date().toISOString();
       await registry.putIdentifier({ identifier: minted.identifier, owner, name, version, state: minted.state, created_at: created });
       if (minted.conceptIdentifier) {
@@ -174,19 +280,11 @@ export class Publisher {
       await registry.commitVersion(document);
       registered = true;
       this.options.onPublished?.(document);
-      // A remote agency (DataCite) that is down or refusing leaves the identifier pending, retried
-      // in the background: the version is published all the same.
-      const sync = new IdentifierSync({ registry, minter: this.options.minter });
-      for (const outcome of await sync.syncServable(owner, name, [minted.identifier, ...(minted.conceptIdentifier ? [minted.conceptIdentifier] : []), ...previousIdentifiers(document)])) {
-        await log(`register: identifier ${outcome.identifier} ${outcome.error ? `pending (retried in the background): ${outcome.error}` : outcome.state}`);
-      }
+      await this.syncIdentifiers(document, log);
       await finish(`${owner}/${name} version ${version} registered`);
 
       await begin('index');
-      // The registry is the system of record: a search backend that is down delays search, not the
-      // publish; the write is queued and retried until the backend is back.
-      const indexed = await this.options.search.indexDocument(document);
-      await finish(indexed.deferred ? `indexing deferred until the search backend answers: ${indexed.reason}` : 'searchable');
+      await finish(await this.index(document));
 
       await begin('ready');
       await finish('ready to run');
@@ -217,11 +315,18 @@ export class Publisher {
       this.options.metrics?.publishes.inc({ outcome: 'failed' });
     } finally {
       await fsp.rm(uploadDir, { recursive: true, force: true }).catch(() => undefined);
+      this.inFlight.delete(task.task_id);
+    }
+  }
+
+  private async restoreMissingBlobs(local: readonly LocalFile[]): Promise<void> {
+    for (const file of local) {
+      if (!(await this.options.blobs.has(file.sha256))) await this.options.blobs.put(fs.createReadStream(file.localPath), file.sha256);
     }
   }
 
   /** Unpack archives, store every file content-addressed, and keep a local view for inspection. */
-  private async storeFiles(uploads: Upload[], uploadDir: string, log: (line: string) => Promise<void>) {
+  private async storeFiles(uploads: Upload[], uploadDir: string, log: (line: string) => Promise<void>, stored: Set<string>) {
     if (uploads.length === 0) throw new HubError('BAD_REQUEST', 'the publish request has no file parts');
     const tree = path.join(uploadDir, 'tree');
     await fsp.mkdir(tree, { recursive: true });
@@ -244,9 +349,10 @@ export class Publisher {
     const local: LocalFile[] = [];
     for (const relative of relativePaths) {
       const localPath = path.join(tree, relative);
-      const stored = await this.options.blobs.put(fs.createReadStream(localPath));
-      files.push({ path: relative, sha256: stored.sha256, size: stored.size });
-      local.push({ path: relative, localPath, sha256: stored.sha256, size: stored.size });
+      const blob = await this.options.blobs.put(fs.createReadStream(localPath));
+      stored.add(blob.sha256);
+      files.push({ path: relative, sha256: blob.sha256, size: blob.size });
+      local.push({ path: relative, localPath, sha256: blob.sha256, size: blob.size });
     }
     return { files, local };
   }

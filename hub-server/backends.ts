@@ -24,6 +24,7 @@ import { TfjsRuntime } from '../servables/tfjs-runtime.ts';
 import { TfSavedModelRuntime } from '../servables/tf-savedmodel-runtime.ts';
 import { ContainerServableRuntime, type ContainerRuntimeOptions } from '../servables/container-runtime.ts';
 import { IsolatedRuntime } from '../servables/isolated-runtime.ts';
+import { recordWorker } from '../servables/worker-pid-files.ts';
 import type { ContainerEngine } from './ports/container-engine.ts';
 import { DockerContainerEngine } from './adapters/docker-container-engine.ts';
 import { ProcessContainerEngine } from './adapters/process-container-engine.ts';
@@ -65,10 +66,17 @@ export function createMinter(config: HubConfig): IdentifierMinter {
   return new LocalIdentifierMinter(config.publicUrl);
 }
 
+/** Where the worker processes this hub starts are recorded, for reaping after a crash. */
+export const workersDir = (config: HubConfig): string => path.join(config.dataDir, 'workers');
+
 /** Every runtime this hub can serve, by servable type. */
 export function createContainerEngine(config: HubConfig): ContainerEngine {
   if (config.containers === 'docker') return new DockerContainerEngine();
-  return new ProcessContainerEngine({ root: path.join(config.dataDir, 'process-images'), python: config.python });
+  return new ProcessContainerEngine({
+    root: path.join(config.dataDir, 'process-images'),
+    python: config.python,
+    trackProcess: (pid) => recordWorker(workersDir(config), pid),
+  });
 }
 
 /**
@@ -86,7 +94,7 @@ export function createRuntimes(
   runtimes.set('tfjs', new TfjsRuntime());
   runtimes.set('keras', new KerasRuntime());
   runtimes.set('tf-savedmodel', new TfSavedModelRuntime());
-  for (const runtime of createPythonRuntimes({ python: config.python, logger: (line) => log(line) })) {
+  for (const runtime of createPythonRuntimes({ python: config.python, logger: (line) => log(line), pidDir: workersDir(config) })) {
     runtimes.set(runtime.type, new IsolatedRuntime(runtime, containers, containers.engine.isolated));
   }
   runtimes.set('container', new ContainerServableRuntime(containers));

@@ -7,6 +7,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 import { HubError } from '../hub-server/errors.ts';
+import { recordWorker } from './worker-pid-files.ts';
 
 export const WORKER_SCRIPT = fileURLToPath(new URL('./python/worker.py', import.meta.url));
 export const DEFAULT_PYTHON = '/usr/bin/python3';
@@ -50,6 +51,11 @@ export interface PythonWorkerOptions {
   threads?: number;
   env?: Record<string, string>;
   logger?: StderrLogger;
+  /**
+   * Where each live worker is recorded (`<data>/workers`), so that a hub started after a crash can
+   * reap workers that outlived the one that started them (see worker-pid-files.ts).
+   */
+  pidDir?: string;
 }
 
 /** Raised inside the pool when the worker answered `ok: false`. */
@@ -102,8 +108,11 @@ export class PythonWorker {
         PYTHONDONTWRITEBYTECODE: '1',
         PYTHONUNBUFFERED: '1',
         ...options.env,
+        // The worker exits when this process dies (worker.py's die_with_parent).
+        MODELHUB_PARENT_PID: String(process.pid),
       },
     });
+    const forget = options.pidDir ? recordWorker(options.pidDir, this.process.pid) : undefined;
     const logger = options.logger;
     this.process.stdout.on('data', (chunk: Buffer) => this.onData(chunk));
     this.process.stderr.setEncoding('utf8');
@@ -129,6 +138,7 @@ export class PythonWorker {
         resolve();
       });
     });
+    if (forget) void this.exited.then(forget);
   }
 
   get pid(): number | undefined {

@@ -8,13 +8,14 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { access, mkdir, open, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
+import { access, mkdir, open, opendir, rename, rm, stat, statfs, unlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { HubError } from '../errors.ts';
-import type { BackendHealth, BlobStore, StoredBlob } from '../ports/blob-store.ts';
+import type { BackendHealth, BlobListing, BlobStore, StoredBlob } from '../ports/blob-store.ts';
 
 const SHA256 = /^[a-f0-9]{64}$/;
+const PREFIX = /^[a-f0-9]{2}$/;
 const TEMP_DIR = '.tmp';
 
 export interface FsBlobStoreOptions {
@@ -110,6 +111,9 @@ export class FsBlobStore implements BlobStore {
     try {
       if (await this.has(sha256)) {
         await rm(tempPath, { force: true });
+        // Stored again now: the sweep's grace period starts over (see BlobStore.put).
+        const at = new Date();
+        await utimes(target, at, at);
         return { sha256, size };
       }
       const folder = path.dirname(target);
@@ -165,6 +169,23 @@ export class FsBlobStore implements BlobStore {
       await unlink(this.blobPath(sha256));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw translateFsError(error, 'delete');
+    }
+  }
+
+  async *list(): AsyncIterable<BlobListing> {
+    for await (const prefix of await opendir(this.root)) {
+      if (!prefix.isDirectory() || !PREFIX.test(prefix.name)) continue; // .tmp and strangers
+      const folder = path.join(this.root, prefix.name);
+      for await (const entry of await opendir(folder)) {
+        const sha256 = prefix.name + entry.name;
+        if (!entry.isFile() || !SHA256.test(sha256)) continue;
+        try {
+          const stats = await stat(path.join(folder, entry.name));
+          yield { sha256, size: stats.size, storedAt: stats.mtime };
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw translateFsError(error, 'list');
+        }
+      }
     }
   }
 

@@ -31,6 +31,11 @@ export interface ProcessEngineOptions {
   root: string;
   /** The interpreter for `{python}` in a context's manifest (MODELHUB_PYTHON). */
   python?: string;
+  /**
+   * Told of each runner process started; answers what to call once it exited. The hub records them
+   * so that a hub started after a crash reaps runners that outlived their hub (worker-pid-files.ts).
+   */
+  trackProcess?: (pid: number | undefined) => () => Promise<void>;
 }
 
 interface ImageRecord {
@@ -59,12 +64,14 @@ export class ProcessContainerEngine implements ContainerEngine {
   readonly isolated = false;
   private readonly root: string;
   private readonly python: string;
+  private readonly trackProcess?: (pid: number | undefined) => () => Promise<void>;
   private readonly running = new Map<string, { child: ChildProcess; labels: ImageLabels; stop: () => Promise<void> }>();
   private counter = 0;
 
   constructor(options: ProcessEngineOptions) {
     this.root = path.resolve(options.root);
     this.python = options.python ?? process.env.MODELHUB_PYTHON ?? '/usr/bin/python3';
+    this.trackProcess = options.trackProcess;
   }
 
   async health(): Promise<BackendHealth> {
@@ -128,9 +135,22 @@ export class ProcessContainerEngine implements ContainerEngine {
     const [command, ...args] = record.command.map((part) => part.replace('{python}', this.python));
     const child = spawn(command!, args, {
       cwd: path.join(directory, 'context'),
-      env: { ...process.env, ...request.env, MODELHUB_RUNNER_HOST: '127.0.0.1', MODELHUB_RUNNER_PORT: String(port), PYTHONDONTWRITEBYTECODE: '1' },
+      env: {
+        ...process.env,
+        ...request.env,
+        MODELHUB_RUNNER_HOST: '127.0.0.1',
+        MODELHUB_RUNNER_PORT: String(port),
+        PYTHONDONTWRITEBYTECODE: '1',
+        // The runner exits when this process dies (worker.py's die_with_parent).
+        MODELHUB_PARENT_PID: String(process.pid),
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    if (this.trackProcess) {
+      const forget = this.trackProcess(child.pid);
+      child.once('exit', () => void forget());
+      child.once('error', () => void forget());
+    }
     const id = `process-${child.pid ?? 'x'}-${++this.counter}`;
     let output = '';
     const keep = (chunk: Buffer) => {

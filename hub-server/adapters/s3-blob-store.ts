@@ -18,7 +18,7 @@ import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Client, CopyDestinationOptions, CopySourceOptions } from 'minio';
 import { HubError, isHubError } from '../errors.ts';
-import type { BackendHealth, BlobStore, StoredBlob } from '../ports/blob-store.ts';
+import type { BackendHealth, BlobListing, BlobStore, StoredBlob } from '../ports/blob-store.ts';
 
 export interface S3BlobStoreOptions {
   /** e.g. `http://127.0.0.1:7480` or `https://s3.example.org`; the scheme decides TLS. */
@@ -158,13 +158,13 @@ export class S3BlobStore implements BlobStore {
     try {
       if (expectedSha256 !== undefined && sha256 !== expectedSha256) throw checksumMismatch(expectedSha256, sha256, size);
       const key = blobKey(sha256);
-      if (!(await this.exists(key))) {
-        await this.copy(tmpKey, key, size);
-        const stored = await this.client.statObject(this.bucket, key);
-        if (stored.size !== size) {
-          await this.client.removeObject(this.bucket, key);
-          throw new HubError('BACKEND_UNAVAILABLE', `S3 stored ${stored.size} bytes of ${size} for blob ${sha256}`);
-        }
+      // Copied even when the key exists: identical bytes, and a fresh LastModified, which is the
+      // blob's age for the sweep (see BlobStore.put).
+      await this.copy(tmpKey, key, size);
+      const stored = await this.client.statObject(this.bucket, key);
+      if (stored.size !== size) {
+        await this.client.removeObject(this.bucket, key);
+        throw new HubError('BACKEND_UNAVAILABLE', `S3 stored ${stored.size} bytes of ${size} for blob ${sha256}`);
       }
       return { sha256, size };
     } catch (error) {
@@ -208,6 +208,21 @@ export class S3BlobStore implements BlobStore {
       if (translated.code !== 'MODELHUB_INTERNAL' || !isMissing(error)) throw translated;
     }
     await rm(this.cachePath(sha256), { force: true });
+  }
+
+  async *list(): AsyncIterable<BlobListing> {
+    const listing = this.client.listObjectsV2(this.bucket, 'blobs/', true) as AsyncIterable<{ name?: string; size?: number; lastModified?: Date }>;
+    try {
+      for await (const object of listing) {
+        const sha256 = object.name?.slice('blobs/'.length) ?? '';
+        if (!SHA256.test(sha256)) continue;
+        yield { sha256, size: object.size ?? 0, storedAt: object.lastModified ?? new Date(0) };
+      }
+    } catch (error) {
+      // No bucket yet: nothing was ever stored.
+      if (isMissing(error)) return;
+      throw this.translate(error, 'listing blobs');
+    }
   }
 
   async localPath(sha256: string): Promise<string> {
@@ -266,8 +281,9 @@ export class S3BlobStore implements BlobStore {
     if (expectedSha256 !== undefined && sha256 !== expectedSha256) throw checksumMismatch(expectedSha256, sha256, bytes.length);
     const key = blobKey(sha256);
     try {
-      // A PUT is atomic in S3: the key shows either the old state or every byte.
-      if (!(await this.exists(key))) await this.client.putObject(this.bucket, key, bytes, bytes.length);
+      // A PUT is atomic in S3: the key shows either the old state or every byte. Put even when the
+      // key exists: the same bytes, and a fresh LastModified (the blob's age for the sweep).
+      await this.client.putObject(this.bucket, key, bytes, bytes.length);
     } catch (error) {
       throw this.translate(error, `storing blob ${sha256}`);
     }

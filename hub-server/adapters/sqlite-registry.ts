@@ -12,6 +12,7 @@ import type { PublishedMetadata } from '../../schemas/metadata.ts';
 import { HubError } from '../errors.ts';
 import type {
   IdentifierRecord,
+  InterruptedTasks,
   ListIdentifiersQuery,
   ListServablesQuery,
   Registry,
@@ -464,7 +465,7 @@ export class SqliteRegistry implements Registry {
     return lines.length > 0 || document.kind === 'publish' ? { ...document, log: lines } : document;
   }
 
-  async failInterruptedTasks(reason: string): Promise<number> {
+  async settleInterruptedTasks(reason: string): Promise<InterruptedTasks> {
     return translate(() =>
       this.db
         .transaction(() => {
@@ -473,11 +474,24 @@ export class SqliteRegistry implements Registry {
             .pluck()
             .all() as string[];
           const at = now();
+          const versionState = this.db.prepare('SELECT state FROM versions WHERE owner = ? AND name = ? AND version = ?').pluck();
           const failVersion = this.db.prepare(
             `UPDATE versions SET state = 'failed' WHERE owner = ? AND name = ? AND version = ? AND state = 'pending'`,
           );
+          const committed: TaskDocument[] = [];
+          let failed = 0;
           for (const id of ids) {
             const task = this.readTask(id)!;
+            const slash = task.servable?.indexOf('/') ?? -1;
+            const key = task.kind === 'publish' && slash > 0 && task.version !== undefined
+              ? ([task.servable!.slice(0, slash), task.servable!.slice(slash + 1), task.version] as const)
+              : undefined;
+            const state = key ? (versionState.get(...key) as VersionState | undefined) : undefined;
+            // Committed (and perhaps withdrawn since): the publish happened; the hub finishes its task.
+            if (state === 'published' || state === 'withdrawn') {
+              committed.push(task);
+              continue;
+            }
             const steps = task.steps?.map((step) =>
               step.status === 'RUNNING' ? { ...step, status: 'FAILED' as const, completed_at: at, message: reason } : step,
             );
@@ -488,15 +502,25 @@ export class SqliteRegistry implements Registry {
               error: { code: 'MODELHUB_INTERNAL', message: reason },
               completed_at: at,
             });
-            if (task.kind === 'publish' && task.servable && task.version !== undefined) {
-              const slash = task.servable.indexOf('/');
-              failVersion.run(task.servable.slice(0, slash), task.servable.slice(slash + 1), task.version);
-            }
+            if (key) failVersion.run(...key);
+            failed += 1;
           }
-          return ids.length;
+          return { failed, committed };
         })
         .immediate(),
     );
+  }
+
+  async referencedBlobs(): Promise<Set<string>> {
+    const digests = this.db
+      .prepare(
+        `SELECT DISTINCT json_extract(f.value, '$.sha256')
+         FROM versions, json_each(versions.document, '$.hub.files') AS f
+         WHERE versions.document IS NOT NULL`,
+      )
+      .pluck()
+      .all() as string[];
+    return new Set(digests.filter((digest) => typeof digest === 'string'));
   }
 
   // ---- identifiers ----------------------------------------------------------------------------

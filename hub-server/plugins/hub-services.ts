@@ -12,7 +12,8 @@ import type { BlobStore } from '../ports/blob-store.ts';
 import type { IdentifierMinter } from '../ports/identifier-minter.ts';
 import type { Registry } from '../ports/registry.ts';
 import type { SearchIndex } from '../ports/search-index.ts';
-import { createBlobStore, createContainerEngine, createMinter, createRegistry, createRuntimes, createSearchIndex } from '../backends.ts';
+import { createBlobStore, createContainerEngine, createMinter, createRegistry, createRuntimes, createSearchIndex, workersDir } from '../backends.ts';
+import { reapStaleWorkers } from '../../servables/worker-pid-files.ts';
 import { ContainerPool } from '../gateway/container-pool.ts';
 import type { ContainerEngine } from '../ports/container-engine.ts';
 import { Gateway } from '../gateway/gateway.ts';
@@ -21,6 +22,7 @@ import { ResultCache } from '../gateway/result-cache.ts';
 import { ServableManager } from '../gateway/servable-manager.ts';
 import { Publisher } from '../../builder/publish-pipeline.ts';
 import { claimDataFolder } from '../services/data-folder-lock.ts';
+import { LeftoverSweeper, sweepUploads } from '../services/leftover-sweeper.ts';
 import { SearchSync } from '../services/search-sync.ts';
 
 export interface HubServices {
@@ -71,6 +73,9 @@ async function hubServices(app: FastifyInstance, opts: { config: HubConfig }): P
 }
 
 async function startHubServices(app: FastifyInstance, config: HubConfig, releaseDataFolder: () => Promise<void>): Promise<void> {
+  // Workers that an earlier hub on this folder started and that outlived it go before new ones start.
+  const reaped = await reapStaleWorkers(workersDir(config));
+  if (reaped.length > 0) app.log.warn({ pids: reaped }, 'killed worker processes left by an earlier hub on this data folder');
   const metrics = createHubMetrics();
   const registry = createRegistry(config);
   const blobs = await createBlobStore(config);
@@ -109,13 +114,35 @@ async function startHubServices(app: FastifyInstance, config: HubConfig, release
     workDir: path.join(config.dataDir, 'uploads'),
     publisher: 'modelhub',
     onPublished: (document) => gateway.invalidate(document.hub.owner, document.hub.name),
+    log: (message) => app.log.warn(message),
+    pauseAtStep: config.testPauseAtStep,
   });
 
-  // A hub killed mid-publish comes back with those tasks FAILED and their versions never listed;
-  // the embedded index is rebuilt from the registry, the system of record, so that it holds exactly
-  // the published versions whatever happened between a registry commit and its indexing.
-  const interrupted = await registry.failInterruptedTasks('the hub stopped while this task was running');
-  if (interrupted > 0) app.log.warn({ interrupted }, 'marked tasks interrupted by a stop as FAILED');
+  // A hub killed mid-publish comes back with the task and the registry in agreement: a publish
+  // stopped before its registry commit is FAILED with its version never listed; one stopped after
+  // it (while indexing) is finished now and SUCCEEDED. The embedded index is then rebuilt from the
+  // registry, the system of record, so that it holds exactly the published versions.
+  const interrupted = await registry.settleInterruptedTasks('the hub stopped while this task was running');
+  if (interrupted.failed > 0) app.log.warn({ interrupted: interrupted.failed }, 'marked tasks interrupted by a stop as FAILED');
+  if (interrupted.committed.length > 0) {
+    await publisher.completeInterrupted(interrupted.committed);
+    app.log.warn({ completed: interrupted.committed.map((task) => task.task_id) }, 'finished publishes a stop interrupted after their registry commit');
+  }
+  // What died publishes left: upload folders (all of them now: no publish of this hub runs yet)
+  // and blobs no version names, now and then periodically.
+  const uploadsDir = path.join(config.dataDir, 'uploads');
+  const sweeper = new LeftoverSweeper({
+    uploadsDir,
+    blobs,
+    registry,
+    graceMs: config.sweepGraceMs,
+    intervalMs: config.sweepIntervalMs,
+    inUse: () => publisher.blobsInUse(),
+    uploadsInUse: () => publisher.uploadDirsInUse(),
+    log: (report) => app.log.warn({ uploads: report.uploads.length, blobs: report.blobs.length, bytes: report.bytes }, 'removed what interrupted publishes left'),
+    onError: (error) => app.log.error({ err: error }, 'sweeping what interrupted publishes left failed; tried again later'),
+  });
+  await sweepUploads(uploadsDir, { graceMs: 0 });
   // A remote index (Elasticsearch) is rebuilt only when the last run stopped with writes it never
   // received; in the background, queued while the backend is still down, so start-up never waits.
   const published = () => registry.allPublished();
@@ -130,7 +157,10 @@ async function startHubServices(app: FastifyInstance, config: HubConfig, release
 
   app.decorate('hub', { config, registry, blobs, index, search, minter, manager, gateway, publisher, cache, metrics, engine, pool, instance });
 
+  sweeper.start();
+
   app.addHook('onClose', async () => {
+    await sweeper.stop();
     await publisher.drain();
     search.close();
     await manager.close();

@@ -10,6 +10,14 @@ export interface StoredBlob {
   size: number;
 }
 
+/** A stored blob as a listing shows it. */
+export interface BlobListing {
+  sha256: string;
+  size: number;
+  /** When it was stored, or last put again (a put of bytes already there refreshes it). */
+  storedAt: Date;
+}
+
 export interface BackendHealth {
   ok: boolean;
   backend: string;
@@ -18,8 +26,14 @@ export interface BackendHealth {
 
 export interface BlobStore {
   readonly kind: string;
-  /** Stream bytes in; resolves with their digest once they are durably stored. */
+  /**
+   * Stream bytes in; resolves with their digest once they are durably stored. Bytes stored already
+   * are kept once, and their `storedAt` is refreshed, so a sweep's grace period counts from the
+   * latest put (a publish that reuses an unreferenced blob does not lose it to the sweep).
+   */
   put(source: Readable | Buffer, expectedSha256?: string): Promise<StoredBlob>;
+  /** Every stored blob (in no particular order), for garbage collection. */
+  list(): AsyncIterable<BlobListing>;
   /** Stream bytes out; MODELHUB_INTERNAL with "blob not found" when absent. */
   get(sha256: string): Promise<Readable>;
   has(sha256: string): Promise<boolean>;

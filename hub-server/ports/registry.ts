@@ -58,6 +58,14 @@ export interface ListIdentifiersQuery {
   limit?: number;
 }
 
+/** What `settleInterruptedTasks` did. */
+export interface InterruptedTasks {
+  /** How many tasks it failed. */
+  failed: number;
+  /** Publish tasks whose version is in the registry (still RUNNING): the caller completes them. */
+  committed: TaskDocument[];
+}
+
 export type TaskPatch = Partial<Omit<TaskDocument, 'task_id' | 'kind' | 'created_at'>>;
 
 export interface Registry {
@@ -84,8 +92,14 @@ export interface Registry {
   updateTask(taskId: string, patch: TaskPatch): Promise<void>;
   appendTaskLog(taskId: string, line: string): Promise<void>;
   getTask(taskId: string): Promise<TaskDocument | undefined>;
-  /** Called at start-up: tasks left PENDING/RUNNING by a crash become FAILED, their versions failed. */
-  failInterruptedTasks(reason: string): Promise<number>;
+  /**
+   * Called at start-up, for the tasks a stop left PENDING/RUNNING. A publish whose version was
+   * committed before the stop did happen: its task is left for the hub to finish (`committed`),
+   * so that task and registry agree. Every other task becomes FAILED, and its pending version failed.
+   */
+  settleInterruptedTasks(reason: string): Promise<InterruptedTasks>;
+  /** The sha256 of every file a version's document names (published or withdrawn): blobs in use. */
+  referencedBlobs(): Promise<Set<string>>;
 
   putIdentifier(record: IdentifierRecord): Promise<void>;
   getIdentifier(identifier: string): Promise<IdentifierRecord | undefined>;

@@ -191,6 +191,15 @@ class Handler(BaseHTTPRequestHandler):
 
 def main():
     global SERVABLE
+    # Run as a child process of the hub (MODELHUB_CONTAINERS=process), exit when the hub dies.
+    parent = os.environ.get("MODELHUB_PARENT_PID")
+    if parent:
+        try:
+            from worker import die_with_parent
+        except ImportError:  # an image without worker.py: the hub reaps it at its next start
+            pass
+        else:
+            die_with_parent(int(parent))
     host = os.environ.get("MODELHUB_RUNNER_HOST", "0.0.0.0")
     port = int(os.environ.get("MODELHUB_RUNNER_PORT", "8080"))
     spec = os.environ.get("MODELHUB_RUNNER_SPEC", os.path.join(HERE, "spec.json"))

@@ -16,7 +16,10 @@ stage}}; `stage` says whether the servable's files (import, model, init), its de
 SERVABLE_FAILED.
 
 Imported as a module it exposes load_servable, call_servable and inspect_servable, which the
-container runner's HTTP server uses with the same spec dictionaries.
+container runner's HTTP server uses with the same spec dictionaries, and die_with_parent.
+
+A worker dies with the hub that started it, even one killed with SIGKILL (see die_with_parent):
+otherwise it would be re-parented to init, keep its memory, and pile up across restarts.
 
 A spec is a dict:
   kind          "python" | "sklearn" | "torch"
@@ -48,7 +51,7 @@ import sys
 import traceback
 import warnings
 
-__all__ = ['load_servable', 'call_servable', 'inspect_servable', 'dependencies', 'to_jsonable', 'ServableError']
+__all__ = ['load_servable', 'call_servable', 'inspect_servable', 'dependencies', 'to_jsonable', 'ServableError', 'die_with_parent']
 
 
 # Modules the interpreter had before any servable was imported: not the servable's dependencies.
@@ -597,7 +600,60 @@ def _limit_memory(megabytes: int):
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
+def die_with_parent(parent_pid: int, watch_fd: int | None = None, interval: float = 0.5) -> None:
+    """Exit as soon as the process that started this one is gone.
+
+    Two guards, because either alone can miss: the kernel's parent-death signal (Linux prctl
+    PR_SET_PDEATHSIG, SIGKILL: immediate, even while user code holds the main thread), and a daemon
+    thread that exits when `watch_fd` (the request pipe) hangs up or the parent pid changes (a
+    re-parented orphan; platforms without prctl). `parent_pid` is the pid the parent gave, so that a
+    parent that died before this ran is noticed too.
+    """
+    import signal
+    import threading
+
+    if sys.platform.startswith('linux'):
+        try:
+            import ctypes
+
+            PR_SET_PDEATHSIG = 1
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # the watchdog below still works
+    if os.getppid() != parent_pid:
+        os._exit(0)
+
+    poller = None
+    if watch_fd is not None:
+        import select
+
+        if hasattr(select, 'poll'):
+            poller = select.poll()
+            poller.register(watch_fd, 0)  # no input events: only hang-up and errors are reported
+
+    def watch():
+        hang_up = 0
+        if poller is not None:
+            import select
+
+            hang_up = select.POLLHUP | select.POLLERR | select.POLLNVAL
+        while True:
+            if poller is not None:
+                if any(event & hang_up for _fd, event in poller.poll(interval * 1000)):
+                    os._exit(0)
+            else:
+                threading.Event().wait(interval)
+            if os.getppid() != parent_pid:
+                os._exit(0)
+
+    threading.Thread(target=watch, name='modelhub-parent-watch', daemon=True).start()
+
+
 def main(argv: list[str]) -> int:
+    # First, before anything slow: a hub killed while this starts must not leave it behind.
+    parent = os.environ.get('MODELHUB_PARENT_PID')
+    die_with_parent(int(parent) if parent else os.getppid(), watch_fd=0)
     memory_mb = 0
     if '--memory-limit-mb' in argv:
         memory_mb = int(argv[argv.index('--memory-limit-mb') + 1])

@@ -29,6 +29,10 @@ function chunked(bytes: Buffer, chunkSize = 64 * 1024 + 7): Readable {
   );
 }
 
+async function storedAt(store: BlobStore, sha256: string): Promise<Date> {
+  for await (const blob of store.list()) if (blob.sha256 === sha256) return blob.storedAt;
+  throw new Error(`blob ${sha256} is not listed`);
+}
 
 export function describeBlobStoreContract(label: string, makeStore: MakeBlobStore): void {
   describe(`BlobStore contract: ${label}`, () => {
@@ -113,6 +117,35 @@ export function describeBlobStoreContract(label: string, makeStore: MakeBlobStor
     it('refuses a name that is not a digest (no path tricks)', async () => {
       expect(await hubErrorCode(store.has('../../etc/passwd'))).toBe('MODELHUB_BAD_REQUEST');
       expect(await hubErrorCode(store.get('ABC'))).toBe('MODELHUB_BAD_REQUEST');
+    });
+
+    it('lists every stored blob with its size and when it was stored, and nothing deleted', async () => {
+      const before = Date.now();
+      const kept = await store.put(randomBytes(70_000));
+      const empty = await store.put(Buffer.alloc(0));
+      const gone = await store.put(Buffer.from('deleted before the listing'));
+      await store.delete(gone.sha256);
+      const listed = new Map<string, { size: number; storedAt: Date }>();
+      for await (const blob of store.list()) listed.set(blob.sha256, blob);
+      expect([...listed.keys()].sort()).toEqual([kept.sha256, empty.sha256].sort());
+      expect(listed.get(kept.sha256)?.size).toBe(70_000);
+      expect(listed.get(empty.sha256)?.size).toBe(0);
+      // S3 keeps whole seconds (and a server's clock): a second of slack either side.
+      for (const blob of listed.values()) {
+        expect(blob.storedAt.getTime()).toBeGreaterThanOrEqual(before - 1000);
+        expect(blob.storedAt.getTime()).toBeLessThanOrEqual(Date.now() + 1000);
+      }
+    });
+
+    it('a put of bytes stored already refreshes when they were stored (the sweep counts from it)', async () => {
+      const bytes = randomBytes(20_000);
+      const { sha256 } = await store.put(bytes);
+      const first = await storedAt(store, sha256);
+      // Past a whole second, the resolution of S3's LastModified.
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      await store.put(chunked(bytes));
+      expect((await storedAt(store, sha256)).getTime()).toBeGreaterThan(first.getTime());
+      expect((await readAll(await store.get(sha256))).equals(bytes)).toBe(true);
     });
 
     it('reports itself healthy', async () => {

@@ -200,7 +200,7 @@ export function describeRegistryContract(label: string, makeRegistry: MakeRegist
         steps: [{ name: 'upload', status: 'SUCCEEDED' }, { name: 'build', status: 'RUNNING' }] }));
       await registry.createTask(task('queued', { kind: 'run', status: 'PENDING' }));
       await registry.createTask(task('done', { kind: 'run', status: 'SUCCEEDED', completed_at: 'earlier' }));
-      expect(await registry.failInterruptedTasks('the hub restarted')).toBe(2);
+      expect(await registry.settleInterruptedTasks('the hub restarted')).toEqual({ failed: 2, committed: [] });
       const failed = await registry.getTask('publishing');
       expect(failed).toMatchObject({ status: 'FAILED', error: { code: 'MODELHUB_INTERNAL', message: 'the hub restarted' } });
       expect(failed?.completed_at).toBeTruthy();
@@ -208,7 +208,40 @@ export function describeRegistryContract(label: string, makeRegistry: MakeRegist
       expect((await registry.getTask('queued'))?.status).toBe('FAILED');
       expect(await registry.getTask('done')).toMatchObject({ status: 'SUCCEEDED', completed_at: 'earlier' });
       expect((await registry.getVersion('alice', 'model', version))?.state).toBe('failed');
-      expect(await registry.failInterruptedTasks('again')).toBe(0);
+      expect(await registry.settleInterruptedTasks('again')).toEqual({ failed: 0, committed: [] });
+    });
+
+    it('leaves a publish whose version was committed before the stop to be completed, not failed', async () => {
+      const committed = await registry.reserveVersion('alice', 'model');
+      const document = doc('alice', 'model', committed);
+      await registry.commitVersion(document);
+      await registry.createTask(task('indexing', { status: 'RUNNING', servable: 'alice/model', version: committed,
+        steps: [{ name: 'register', status: 'SUCCEEDED' }, { name: 'index', status: 'RUNNING' }] }));
+      const pending = await registry.reserveVersion('alice', 'model');
+      await registry.createTask(task('storing', { status: 'RUNNING', servable: 'alice/model', version: pending,
+        steps: [{ name: 'store', status: 'RUNNING' }] }));
+      const settled = await registry.settleInterruptedTasks('the hub restarted');
+      expect(settled.failed).toBe(1);
+      expect(settled.committed.map((t) => [t.task_id, t.status, t.version])).toEqual([['indexing', 'RUNNING', committed]]);
+      // Untouched: the caller finishes it (and a second start-up would find it again).
+      expect((await registry.getTask('indexing'))?.status).toBe('RUNNING');
+      expect((await registry.getVersion('alice', 'model', committed))?.state).toBe('published');
+      expect((await registry.getTask('storing'))?.status).toBe('FAILED');
+      expect((await registry.getVersion('alice', 'model', pending))?.state).toBe('failed');
+    });
+
+    it('names the blobs that committed versions use, withdrawn ones included', async () => {
+      expect(await registry.referencedBlobs()).toEqual(new Set());
+      const files = (digit: string) => [{ path: 'm.onnx', sha256: digit.repeat(64), size: 1 }, { path: 'x/y', sha256: 'f'.repeat(64), size: 2 }];
+      for (const digit of ['a', 'b']) {
+        const version = await registry.reserveVersion('alice', 'model');
+        const document = doc('alice', 'model', version);
+        await registry.commitVersion({ ...document, hub: { ...document.hub, files: files(digit) } });
+      }
+      await registry.withdraw('alice', 'model', 1, 'retired');
+      // A pending version names no files yet; a failed one never will.
+      await registry.reserveVersion('alice', 'model');
+      expect(await registry.referencedBlobs()).toEqual(new Set(['a'.repeat(64), 'b'.repeat(64), 'f'.repeat(64)]));
     });
 
     it('stores and updates identifiers', async () => {
@@ -240,7 +273,7 @@ export function describeRegistryContract(label: string, makeRegistry: MakeRegist
       expect((await registry.listServables({ limit: 5 })).items.map((s) => s.servable)).toEqual(['alice/model']);
       expect((await registry.getTask('t1'))?.log).toEqual(['unpacking']);
       expect(await registry.getIdentifier('modelhub:alice/model/v2')).toMatchObject({ version: 2 });
-      expect(await registry.failInterruptedTasks('restarted')).toBe(1);
+      expect((await registry.settleInterruptedTasks('restarted')).failed).toBe(1);
       expect((await registry.getVersion('alice', 'model', pending))?.state).toBe('failed');
       expect(await registry.reserveVersion('alice', 'model')).toBe(4);
     });
