@@ -4,7 +4,9 @@
  * MODELHUB_CONTAINERS with no code change.
  */
 import path from 'node:path';
-import type { HubConfig } from './config.ts';
+import { ConfigError, type HubConfig } from './config.ts';
+import type { PostgresDatabase } from './adapters/postgres-database.ts';
+import type { TokenStore } from './ports/token-store.ts';
 import type { BlobStore } from './ports/blob-store.ts';
 import type { IdentifierMinter } from './ports/identifier-minter.ts';
 import type { Registry } from './ports/registry.ts';
@@ -29,8 +31,56 @@ import type { ContainerEngine } from './ports/container-engine.ts';
 import { DockerContainerEngine } from './adapters/docker-container-engine.ts';
 import { ProcessContainerEngine } from './adapters/process-container-engine.ts';
 
+/** The embedded registry. In PostgreSQL mode use `openRegistry`: this one would be the wrong catalogue. */
 export function createRegistry(config: HubConfig): Registry {
+  if (config.databaseUrl) throw new ConfigError('MODELHUB_DATABASE_URL', 'is set: this command does not work on a PostgreSQL registry yet');
   return SqliteRegistry.open(path.join(config.dataDir, 'registry.db'));
+}
+
+/**
+ * The PostgreSQL pool every PostgreSQL adapter of this process shares, with the schema migrated.
+ * A database that cannot be reached or used stops start-up with a message naming the variable.
+ */
+export async function openDatabase(config: HubConfig): Promise<PostgresDatabase | undefined> {
+  if (!config.databaseUrl) return undefined;
+  const { PostgresDatabase, redactDatabaseUrl } = await import('./adapters/postgres-database.ts');
+  const database = PostgresDatabase.open(config.databaseUrl);
+  try {
+    await database.migrate();
+  } catch (error) {
+    await database.close();
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ConfigError('MODELHUB_DATABASE_URL', `names a database this hub cannot use (${redactDatabaseUrl(config.databaseUrl)}): ${reason}`);
+  }
+  return database;
+}
+
+/** The registry: PostgreSQL when MODELHUB_DATABASE_URL is set (sharing `database`), else SQLite. */
+export async function openRegistry(config: HubConfig, database?: PostgresDatabase): Promise<Registry> {
+  if (!config.databaseUrl) return createRegistry(config);
+  const { PostgresRegistry } = await import('./adapters/postgres-registry.ts');
+  return withDatabase(config, database, (db) => PostgresRegistry.open(db));
+}
+
+/** Tokens, identity links and task creators: PostgreSQL when MODELHUB_DATABASE_URL is set, else SQLite. */
+export async function openTokenStore(config: HubConfig, database?: PostgresDatabase): Promise<TokenStore> {
+  if (!config.databaseUrl) {
+    const { SqliteTokenStore } = await import('./adapters/sqlite-token-store.ts');
+    return SqliteTokenStore.open(SqliteTokenStore.fileIn(config.dataDir));
+  }
+  const { PostgresTokenStore } = await import('./adapters/postgres-token-store.ts');
+  return withDatabase(config, database, (db) => PostgresTokenStore.open(db));
+}
+
+/** Runs `open` on the given pool, or on one of its own that the adapter then owns. */
+async function withDatabase<T>(config: HubConfig, database: PostgresDatabase | undefined, open: (db: PostgresDatabase) => Promise<T>): Promise<T> {
+  if (database) return open(database);
+  const own = (await openDatabase(config))!;
+  try {
+    return await open(own);
+  } finally {
+    await own.close(); // the adapter holds its own share of the pool
+  }
 }
 
 export async function createBlobStore(config: HubConfig): Promise<BlobStore> {
@@ -48,7 +98,11 @@ export async function createBlobStore(config: HubConfig): Promise<BlobStore> {
   return new FsBlobStore(path.join(config.dataDir, 'blobs'));
 }
 
-export async function createSearchIndex(config: HubConfig): Promise<SearchIndex> {
+export async function createSearchIndex(config: HubConfig, database?: PostgresDatabase): Promise<SearchIndex> {
+  if (config.search === 'postgres') {
+    const { PostgresSearchIndex } = await import('./adapters/postgres-search-index.ts');
+    return withDatabase(config, database, (db) => PostgresSearchIndex.open(db));
+  }
   if (config.search === 'elasticsearch') {
     const { ElasticsearchSearchIndex } = await import('./adapters/elasticsearch-search-index.ts');
     const { url, username, password, apiKey, index } = config.elasticsearch;

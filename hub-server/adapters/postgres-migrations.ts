@@ -140,4 +140,17 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       CREATE INDEX identity_links_by_user ON identity_links (user_name, created_at);
     `,
   },
+  {
+    // Which replica runs each task, and which replicas are alive (a heartbeat): a replica starting
+    // up settles only the tasks of replicas that stopped, never those another live replica runs.
+    name: 'replica-leases',
+    sql: `
+      CREATE TABLE registry_replicas (
+        replica_id TEXT PRIMARY KEY,
+        started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        last_seen  TIMESTAMPTZ NOT NULL DEFAULT now()
+      );
+      ALTER TABLE tasks ADD COLUMN replica_id TEXT;
+    `,
+  },
 ];

@@ -2,8 +2,10 @@
  * The registry in PostgreSQL, shared by every hub replica. Version numbers come from a per-servable
  * counter row (`INSERT ... ON CONFLICT DO UPDATE ... RETURNING`), so concurrent publishes on any
  * number of replicas never get the same number; the listing order is a database sequence, so it is
- * one order across replicas.
+ * one order across replicas. Each registry is one replica with a heartbeat: settling interrupted
+ * tasks at start-up touches only its own and those of replicas that stopped, never a live one's.
  */
+import { randomUUID } from 'node:crypto';
 import type { TaskDocument } from '../../schemas/api.ts';
 import type { PublishedMetadata } from '../../schemas/metadata.ts';
 import { HubError } from '../errors.ts';
@@ -102,13 +104,38 @@ export function visibilitySql(column: string, viewer: Viewer, values: unknown[])
 const isUniqueViolation = (error: unknown): boolean => (error as { code?: unknown }).code === '23505';
 const isForeignKeyViolation = (error: unknown): boolean => (error as { code?: unknown }).code === '23503';
 
+export interface PostgresRegistryOptions {
+  /** A replica not heard from for this long is taken for dead and its tasks are settled (default 30 s). */
+  leaseSeconds?: number;
+}
+
 export class PostgresRegistry implements Registry {
-  private constructor(private readonly db: PostgresDatabase) {}
+  /** This process's id on the tasks it creates. */
+  readonly replicaId = randomUUID();
+  private readonly heartbeat: NodeJS.Timeout;
+
+  private constructor(
+    private readonly db: PostgresDatabase,
+    private readonly leaseSeconds: number,
+  ) {
+    // A missed beat (the database briefly down) is harmless: the lease is several beats long.
+    this.heartbeat = setInterval(() => {
+      this.db.query('UPDATE registry_replicas SET last_seen = now() WHERE replica_id = $1', [this.replicaId]).catch(() => undefined);
+    }, Math.max(100, (leaseSeconds * 1000) / 6));
+    this.heartbeat.unref();
+  }
 
   /** Uses (and shares) the given pool; the schema is migrated before the registry is returned. */
-  static async open(db: PostgresDatabase): Promise<PostgresRegistry> {
+  static async open(db: PostgresDatabase, options: PostgresRegistryOptions = {}): Promise<PostgresRegistry> {
     await db.migrate();
-    return new PostgresRegistry(db.share());
+    const registry = new PostgresRegistry(db.share(), options.leaseSeconds ?? 30);
+    try {
+      await db.query('INSERT INTO registry_replicas (replica_id) VALUES ($1)', [registry.replicaId], 'register a replica');
+    } catch (error) {
+      await registry.close();
+      throw error;
+    }
+    return registry;
   }
 
   // ---- versions -------------------------------------------------------------------------------
@@ -272,8 +299,8 @@ export class PostgresRegistry implements Registry {
     await this.db.transaction(async (client) => {
       try {
         await client.query(
-          `INSERT INTO tasks (task_id, kind, status, servable, version, created_at, document) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-          [task.task_id, task.kind, task.status, task.servable ?? null, task.version ?? null, task.created_at, JSON.stringify(document)],
+          `INSERT INTO tasks (task_id, kind, status, servable, version, created_at, document, replica_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+          [task.task_id, task.kind, task.status, task.servable ?? null, task.version ?? null, task.created_at, JSON.stringify(document), this.replicaId],
         );
       } catch (error) {
         if (isUniqueViolation(error)) throw new HubError('CONFLICT', `task ${task.task_id} exists already`, { cause: error });
@@ -355,7 +382,14 @@ export class PostgresRegistry implements Registry {
          FROM tasks t LEFT JOIN versions v
            ON t.kind = 'publish' AND v.owner = split_part(t.servable, '/', 1)
           AND v.name = substr(t.servable, strpos(t.servable, '/') + 1) AND v.version = t.version
-         WHERE t.status IN ('PENDING', 'RUNNING') ORDER BY t.created_at FOR UPDATE OF t`,
+         WHERE t.status IN ('PENDING', 'RUNNING')
+           -- This replica's own tasks, and those of replicas that stopped (closed, or silent for a
+           -- lease): never the tasks a live replica is running.
+           AND (t.replica_id IS NULL OR t.replica_id = $1 OR NOT EXISTS (
+                 SELECT 1 FROM registry_replicas r
+                 WHERE r.replica_id = t.replica_id AND r.last_seen > now() - make_interval(secs => $2)))
+         ORDER BY t.created_at FOR UPDATE OF t`,
+        [this.replicaId, this.leaseSeconds],
       );
       const at = now();
       const committed: TaskDocument[] = [];
@@ -445,6 +479,9 @@ export class PostgresRegistry implements Registry {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.heartbeat);
+    // Stopped cleanly: the next replica to start settles this one's tasks at once, not after a lease.
+    await this.db.query('DELETE FROM registry_replicas WHERE replica_id = $1', [this.replicaId]).catch(() => undefined);
     await this.db.close();
   }
 }

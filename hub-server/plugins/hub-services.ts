@@ -12,7 +12,7 @@ import type { BlobStore } from '../ports/blob-store.ts';
 import type { IdentifierMinter } from '../ports/identifier-minter.ts';
 import type { Registry } from '../ports/registry.ts';
 import type { SearchIndex } from '../ports/search-index.ts';
-import { createBlobStore, createContainerEngine, createMinter, createRegistry, createRuntimes, createSearchIndex, workersDir } from '../backends.ts';
+import { createBlobStore, createContainerEngine, createMinter, createRuntimes, openDatabase, openRegistry, createSearchIndex, workersDir } from '../backends.ts';
 import { reapStaleWorkers } from '../../servables/worker-pid-files.ts';
 import { ContainerPool } from '../gateway/container-pool.ts';
 import type { ContainerEngine } from '../ports/container-engine.ts';
@@ -22,11 +22,14 @@ import { ResultCache } from '../gateway/result-cache.ts';
 import { ServableManager } from '../gateway/servable-manager.ts';
 import { Publisher } from '../../builder/publish-pipeline.ts';
 import { claimDataFolder } from '../services/data-folder-lock.ts';
+import type { PostgresDatabase } from '../adapters/postgres-database.ts';
 import { LeftoverSweeper, sweepUploads } from '../services/leftover-sweeper.ts';
 import { SearchSync } from '../services/search-sync.ts';
 
 export interface HubServices {
   config: HubConfig;
+  /** The PostgreSQL pool the PostgreSQL adapters share (MODELHUB_DATABASE_URL); undefined with SQLite. */
+  database: PostgresDatabase | undefined;
   registry: Registry;
   blobs: BlobStore;
   index: SearchIndex;
@@ -63,7 +66,9 @@ declare module 'fastify' {
 
 async function hubServices(app: FastifyInstance, opts: { config: HubConfig }): Promise<void> {
   await fs.mkdir(opts.config.dataDir, { recursive: true });
-  const releaseDataFolder = await claimDataFolder(opts.config.dataDir);
+  // In PostgreSQL mode the shared state is in the database, which any number of replicas share:
+  // the data folder holds only caches and work files, and needs no lock.
+  const releaseDataFolder = opts.config.databaseUrl ? async () => undefined : await claimDataFolder(opts.config.dataDir);
   try {
     await startHubServices(app, opts.config, releaseDataFolder);
   } catch (error) {
@@ -77,9 +82,10 @@ async function startHubServices(app: FastifyInstance, config: HubConfig, release
   const reaped = await reapStaleWorkers(workersDir(config));
   if (reaped.length > 0) app.log.warn({ pids: reaped }, 'killed worker processes left by an earlier hub on this data folder');
   const metrics = createHubMetrics();
-  const registry = createRegistry(config);
+  const database = await openDatabase(config);
+  const registry = await openRegistry(config, database);
   const blobs = await createBlobStore(config);
-  const index = await createSearchIndex(config);
+  const index = await createSearchIndex(config, database);
   const minter = createMinter(config);
   const instance = await hubInstanceId(config.dataDir);
   const engine = createContainerEngine(config);
@@ -155,7 +161,7 @@ async function startHubServices(app: FastifyInstance, config: HubConfig, release
     );
   }
 
-  app.decorate('hub', { config, registry, blobs, index, search, minter, manager, gateway, publisher, cache, metrics, engine, pool, instance });
+  app.decorate('hub', { config, database, registry, blobs, index, search, minter, manager, gateway, publisher, cache, metrics, engine, pool, instance });
 
   sweeper.start();
 
@@ -171,6 +177,7 @@ async function startHubServices(app: FastifyInstance, config: HubConfig, release
     await index.close();
     await blobs.close();
     await registry.close();
+    await database?.close();
     await releaseDataFolder();
   });
 }

@@ -126,12 +126,13 @@ export default async function v2Routes(app: FastifyInstance): Promise<void> {
       response: { 200: Type.Object({ ready: Type.Boolean(), backends: Type.Array(Type.Unknown()) }), 503: Type.Object({ ready: Type.Boolean(), backends: Type.Array(Type.Unknown()) }) },
     },
     handler: async (_request, reply) => {
-      const backends = await Promise.all(
-        [app.hub.blobs.health(), app.hub.index.health(), app.hub.engine.health()].map((p) => p.catch((e: Error) => ({ ok: false, backend: 'unknown', detail: e.message }))),
-      );
+      const checks = [app.hub.blobs.health(), app.hub.index.health(), app.hub.engine.health()];
+      // In PostgreSQL mode the database holds the catalogue, tokens and tasks: it gates readiness too.
+      if (app.hub.database) checks.push(app.hub.database.health());
+      const backends = await Promise.all(checks.map((p) => p.catch((e: Error) => ({ ok: false, backend: 'unknown', detail: e.message }))));
       // Search or Docker being down degrades the hub but it still publishes and runs in-process
-      // servables: only the blob store gates readiness; the list says which part is down.
-      const ready = backends[0]!.ok;
+      // servables: only the blob store (and PostgreSQL) gate readiness; the list says which part is down.
+      const ready = backends[0]!.ok && (!app.hub.database || backends[3]!.ok);
       return reply.code(ready ? 200 : 503).send({ ready, backends });
     },
   });

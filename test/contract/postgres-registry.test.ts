@@ -37,6 +37,34 @@ if (testDatabaseUrl) {
 }
 
 describePostgres('PostgresRegistry across processes', () => {
+  it('settles at start-up only the tasks of replicas that stopped, never those a live replica runs', async () => {
+    const { url, drop } = await freshSchema();
+    const live = await openRegistry(url);
+    const starting = await openRegistry(url);
+    try {
+      const running = (id: string) => ({ task_id: id, kind: 'run' as const, status: 'RUNNING' as const, created_at: new Date().toISOString() });
+      await live.createTask(running('on-a-live-replica'));
+      await live.createTask(running('on-a-killed-replica'));
+      // A replica killed with SIGKILL: its heartbeat stopped long ago and its row stayed behind.
+      const db = PostgresDatabase.open(url);
+      await db.query(`INSERT INTO registry_replicas (replica_id, last_seen) VALUES ('killed', now() - interval '1 hour')`);
+      await db.query(`UPDATE tasks SET replica_id = 'killed' WHERE task_id = 'on-a-killed-replica'`);
+      await db.close();
+
+      expect(await starting.settleInterruptedTasks('its replica stopped')).toEqual({ failed: 1, committed: [] });
+      expect((await starting.getTask('on-a-killed-replica'))?.status).toBe('FAILED');
+      expect((await starting.getTask('on-a-live-replica'))?.status).toBe('RUNNING');
+      // Once the live replica stops cleanly, the next start settles its tasks at once.
+      await live.close();
+      expect((await starting.settleInterruptedTasks('its replica stopped')).failed).toBe(1);
+      expect((await starting.getTask('on-a-live-replica'))?.status).toBe('FAILED');
+    } finally {
+      await starting.close();
+      await live.close().catch(() => undefined);
+      await drop();
+    }
+  });
+
   it('hands out distinct numbers to several processes reserving at once', async () => {
     const { url, drop } = await freshSchema();
     const dir = await mkdtemp(path.join(os.tmpdir(), 'modelhub-pg-registry-'));

@@ -1,0 +1,225 @@
+/**
+ * Hubs in PostgreSQL mode (MODELHUB_DATABASE_URL + MODELHUB_SEARCH=postgres), as replicas behind a
+ * load balancer run: two hub processes with different data folders on one database (the model
+ * files on a shared volume) publish, run and search one catalogue; a token made on one works on the
+ * other; a task's status is the same from both; a private servable stays private on both. The
+ * database going away answers 503 MODELHUB_BACKEND_UNAVAILABLE (never 500) and the hub recovers by
+ * itself; a wrong MODELHUB_DATABASE_URL stops start-up naming it.
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { buildMlpOnnx, defaultMlpWeights } from '../../builder/demo/onnx-writer.ts';
+import { PostgresDatabase } from '../../hub-server/adapters/postgres-database.ts';
+import { PostgresTokenStore } from '../../hub-server/adapters/postgres-token-store.ts';
+import { getJson, onnxMetadata, postJson, publishRaw } from '../helpers/hub-http.ts';
+import { describePostgres, freshDatabase } from '../helpers/postgres.ts';
+import { startTestHub, type TestHub } from '../helpers/test-hub.ts';
+
+const SPEC = { inputSize: 4, hidden: 5, classes: 3, inputName: 'x', outputName: 'y' };
+const MODEL = buildMlpOnnx({ ...SPEC, weights: defaultMlpWeights(SPEC, 7) });
+const INPUTS = [[0.5, -0.25, 0.125, 1]];
+
+/**
+ * A TCP relay to PostgreSQL that the test can cut and restore, as a database restart or a network
+ * fault would: connections refused while it is down.
+ */
+class DatabaseRelay {
+  private server: net.Server | undefined;
+  private readonly sockets = new Set<net.Socket>();
+  port = 0;
+
+  constructor(private readonly target: { host: string; port: number }) {}
+
+  async start(): Promise<void> {
+    this.server = net.createServer((client) => {
+      const upstream = net.connect(this.target);
+      for (const socket of [client, upstream]) {
+        this.sockets.add(socket);
+        socket.on('close', () => this.sockets.delete(socket));
+        socket.on('error', () => undefined);
+      }
+      client.pipe(upstream).pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => this.server!.listen(this.port, '127.0.0.1', resolve));
+    this.port = (this.server.address() as net.AddressInfo).port;
+  }
+
+  async stop(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    this.server = undefined;
+  }
+}
+
+async function waitTask(url: string, taskId: string, token: string) {
+  for (const started = Date.now(); Date.now() - started < 120_000; ) {
+    const reply = await getJson(`${url}/api/v1/tasks/${taskId}`, { authorization: `Bearer ${token}` });
+    if (reply.status !== 200) throw new Error(`task ${taskId}: ${reply.status} ${JSON.stringify(reply.body)}`);
+    if (reply.body.status === 'SUCCEEDED' || reply.body.status === 'FAILED') return reply.body;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`task ${taskId} did not finish`);
+}
+
+describePostgres('hub replicas on PostgreSQL', () => {
+  let database: { url: string; drop: () => Promise<void> };
+  let relay: DatabaseRelay;
+  let first: TestHub;
+  let second: TestHub;
+  let secondData: string;
+  let adminToken = '';
+  let aliceToken = '';
+  let reference: number[] = [];
+  const as = (token: string) => ({ authorization: `Bearer ${token}` });
+
+  beforeAll(async () => {
+    database = await freshDatabase();
+    // As `modelhub token create` would: the first admin token, straight into the shared store.
+    const db = PostgresDatabase.open(database.url);
+    const store = await PostgresTokenStore.open(db);
+    await db.close();
+    adminToken = (await store.create({ user: 'root', scopes: ['admin'], created_by: 'local' })).token;
+    await store.close();
+
+    const env = { MODELHUB_DATABASE_URL: database.url, MODELHUB_SEARCH: 'postgres', MODELHUB_AUTH: 'tokens' };
+    first = await startTestHub({ env });
+    // The second replica reaches the database through a relay the test can cut, and keeps its own
+    // data folder with the model files on a volume both share (as a shared file system would).
+    const target = new URL(database.url);
+    relay = new DatabaseRelay({ host: target.hostname, port: Number(target.port || 5432) });
+    await relay.start();
+    const relayed = new URL(database.url);
+    relayed.host = `127.0.0.1:${relay.port}`;
+    secondData = fs.mkdtempSync(path.join(os.tmpdir(), 'modelhub-replica-'));
+    fs.mkdirSync(path.join(first.dataDir, 'blobs'), { recursive: true });
+    fs.symlinkSync(path.join(first.dataDir, 'blobs'), path.join(secondData, 'blobs'));
+    second = await startTestHub({ env: { ...env, MODELHUB_DATABASE_URL: relayed.toString() }, dataDir: secondData });
+
+    const session = await ort.InferenceSession.create(MODEL);
+    const out = await session.run({ x: new ort.Tensor('float32', Float32Array.from(INPUTS.flat()), [1, 4]) });
+    reference = Array.from(out.y!.data as Float32Array);
+    await session.release();
+  });
+
+  afterAll(async () => {
+    await second?.stop();
+    await first?.stop();
+    await relay?.stop();
+    if (secondData) fs.rmSync(secondData, { recursive: true, force: true });
+    await database?.drop();
+  });
+
+  it('holds no data-folder lock, and names PostgreSQL in readiness', async () => {
+    expect(fs.existsSync(path.join(first.dataDir, 'hub.lock'))).toBe(false);
+    const ready = await getJson(`${first.url}/v2/health/ready`);
+    expect(ready.status).toBe(200);
+    expect(ready.body.backends).toEqual(expect.arrayContaining([expect.objectContaining({ backend: 'postgres', ok: true })]));
+  });
+
+  it('a token made on one replica works on the other', async () => {
+    const made = await postJson(`${first.url}/api/v1/tokens`, { user: 'alice', scopes: ['read', 'run', 'publish'] }, as(adminToken));
+    expect(made.status, JSON.stringify(made.body)).toBe(201);
+    aliceToken = made.body.token;
+    const whoami = await getJson(`${second.url}/api/v1/tokens?user=alice`, as(adminToken));
+    expect(whoami.status).toBe(200);
+    expect(whoami.body.tokens.map((t: { id: string }) => t.id)).toContain(made.body.id);
+    // alice's token authenticates on the second replica: she may publish there (202), an unknown token may not (401).
+    const unknown = await publishRaw(second.url, onnxMetadata('alice', 'nope'), [{ name: 'm.onnx', bytes: MODEL }], as(`mh_${'A'.repeat(43)}`));
+    expect(unknown.status).toBe(401);
+  });
+
+  it('publishes on one replica; the other lists, describes, runs and searches the same catalogue', async () => {
+    const accepted = await publishRaw(first.url, onnxMetadata('alice', 'shared-mlp', { domains: ['replication'] }), [{ name: 'm.onnx', bytes: MODEL }], as(aliceToken));
+    expect(accepted.status, JSON.stringify(accepted.body)).toBe(202);
+    const task = await waitTask(first.url, accepted.body.task_id, aliceToken);
+    expect(task.status, JSON.stringify(task)).toBe('SUCCEEDED');
+    // The task is the same seen from either replica.
+    const fromSecond = await getJson(`${second.url}/api/v1/tasks/${accepted.body.task_id}`, as(aliceToken));
+    expect(fromSecond.status).toBe(200);
+    expect(fromSecond.body).toMatchObject({ task_id: accepted.body.task_id, status: 'SUCCEEDED', kind: 'publish' });
+
+    const described = await getJson(`${second.url}/api/v1/servables/alice/shared-mlp`);
+    expect(described.status).toBe(200);
+    expect(described.body.hub).toMatchObject({ owner: 'alice', name: 'shared-mlp', version: 1 });
+    const listed = await getJson(`${second.url}/api/v1/servables`);
+    expect(listed.body.items.map((item: { servable: string }) => item.servable)).toContain('alice/shared-mlp');
+
+    for (const hub of [first, second]) {
+      const ran = await postJson(`${hub.url}/api/v1/servables/alice/shared-mlp/run`, { inputs: INPUTS }, as(aliceToken));
+      expect(ran.status, JSON.stringify(ran.body)).toBe(200);
+      const output = (ran.body.output as number[][]).flat();
+      expect(output.every((value, i) => Math.abs(value - reference[i]!) < 1e-6), JSON.stringify(output)).toBe(true);
+    }
+
+    const found = await getJson(`${second.url}/api/v1/search?q=${encodeURIComponent('shared mlp')}`);
+    expect(found.status).toBe(200);
+    expect(found.body.hits.map((hit: { servable: string }) => hit.servable)).toEqual(['alice/shared-mlp']);
+    expect(found.body.facets.domain).toEqual({ replication: 1 });
+
+    // A second version published through the other replica gets the next number.
+    const again = await publishRaw(second.url, onnxMetadata('alice', 'shared-mlp', { domains: ['replication'] }), [{ name: 'm.onnx', bytes: MODEL }], as(aliceToken));
+    expect(again.status, JSON.stringify(again.body)).toBe(202);
+    expect(again.body.version).toBe(2);
+    expect((await waitTask(first.url, again.body.task_id, aliceToken)).status).toBe('SUCCEEDED');
+    expect((await getJson(`${first.url}/api/v1/search?q=shared&latest=true`)).body.hits.map((hit: { version: number }) => hit.version)).toEqual([2]);
+  });
+
+  it('keeps a private servable invisible to others on every replica', async () => {
+    const accepted = await publishRaw(first.url, onnxMetadata('alice', 'secret-mlp', { visibility: 'private', domains: ['hidden'] }), [{ name: 'm.onnx', bytes: MODEL }], as(aliceToken));
+    expect(accepted.status).toBe(202);
+    expect((await waitTask(first.url, accepted.body.task_id, aliceToken)).status).toBe('SUCCEEDED');
+    for (const hub of [first, second]) {
+      expect((await getJson(`${hub.url}/api/v1/search?q=secret`)).body.total).toBe(0);
+      expect((await getJson(`${hub.url}/api/v1/servables/alice/secret-mlp`)).status).toBe(404);
+      expect((await getJson(`${hub.url}/api/v1/search?q=secret`, as(aliceToken))).body.total).toBe(1);
+    }
+  });
+
+  it('answers 503 MODELHUB_BACKEND_UNAVAILABLE while the database is away, never 500, and recovers by itself', async () => {
+    await relay.stop();
+    try {
+      const routes = ['/api/v1/servables/alice/shared-mlp', '/api/v1/servables', '/api/v1/search?q=shared', `/api/v1/tasks/none`];
+      for (const route of routes) {
+        const reply = await getJson(`${second.url}${route}`);
+        expect(reply.status, `${route}: ${JSON.stringify(reply.body)}`).toBe(503);
+        expect(reply.body.error.code, route).toBe('MODELHUB_BACKEND_UNAVAILABLE');
+      }
+      // An authenticated request too: checking the token needs the database.
+      const withToken = await getJson(`${second.url}/api/v1/servables/alice/shared-mlp`, as(aliceToken));
+      expect(withToken.status).toBe(503);
+      expect(withToken.body.error.code).toBe('MODELHUB_BACKEND_UNAVAILABLE');
+      const ready = await getJson(`${second.url}/v2/health/ready`);
+      expect(ready.status).toBe(503);
+      expect(ready.body.backends).toEqual(expect.arrayContaining([expect.objectContaining({ backend: 'postgres', ok: false })]));
+    } finally {
+      await relay.start();
+    }
+    const back = await getJson(`${second.url}/api/v1/servables/alice/shared-mlp`, as(aliceToken));
+    expect(back.status, JSON.stringify(back.body)).toBe(200);
+    expect((await getJson(`${second.url}/v2/health/ready`)).status).toBe(200);
+  });
+
+  it('stops start-up naming MODELHUB_DATABASE_URL when it is wrong', async () => {
+    const notPostgres = startTestHub({ env: { MODELHUB_DATABASE_URL: 'mysql://root@127.0.0.1/modelhub' } });
+    await expect(notPostgres).rejects.toThrow(/MODELHUB_DATABASE_URL must be a PostgreSQL URL/);
+    // Nothing listens there: the relay's port while it is closed is as good as any.
+    const closed = await new Promise<number>((resolve) => {
+      const server = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as net.AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+    const unreachable = startTestHub({ env: { MODELHUB_DATABASE_URL: `postgres://modelhub:secret-password@127.0.0.1:${closed}/modelhub` } });
+    const error = await unreachable.then(() => new Error('started'), (e: Error) => e);
+    expect(error.message).toMatch(/MODELHUB_DATABASE_URL names a database this hub cannot use/);
+    expect(error.message).not.toContain('secret-password');
+    const searchWithout = startTestHub({ env: { MODELHUB_SEARCH: 'postgres' } });
+    await expect(searchWithout).rejects.toThrow(/MODELHUB_SEARCH postgres needs MODELHUB_DATABASE_URL/);
+  });
+});
