@@ -225,7 +225,12 @@ export class Publisher {
 
       await begin('inspect');
       const runtime = this.options.manager.runtimeFor(metadata.servable.type);
-      const inspection = await runtime.inspect(local, metadata.servable);
+      // A declared environment is built here, before the servable is imported: pip's output
+      // goes to the task log as it comes.
+      const inspectLines: Promise<void>[] = [];
+      const inspection = await runtime
+        .inspect(local, metadata.servable, (line) => inspectLines.push(log(`inspect: ${line}`)))
+        .finally(() => Promise.all(inspectLines));
       for (const warning of inspection.warnings) await log(`inspect: warning: ${warning}`);
       const now = new Date();
       const document: PublishedMetadata = {

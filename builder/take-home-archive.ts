@@ -48,7 +48,7 @@ export function takeHomeFolder(document: PublishedMetadata): string {
 
 /** Requirement lines for a local install: declared ones first, else the versions the hub saw imported. */
 export function localRequirements(document: PublishedMetadata): string[] {
-  const declared = (document.servable as { environment?: { python?: string[] } }).environment?.python;
+  const declared = document.servable.environment?.python;
   if (declared && declared.length > 0) return declared;
   const packages = (document.hub.dependencies as { packages?: Record<string, unknown> } | undefined)?.packages ?? {};
   return Object.entries(packages)

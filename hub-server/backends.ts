@@ -26,6 +26,7 @@ import { TfjsRuntime } from '../servables/tfjs-runtime.ts';
 import { TfSavedModelRuntime } from '../servables/tf-savedmodel-runtime.ts';
 import { ContainerServableRuntime, type ContainerRuntimeOptions } from '../servables/container-runtime.ts';
 import { IsolatedRuntime } from '../servables/isolated-runtime.ts';
+import { ProcessEnvironments } from '../builder/process-environments.ts';
 import { recordWorker } from '../servables/worker-pid-files.ts';
 import type { ContainerEngine } from './ports/container-engine.ts';
 import { DockerContainerEngine } from './adapters/docker-container-engine.ts';
@@ -148,7 +149,9 @@ export function createRuntimes(
   runtimes.set('tfjs', new TfjsRuntime());
   runtimes.set('keras', new KerasRuntime());
   runtimes.set('tf-savedmodel', new TfSavedModelRuntime());
-  for (const runtime of createPythonRuntimes({ python: config.python, logger: (line) => log(line), pidDir: workersDir(config) })) {
+  // Declared environments: one venv per environment hash, shared by the servables that declare it.
+  const environments = new ProcessEnvironments({ root: path.join(config.dataDir, 'environments'), python: config.python, indexUrl: config.pip.indexUrl, findLinks: config.pip.findLinks });
+  for (const runtime of createPythonRuntimes({ python: config.python, environments, logger: (line) => log(line), pidDir: workersDir(config) })) {
     runtimes.set(runtime.type, new IsolatedRuntime(runtime, containers, containers.engine.isolated));
   }
   runtimes.set('container', new ContainerServableRuntime(containers));

@@ -5,6 +5,7 @@
  * every Python servable is isolated; with `process`, those that ask for `container_isolation` run
  * the same runner as a local child process.
  */
+import { HubError } from '../hub-server/errors.ts';
 import type { PublishedMetadata, ServableBlock } from '../schemas/metadata.ts';
 import { buildServableImage } from '../builder/image-builder.ts';
 import { loadContainerServable, type ContainerRuntimeOptions } from './container-runtime.ts';
@@ -30,8 +31,8 @@ export class IsolatedRuntime implements ServableRuntime {
     return this.inner.available?.() ?? Promise.resolve({ ok: true });
   }
 
-  inspect(files: LocalFile[], declared: ServableBlock): Promise<InspectionResult> {
-    return this.inner.inspect(files, declared);
+  inspect(files: LocalFile[], declared: ServableBlock, log?: (line: string) => void): Promise<InspectionResult> {
+    return this.inner.inspect(files, declared, log);
   }
 
   needsBuild(servable: ServableBlock): boolean {
@@ -39,6 +40,12 @@ export class IsolatedRuntime implements ServableRuntime {
   }
 
   async build(document: PublishedMetadata, files: LocalFile[], log: (line: string) => void): Promise<string> {
+    // Runner images are not given declared environments yet (docs/environments.md): refuse
+    // rather than build an image whose servable cannot import what it declared.
+    const environment = document.servable.environment;
+    if (environment?.python?.length || environment?.debian?.length) {
+      throw new HubError('BUILD_FAILED', 'declared environments (servable.environment, requirements.txt, apt.txt ...) are built for process mode only; container images with them are not built yet');
+    }
     const image = await buildServableImage(this.containers.engine, { document, files, instance: this.containers.instance }, { onLog: log, workDir: this.containers.workDir });
     return `image ${image.ref} (${image.id.slice(0, 19)})`;
   }

@@ -21,6 +21,8 @@ import {
   type WorkerSpec,
 } from './python-worker-pool.ts';
 import { tensorToJson } from './tensors.ts';
+import { resolveEnvironment } from '../builder/environments.ts';
+import type { ProcessEnvironments } from '../builder/process-environments.ts';
 import type {
   InspectionResult,
   LocalFile,
@@ -36,6 +38,11 @@ export const PYTHON_SERVABLE_TYPES: readonly PythonServableType[] = ['python', '
 export interface PythonRuntimeOptions extends PythonWorkerPoolOptions {
   /** Limit for the publish-time inspection worker (import, unpickle, warm-up). Default 120 s. */
   inspectTimeoutMs?: number;
+  /**
+   * Builds the venvs of declared environments (`servable.environment`, requirements.txt ...);
+   * without it a servable that declares one is refused.
+   */
+  environments?: ProcessEnvironments;
 }
 
 /** What inspect gives, plus the worker's Python dependencies for `hub.dependencies`. */
@@ -373,15 +380,33 @@ export class PythonRuntime implements ServableRuntime {
     });
   }
 
-  async inspect(files: LocalFile[], declared: ServableBlock): Promise<PythonInspectionResult> {
+  /**
+   * The interpreter of a servable: its declared environment's venv (built now if it is not there,
+   * e.g. on a data folder moved to another machine), or the hub's own.
+   */
+  private async interpreterFor(environment: ServableBlock['environment'], log?: (line: string) => void): Promise<string | undefined> {
+    if (!environment?.python?.length && !environment?.debian?.length) return undefined;
+    if (!this.options.environments) {
+      // Inspection on a publisher's machine (the SDK): its own interpreter is the environment.
+      log?.(`environment: not built here; using ${this.python}`);
+      return undefined;
+    }
+    return (await this.options.environments.ensure(environment, log))?.interpreter;
+  }
+
+  async inspect(files: LocalFile[], declared: ServableBlock, log: (line: string) => void = () => undefined): Promise<PythonInspectionResult> {
     await this.requireAvailable();
+    const resolved = await resolveEnvironment(declared.environment, files);
+    for (const warning of resolved.warnings) log(`environment: ${warning}`);
+    if (resolved.environment) log(`environment: from ${resolved.source}`);
+    const python = await this.interpreterFor(resolved.environment, log);
     const materialized = await materialize(files);
     try {
       const spec = workerSpec(this.type, declared, files, materialized.dir);
       const subject = spec.model_file ?? spec.module ?? 'the servable';
       let report: { facts: Record<string, unknown>; dependencies: Record<string, unknown>; warnings: string[] };
       try {
-        report = await runOnce('inspect', spec, { ...this.options, timeoutMs: this.options.inspectTimeoutMs });
+        report = await runOnce('inspect', spec, { ...this.options, ...(python ? { python } : {}), timeoutMs: this.options.inspectTimeoutMs });
       } catch (error) {
         throw loadError(error, subject);
       }
@@ -394,6 +419,8 @@ export class PythonRuntime implements ServableRuntime {
       } else {
         servable = completePython(declared, report.facts as PythonFacts);
       }
+      // The environment found in the files is recorded, so that loading uses the same venv.
+      if (resolved.environment) servable = { ...servable, environment: resolved.environment };
       return {
         servable,
         facts: { ...report.facts, dependencies: report.dependencies },
@@ -411,8 +438,10 @@ export class PythonRuntime implements ServableRuntime {
     try {
       const block = document.servable;
       const spec = workerSpec(this.type, block, files, materialized.dir);
+      const python = await this.interpreterFor(block.environment);
       const pool = new PythonWorkerPool(spec, {
         ...this.options,
+        ...(python ? { python } : {}),
         timeoutMs: block.options?.timeout_ms ?? this.options.timeoutMs,
       });
       const report = await pool.start();

@@ -76,9 +76,10 @@ export interface ServableRuntime {
   /**
    * Read the model itself and fill in or check the declared `servable` block. Throws
    * HubError(INVALID_MODEL) naming what is wrong for a file that is not a usable model, and
-   * HubError(INVALID_METADATA) when the declaration contradicts the file.
+   * HubError(INVALID_METADATA) when the declaration contradicts the file. Long work it does first
+   * (building a declared environment) streams its output to `log`, the publish task's log.
    */
-  inspect(files: LocalFile[], declared: ServableBlock): Promise<InspectionResult>;
+  inspect(files: LocalFile[], declared: ServableBlock, log?: (line: string) => void): Promise<InspectionResult>;
   load(document: PublishedMetadata, files: LocalFile[]): Promise<Servable>;
   /** Whether publishing this servable builds an artifact first (a container image). */
   needsBuild?(servable: ServableBlock): boolean;

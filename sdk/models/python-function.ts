@@ -6,6 +6,7 @@
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { ArgumentType, ServableBlock } from '../../schemas/metadata.ts';
+import { requirementsNextTo } from './requirements.ts';
 import { PythonRuntime } from '../../servables/python-runtime.ts';
 import { ServableDescription } from './servable-description.ts';
 
@@ -90,6 +91,9 @@ export class PythonFunction extends ServableDescription {
     }
     const model = new PythonFunction(servable, facts);
     for (const file of draft.files()) model.addFile(file.localPath, file.path);
+    // A requirements.txt beside the module declares its environment (setRequirements overrides it).
+    const requirements = localModule ? requirementsNextTo(options.module) : undefined;
+    if (requirements) model.setRequirements(requirements);
     return model;
   }
 

@@ -17,6 +17,7 @@ import type {
 } from '../../schemas/metadata.ts';
 import type { Static } from '@sinclair/typebox';
 import { assertValidMetadata } from '../validate-metadata.ts';
+import { checkRequirement } from './requirements.ts';
 
 export interface ServableFile {
   /** Where the file is on this machine. */
@@ -177,6 +178,29 @@ export abstract class ServableDescription {
   setDeterministic(deterministic: boolean): this {
     this.servable.options = { ...this.servable.options, deterministic };
     return this;
+  }
+
+  /**
+   * The Python requirements (PEP 508) the hub installs into the servable's environment, replacing
+   * any set before; an empty list declares none.
+   */
+  setRequirements(requirements: string[]): this {
+    const python = [...new Set(requirements.map((r) => checkRequirement(r)))];
+    const { python: _old, ...rest } = this.servable.environment ?? {};
+    const environment = { ...rest, ...(python.length > 0 ? { python } : {}) };
+    if (Object.keys(environment).length > 0) this.servable.environment = environment;
+    else delete this.servable.environment;
+    return this;
+  }
+
+  /** One more Python requirement, e.g. `addRequirement('scikit-learn==1.2.1')`. */
+  addRequirement(requirement: string): this {
+    return this.setRequirements([...(this.servable.environment?.python ?? []), requirement]);
+  }
+
+  /** The declared Python requirements. */
+  requirements(): string[] {
+    return [...(this.servable.environment?.python ?? [])];
   }
 
   /** Which of the files the runtime loads (`model.onnx`, `model.json`), when there are several. */

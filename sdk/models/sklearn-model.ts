@@ -6,6 +6,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { ServableBlock } from '../../schemas/metadata.ts';
+import { requirementsNextTo } from './requirements.ts';
 import { PythonRuntime } from '../../servables/python-runtime.ts';
 import { ServableDescription } from './servable-description.ts';
 
@@ -63,6 +64,9 @@ export class SklearnModel extends ServableDescription {
         facts = inspection.facts;
       }
     }
-    return new SklearnModel(servable, facts).addFile(modelPath, fileName);
+    const model = new SklearnModel(servable, facts).addFile(modelPath, fileName);
+    // A requirements.txt beside the model declares its environment (setRequirements overrides it).
+    const requirements = requirementsNextTo(modelPath);
+    return requirements ? model.setRequirements(requirements) : model;
   }
 }
