@@ -71,7 +71,10 @@ export function registerFlowCommands(program: Command, output: Output = processO
     .option('--token <token>', 'bearer token for every provider (default: the hub token, for the hub only)')
     .option('--poll-max <ms>', 'longest wait between status polls', '10000')
     .option('--json', 'print each event as a JSON line')
-    .action(async (file: string, opts: { input?: string; inputJson?: string; token?: string; pollMax: string; json?: boolean }) => {
+    .action(async (file: string, _opts: unknown, command: Command) => {
+      // With the global options: `modelhub --json flow run` and `modelhub flow run --json` (which
+      // the program's own --json and --token would otherwise take) both count.
+      const opts = command.optsWithGlobals<{ input?: string; inputJson?: string; token?: string; pollMax: string; json?: boolean }>();
       const definition = readJson(file, 'flow definition') as FlowDefinition;
       const input = opts.inputJson !== undefined ? JSON.parse(opts.inputJson) : opts.input ? readJson(opts.input, 'input') : {};
       try {
@@ -97,7 +100,8 @@ export function registerFlowCommands(program: Command, output: Output = processO
     .option('--offline', 'do not introspect the providers')
     .option('--token <token>', 'bearer token for every provider (default: the hub token, for the hub only)')
     .option('--json', 'print the result as JSON')
-    .action(async (file: string, opts: { offline?: boolean; token?: string; json?: boolean }) => {
+    .action(async (file: string, _opts: unknown, command: Command) => {
+      const opts = command.optsWithGlobals<{ offline?: boolean; token?: string; json?: boolean }>();
       const definition = readJson(file, 'flow definition');
       const result = await validateFlow(definition, opts.offline ? {} : { fetch: globalThis.fetch, token: tokenFor(opts.token) });
       if (opts.json) output.out(JSON.stringify(result, null, 2));

@@ -1,6 +1,6 @@
 /**
  * Globus-Flows-style definitions (the Amazon States Language as Globus Flows uses it): the state
- * types this runner supports, as TypeBox schemas that give the TypeScript types. The validator
+ * types Globus Flows has, as TypeBox schemas that give the TypeScript types. The validator
  * (validate-flow.ts) checks definitions by hand so that every message can name its state.
  */
 import { Type, type Static } from '@sinclair/typebox';
@@ -76,13 +76,16 @@ export const FailState = Type.Object({
 });
 export type FailState = Static<typeof FailState>;
 
-export const SucceedState = Type.Object({
-  Type: Type.Literal('Succeed'),
-  Comment: Type.Optional(Type.String()),
+/** Globus Flows' own state: Parameters (with `.$` references and `.=` expressions) written at ResultPath. */
+export const ExpressionEvalState = Type.Object({
+  Type: Type.Literal('ExpressionEval'),
+  Parameters: Type.Record(Type.String(), Type.Unknown()),
+  ResultPath: Type.Optional(Type.String()),
+  ...Common,
 });
-export type SucceedState = Static<typeof SucceedState>;
+export type ExpressionEvalState = Static<typeof ExpressionEvalState>;
 
-export const FlowState = Type.Union([ActionState, PassState, ChoiceState, WaitState, FailState, SucceedState]);
+export const FlowState = Type.Union([ActionState, PassState, ChoiceState, WaitState, FailState, ExpressionEvalState]);
 export type FlowState = Static<typeof FlowState>;
 
 export const FlowDefinition = Type.Object(
@@ -95,7 +98,28 @@ export const FlowDefinition = Type.Object(
 );
 export type FlowDefinition = Static<typeof FlowDefinition>;
 
-export const STATE_TYPES = ['Action', 'Pass', 'Choice', 'Wait', 'Fail', 'Succeed'] as const;
+/**
+ * The state types of Globus Flows (docs.globus.org, Authoring Flows): the States Language's Pass,
+ * Choice, Wait and Fail, and Globus' Action and ExpressionEval. Succeed, Parallel, Map and Task are
+ * not among them (a flow ends with `End: true`), so a definition using them is refused, as Globus
+ * would refuse it.
+ */
+export const STATE_TYPES = ['Action', 'Pass', 'Choice', 'Wait', 'Fail', 'ExpressionEval'] as const;
+
+/** The Parameters key listing parameters to keep out of logs; never sent to the action. */
+export const PRIVATE_PARAMETERS = '__Private_Parameters';
+
+/** What `$._context` holds while a flow runs (Globus Flows' run context, what applies here). */
+export interface FlowRunContext {
+  /** A new UUID for every run. */
+  run_id: string;
+  flow_id?: string;
+  username?: string;
+  email?: string;
+  /** The invoking user's identity URN. */
+  user_id?: string;
+  identities?: string[];
+}
 
 /** Errors a Catch can name; `States.ALL` catches every one. */
 export const FLOW_ERRORS = [

@@ -9,7 +9,9 @@ export {
   ChoiceState,
   WaitState,
   FailState,
-  SucceedState,
+  ExpressionEvalState,
+  PRIVATE_PARAMETERS,
+  type FlowRunContext,
   CatchClause,
   STATE_TYPES,
   FLOW_ERRORS,
@@ -19,6 +21,7 @@ export {
 } from './flow-definition.ts';
 export { registerFlowCommands, formatFlowEvent } from './flow-commands.ts';
 export { FlowPathError, jsonPathProblem, readPath, writePath, resolveParameters } from './json-path.ts';
+export { evaluateExpression, expressionProblem, FlowExpressionError, EXPRESSION_FUNCTIONS } from './expression.ts';
 export { runFlow, runFlowToCompletion, FlowStateError, type FlowEvent, type FlowOutcome, type RunFlowOptions } from './run-flow.ts';
 export {
   checkFlowDefinition,

@@ -1,8 +1,9 @@
 /**
  * JSONPath for flows: reading with `jsonpath-plus`, a syntax check that jsonpath-plus itself does
- * not make (it reads `$.a[` as `$.a`), writing at a ResultPath, and `.$` Parameters.
+ * not make (it reads `$.a[` as `$.a`), writing at a ResultPath, and `.$` (and `.=`) Parameters.
  */
 import { JSONPath } from 'jsonpath-plus';
+import { evaluateExpression } from './expression.ts';
 
 export class FlowPathError extends Error {
   constructor(message: string) {
@@ -97,15 +98,22 @@ export function writePath(data: unknown, path: string, value: unknown): unknown 
 }
 
 /**
- * Parameters with every `"key.$": "<path>"` replaced by `"key": <value at path>`, at any depth.
- * A path that matches nothing is an error naming the key.
+ * Parameters with every `"key.$": "<path>"` replaced by `"key": <value at path>`, and every
+ * `"key.=": "<expression>"` by `"key": <its value over the state>`, at any depth. A path that
+ * matches nothing, or an expression that cannot be evaluated, is an error naming the key.
  */
 export function resolveParameters(template: unknown, data: unknown, where = 'Parameters'): unknown {
   if (Array.isArray(template)) return template.map((item, i) => resolveParameters(item, data, `${where}[${i}]`));
   if (!template || typeof template !== 'object') return template;
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(template as Record<string, unknown>)) {
-    if (key.endsWith('.$')) {
+    if (key.endsWith('.=')) {
+      try {
+        out[key.slice(0, -2)] = evaluateExpression(String(value), data);
+      } catch (error) {
+        throw new FlowPathError(`${where}.${key}: ${String(value)}: ${(error as Error).message}`);
+      }
+    } else if (key.endsWith('.$')) {
       const name = key.slice(0, -2);
       const { found, value: resolved } = readPath(data, String(value));
       if (!found) throw new FlowPathError(`${where}.${key}: ${String(value)} matched nothing in the flow's data`);
@@ -115,6 +123,15 @@ export function resolveParameters(template: unknown, data: unknown, where = 'Par
     }
   }
   return out;
+}
+
+/** Every `.=` expression in Parameters, with where it sits: for the validator. */
+export function parameterExpressions(template: unknown, where = 'Parameters'): { where: string; expression: unknown }[] {
+  if (Array.isArray(template)) return template.flatMap((item, i) => parameterExpressions(item, `${where}[${i}]`));
+  if (!template || typeof template !== 'object') return [];
+  return Object.entries(template as Record<string, unknown>).flatMap(([key, value]) =>
+    key.endsWith('.=') ? [{ where: `${where}.${key}`, expression: value }] : parameterExpressions(value, `${where}.${key}`),
+  );
 }
 
 /** Every `.$` reference in Parameters, with where it sits: for the validator. */

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { ActionStatus } from '../../schemas/actions.ts';
 import { ActionClient, ActionProviderError, type FetchLike } from './action-client.ts';
 import { evaluateRule } from './choice.ts';
-import type { ActionState, ChoiceRule, FlowDefinition, FlowState } from './flow-definition.ts';
+import { PRIVATE_PARAMETERS, type ActionState, type ChoiceRule, type FlowDefinition, type FlowRunContext, type FlowState } from './flow-definition.ts';
 import { FlowPathError, readPath, resolveParameters, writePath } from './json-path.ts';
 import { checkFlowDefinition, FlowDefinitionError } from './validate-flow.ts';
 import { sleep } from '../sleep.ts';
@@ -24,6 +24,11 @@ export interface RunFlowOptions {
   /** Release each action once its result is read (default true), as the specification asks. */
   releaseActions?: boolean;
   signal?: AbortSignal;
+  /**
+   * What `$._context` holds besides a fresh `run_id` (Globus Flows' run context): the invoking
+   * user's `username`, `email`, `user_id`, `identities`, and a `flow_id` where the flow has one.
+   */
+  context?: Partial<FlowRunContext>;
 }
 
 export type FlowEvent =
@@ -61,6 +66,21 @@ function failureMessage(status: ActionStatus): string {
   return error?.message ?? status.display_status ?? `the action ended ${status.status}`;
 }
 
+/**
+ * The state as paths and expressions read it: with the read-only `_context` property. Only reads
+ * see it; what states write goes to the state itself, so `_context` is never part of the output.
+ */
+function withContext(data: unknown, context: FlowRunContext): unknown {
+  return data !== null && typeof data === 'object' && !Array.isArray(data) ? { ...(data as object), _context: context } : data;
+}
+
+/** Parameters as resolved, without `__Private_Parameters` (a note for the flow, never sent or stored). */
+function withoutPrivateNames(value: unknown): unknown {
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || !(PRIVATE_PARAMETERS in value)) return value;
+  const { [PRIVATE_PARAMETERS]: _names, ...rest } = value as Record<string, unknown>;
+  return rest;
+}
+
 export async function* runFlow(
   definition: FlowDefinition,
   input: unknown,
@@ -72,6 +92,8 @@ export async function* runFlow(
   const maxSteps = options.maxSteps ?? 1000;
   let data: unknown = input;
   let name = definition.StartAt;
+  const context: FlowRunContext = { ...options.context, run_id: options.context?.run_id ?? randomUUID() };
+  const view = () => withContext(data, context);
 
   for (let step = 1; ; step += 1) {
     const state = definition.States[name];
@@ -90,21 +112,27 @@ export async function* runFlow(
     try {
       switch (state.Type) {
         case 'Action': {
-          const status = yield* runAction(name, state, data, client, options);
+          const status = yield* runAction(name, state, data, context, client, options);
           data = writePath(data, state.ResultPath ?? '$', status);
           break;
         }
         case 'Pass': {
-          const selected = state.InputPath ? mustRead(data, state.InputPath, 'InputPath') : data;
+          const selected = state.InputPath && state.InputPath !== '$' ? mustRead(view(), state.InputPath, 'InputPath') : data;
           const value =
             state.Result !== undefined ? state.Result
-            : state.Parameters ? resolveParameters(state.Parameters, selected)
+            : state.Parameters ? withoutPrivateNames(resolveParameters(state.Parameters, withContext(selected, context)))
             : selected;
           data = writePath(data, state.ResultPath ?? '$', value);
           break;
         }
+        case 'ExpressionEval': {
+          const value = withoutPrivateNames(resolveParameters(state.Parameters, view()));
+          data = writePath(data, state.ResultPath ?? '$', value);
+          break;
+        }
         case 'Choice': {
-          const match = state.Choices.find((rule) => evaluateRule(rule as ChoiceRule, data)) as ChoiceRule | undefined;
+          const current = view();
+          const match = state.Choices.find((rule) => evaluateRule(rule as ChoiceRule, current)) as ChoiceRule | undefined;
           const next = match?.Next ?? state.Default;
           if (!next) throw new FlowStateError('States.NoChoiceMatched', `no Choice of ${name} matched and it has no Default`);
           yield { kind: 'choice_made', state: name, next };
@@ -113,8 +141,8 @@ export async function* runFlow(
         }
         case 'Wait': {
           let seconds = state.Seconds ?? 0;
-          if (state.SecondsPath) seconds = Number(mustRead(data, state.SecondsPath, 'SecondsPath'));
-          const timestamp = state.Timestamp ?? (state.TimestampPath ? String(mustRead(data, state.TimestampPath, 'TimestampPath')) : undefined);
+          if (state.SecondsPath) seconds = Number(mustRead(view(), state.SecondsPath, 'SecondsPath'));
+          const timestamp = state.Timestamp ?? (state.TimestampPath ? String(mustRead(view(), state.TimestampPath, 'TimestampPath')) : undefined);
           if (timestamp !== undefined) seconds = Math.max(0, (Date.parse(timestamp) - Date.now()) / 1000);
           if (!Number.isFinite(seconds) || seconds < 0) throw new FlowStateError('States.Runtime', `${name}: cannot wait ${seconds} seconds`);
           yield { kind: 'waiting', state: name, seconds };
@@ -122,14 +150,9 @@ export async function* runFlow(
           break;
         }
         case 'Fail': {
-          const error = state.ErrorPath ? String(mustRead(data, state.ErrorPath, 'ErrorPath')) : state.Error ?? 'States.Fail';
-          const cause = state.CausePath ? String(mustRead(data, state.CausePath, 'CausePath')) : state.Cause ?? '';
+          const error = state.ErrorPath ? String(mustRead(view(), state.ErrorPath, 'ErrorPath')) : state.Error ?? 'States.Fail';
+          const cause = state.CausePath ? String(mustRead(view(), state.CausePath, 'CausePath')) : state.Cause ?? '';
           const outcome: FlowOutcome = { kind: 'flow_failed', state: name, error, cause, output: data };
-          yield outcome;
-          return outcome;
-        }
-        case 'Succeed': {
-          const outcome: FlowOutcome = { kind: 'flow_succeeded', output: data };
           yield outcome;
           return outcome;
         }
@@ -177,11 +200,16 @@ async function* runAction(
   name: string,
   state: ActionState,
   data: unknown,
+  context: FlowRunContext,
   client: ActionClient,
   options: RunFlowOptions,
 ): AsyncGenerator<FlowEvent, ActionStatus> {
-  const selected = state.InputPath ? mustRead(data, state.InputPath, 'InputPath') : data;
-  const body = state.Parameters ? resolveParameters(state.Parameters, selected) : selected;
+  // Exactly one of them (validated): the body is what InputPath selects, or the Parameters
+  // resolved against the state and its `_context`, without `__Private_Parameters`.
+  const body = state.Parameters
+    ? withoutPrivateNames(resolveParameters(state.Parameters, withContext(data, context)))
+    : state.InputPath && state.InputPath !== '$' ? mustRead(withContext(data, context), state.InputPath, 'InputPath')
+    : data;
   const url = state.ActionUrl;
   let status: ActionStatus;
   try {

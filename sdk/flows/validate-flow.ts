@@ -1,6 +1,8 @@
 /**
- * Checks a flow definition before it runs, each problem naming its state: unknown state types,
- * missing or dangling Next targets, broken JSONPaths, malformed Choice rules and Catch clauses;
+ * Checks a flow definition before it runs, each problem naming its state: state types Globus Flows
+ * does not have (Succeed among them), missing or dangling Next targets, broken JSONPaths and `.=`
+ * expressions, an Action without exactly one of InputPath and Parameters, malformed Choice rules
+ * and Catch clauses;
  * then, optionally, each Action's provider: its introspection answers, and constant Parameters fit
  * its `input_schema`.
  */
@@ -8,8 +10,9 @@ import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { ActionClient, type FetchLike } from './action-client.ts';
 import { ruleProblems } from './choice.ts';
-import { FLOW_ERRORS, STATE_TYPES, type FlowDefinition } from './flow-definition.ts';
-import { isDefinitePath, jsonPathProblem, parameterPaths } from './json-path.ts';
+import { expressionProblem } from './expression.ts';
+import { FLOW_ERRORS, PRIVATE_PARAMETERS, STATE_TYPES, type FlowDefinition } from './flow-definition.ts';
+import { isDefinitePath, jsonPathProblem, parameterExpressions, parameterPaths } from './json-path.ts';
 
 // ajv-formats is CommonJS with a default export; under NodeNext the function sits on `.default`.
 const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ??
@@ -43,7 +46,15 @@ const KNOWN_FIELDS: Record<string, string[]> = {
   Choice: ['Type', 'Comment', 'Choices', 'Default'],
   Wait: ['Type', 'Comment', 'Next', 'End', 'Seconds', 'SecondsPath', 'Timestamp', 'TimestampPath'],
   Fail: ['Type', 'Comment', 'Error', 'Cause', 'ErrorPath', 'CausePath'],
-  Succeed: ['Type', 'Comment'],
+  ExpressionEval: ['Type', 'Comment', 'Next', 'End', 'Parameters', 'ResultPath'],
+};
+
+/** States Language types Globus Flows does not have, with what to write instead. */
+const NOT_IN_GLOBUS_FLOWS: Record<string, string> = {
+  Succeed: 'Globus Flows has no Succeed state: end the flow with "End": true on the last state',
+  Parallel: 'Globus Flows has no Parallel state',
+  Map: 'Globus Flows has no Map state',
+  Task: 'Globus Flows runs work in Action states, not Task',
 };
 
 /** The structural problems of a definition (no network). An empty list: it may run. */
@@ -82,9 +93,10 @@ export function checkFlowDefinition(definition: unknown): FlowProblem[] {
     const state = raw as Record<string, unknown>;
     const type = state.Type;
     if (typeof type !== 'string' || !(STATE_TYPES as readonly string[]).includes(type)) {
+      const hint = typeof type === 'string' && Object.hasOwn(NOT_IN_GLOBUS_FLOWS, type) ? `: ${NOT_IN_GLOBUS_FLOWS[type]}` : '';
       problems.push({
         state: name,
-        message: `unknown state Type ${JSON.stringify(type)}; this runner supports ${STATE_TYPES.join(', ')}`,
+        message: `unknown state Type ${JSON.stringify(type)}${hint}; Globus Flows has ${STATE_TYPES.join(', ')}`,
       });
       continue;
     }
@@ -93,17 +105,39 @@ export function checkFlowDefinition(definition: unknown): FlowProblem[] {
         problems.push({ state: name, message: `${type} states have no field "${field}"` });
       }
     }
-    if (type === 'Action' || type === 'Pass' || type === 'Wait') {
+    if (type === 'Action' || type === 'Pass' || type === 'Wait' || type === 'ExpressionEval') {
       if (state.End === true && state.Next !== undefined) problems.push({ state: name, message: 'has both Next and End' });
       else if (state.End !== true) target(name, 'Next', state.Next);
       path(name, 'InputPath', state.InputPath);
       path(name, 'ResultPath', state.ResultPath, true);
+      if (typeof state.ResultPath === 'string' && /^\$(\.|\[['"])_context\b/.test(state.ResultPath)) {
+        problems.push({ state: name, message: 'ResultPath may not write $._context: the run context is read-only' });
+      }
       for (const ref of parameterPaths(state.Parameters)) {
         const problem = jsonPathProblem(ref.path);
         if (problem) problems.push({ state: name, message: `${ref.where} is not a valid JSONPath: ${problem}` });
       }
+      for (const ref of parameterExpressions(state.Parameters)) {
+        const problem = expressionProblem(ref.expression);
+        if (problem) problems.push({ state: name, message: `${ref.where} is not an expression this runner evaluates: ${problem}` });
+      }
+      const privateNames = (state.Parameters as Record<string, unknown> | undefined)?.[PRIVATE_PARAMETERS];
+      if (privateNames !== undefined && !(Array.isArray(privateNames) && privateNames.every((n) => typeof n === 'string'))) {
+        problems.push({ state: name, message: `Parameters.${PRIVATE_PARAMETERS} must be a list of parameter names` });
+      }
+    }
+    if (type === 'ExpressionEval' && (!state.Parameters || typeof state.Parameters !== 'object' || Array.isArray(state.Parameters))) {
+      problems.push({ state: name, message: 'ExpressionEval states need Parameters (an object)' });
     }
     if (type === 'Action') {
+      // Globus Flows: an Action's body comes from exactly one of them.
+      const sources = ['InputPath', 'Parameters'].filter((field) => state[field] !== undefined);
+      if (sources.length !== 1) {
+        problems.push({
+          state: name,
+          message: sources.length === 0 ? 'needs InputPath or Parameters (the body sent to the action)' : 'has both InputPath and Parameters; Globus Flows takes exactly one',
+        });
+      }
       let url: URL | undefined;
       try {
         url = new URL(String(state.ActionUrl));
@@ -219,11 +253,13 @@ export async function validateFlow(definition: unknown, options: ValidateFlowOpt
 }
 
 /**
- * Parameters against the provider's input_schema. Fully constant Parameters are validated whole;
- * with `.$` references only what is known before the run is checked: the top-level names.
+ * Parameters against the provider's input_schema, as they will be sent (without
+ * `__Private_Parameters`). Fully constant Parameters are validated whole; with `.$` references or
+ * `.=` expressions only what is known before the run is checked: the top-level names.
  */
-function parameterProblems(ajv: Ajv, schema: Record<string, unknown>, parameters: Record<string, unknown>): string[] {
-  if (parameterPaths(parameters).length === 0) {
+function parameterProblems(ajv: Ajv, schema: Record<string, unknown>, template: Record<string, unknown>): string[] {
+  const { [PRIVATE_PARAMETERS]: _private, ...parameters } = template;
+  if (parameterPaths(parameters).length === 0 && parameterExpressions(parameters).length === 0) {
     let validate;
     try {
       validate = ajv.compile(schema);
@@ -235,7 +271,7 @@ function parameterProblems(ajv: Ajv, schema: Record<string, unknown>, parameters
       (e) => `Parameters${e.instancePath.replace(/\//g, '.')} ${e.message ?? 'is invalid'} (the provider's input_schema)`,
     );
   }
-  const given = Object.keys(parameters).map((key) => key.replace(/\.\$$/, ''));
+  const given = Object.keys(parameters).map((key) => key.replace(/\.[$=]$/, ''));
   const problems: string[] = [];
   const required = Array.isArray(schema.required) ? (schema.required as string[]) : [];
   for (const key of required) if (!given.includes(key)) problems.push(`Parameters lack "${key}", which the provider's input_schema requires`);

@@ -1,6 +1,6 @@
 /**
  * The flow runner over real HTTP against the actions plugin (bare fastify, a RunService that
- * computes): branching on a model's answer, polling, Catch, timeouts, Pass/Wait/Fail/Succeed, the
+ * computes): branching on a model's answer, polling, Catch, timeouts, Pass/Wait/Fail/ExpressionEval, the
  * Choice operators, and the CLI commands.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,6 +10,7 @@ import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluateRule } from '../../sdk/flows/choice.ts';
 import type { FlowDefinition } from '../../sdk/flows/flow-definition.ts';
+import { buildCli } from '../../sdk/cli.ts';
 import { registerFlowCommands } from '../../sdk/flows/flow-commands.ts';
 import { readPath, writePath } from '../../sdk/flows/json-path.ts';
 import { runFlowToCompletion, type FlowEvent } from '../../sdk/flows/run-flow.ts';
@@ -126,7 +127,7 @@ describe('actions: polling, failures, timeouts', () => {
           Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Handled' }],
           End: true,
         },
-        Handled: { Type: 'Succeed' },
+        Handled: { Type: 'Pass', End: true },
       },
     };
     const { outcome } = await run(definition, {});
@@ -157,7 +158,7 @@ describe('actions: polling, failures, timeouts', () => {
   });
 });
 
-describe('Pass, Wait, Fail, Succeed and Choice', () => {
+describe('Pass, Wait, Fail and Choice', () => {
   it('runs the other state types', async () => {
     const definition: FlowDefinition = {
       StartAt: 'Shape',
@@ -173,7 +174,7 @@ describe('Pass, Wait, Fail, Succeed and Choice', () => {
           Default: 'Small',
         },
         Big: { Type: 'Fail', Error: 'TooBig', CausePath: '$.label' },
-        Unlabelled: { Type: 'Succeed' },
+        Unlabelled: { Type: 'Pass', End: true },
         Small: { Type: 'Pass', Result: { small: true }, ResultPath: '$.verdict', End: true },
       },
     };
@@ -247,5 +248,83 @@ describe('modelhub flow CLI', () => {
     expect(process.exitCode).toBe(1);
     process.exitCode = previous;
     expect(lines.join('\n')).toMatch(/state "Second": unknown state Type "Teleport"/);
+  });
+});
+
+describe('the Globus Flows language at run time (issue 19)', () => {
+  it('sends Parameters with `.=` expressions evaluated and __Private_Parameters stripped, to a provider that refuses extra keys', async () => {
+    const sent: unknown[] = [];
+    // The real fetch, with each /run body kept: what the provider really received.
+    const recording: typeof fetch = async (url, init) => {
+      if (String(url).endsWith('/run')) sent.push(JSON.parse(String(init?.body)));
+      return fetch(url, init);
+    };
+    const definition: FlowDefinition = {
+      StartAt: 'Sum',
+      States: {
+        Sum: {
+          Type: 'Action',
+          ActionUrl: `${hub.url}/actions/inference`,
+          Parameters: { servable: 'test/sum', 'inputs.=': 'values + [extra * 2]', __Private_Parameters: ['inputs'] },
+          ResultPath: '$.sum',
+          End: true,
+        },
+      },
+    };
+    const outcome = await runFlowToCompletion(definition, { values: [1, 2], extra: 5 }, { fetch: recording, pollInitialMs: 50 });
+    expect(outcome).toMatchObject({ kind: 'flow_succeeded', output: { sum: { status: 'SUCCEEDED', details: { output: 13 } } } });
+    expect(sent).toEqual([{ request_id: expect.any(String), label: 'Sum', body: { servable: 'test/sum', inputs: [1, 2, 10] } }]);
+  });
+
+  it('gives paths and expressions a read-only $._context, kept out of the output', async () => {
+    const definition: FlowDefinition = {
+      StartAt: 'Who',
+      States: {
+        Who: {
+          Type: 'Pass',
+          Parameters: { 'run.$': '$._context.run_id', 'user.$': '$._context.username', 'greeting.=': "'hello ' + _context.username" },
+          ResultPath: '$.who',
+          Next: 'Compute',
+        },
+        Compute: { Type: 'ExpressionEval', Parameters: { 'doubled.=': 'n * 2', 'label.=': "str(n) + ' items'" }, ResultPath: '$.computed', End: true },
+      },
+    };
+    const outcome = await runFlowToCompletion(definition, { n: 21 }, { context: { username: 'alice@example.org', user_id: 'urn:globus:auth:identity:b8a2f7c4-3d1e-4f5a-9c6b-0e1d2c3b4a59' } });
+    expect(outcome.kind).toBe('flow_succeeded');
+    const output = (outcome as { output: Record<string, unknown> }).output;
+    expect(output.who).toEqual({ run: expect.stringMatching(/^[0-9a-f-]{36}$/), user: 'alice@example.org', greeting: 'hello alice@example.org' });
+    expect(output.computed).toEqual({ doubled: 42, label: '21 items' });
+    expect(output).not.toHaveProperty('_context');
+    // A failing expression is a States.Runtime error of its state.
+    const broken = structuredClone(definition);
+    (broken.States.Compute as { Parameters: Record<string, unknown> }).Parameters = { 'x.=': 'n / 0' };
+    expect(await runFlowToCompletion(broken, { n: 1 }, { context: { username: 'bob' } })).toMatchObject({ kind: 'flow_failed', state: 'Compute', error: 'States.Runtime', cause: expect.stringMatching(/division by zero/) });
+  });
+
+  it('refuses to run a definition with a Succeed state', async () => {
+    const definition = { StartAt: 'Done', States: { Done: { Type: 'Succeed' } } } as unknown as FlowDefinition;
+    await expect(runFlowToCompletion(definition, {})).rejects.toThrow(/Globus Flows has no Succeed state/);
+  });
+
+  it('prints JSON lines with --json, before or after the flow command (the global option does not swallow it)', async () => {
+    const flowFile = path.join(dir, 'json-flow.json');
+    const inputFile = path.join(dir, 'json-input.json');
+    writeFileSync(flowFile, JSON.stringify(fixture('digit-in-the-loop.json')));
+    writeFileSync(inputFile, JSON.stringify({ image: [[0, 1, 0, 0]] }));
+    for (const args of [
+      ['flow', 'run', flowFile, '--input', inputFile, '--poll-max', '100', '--json'],
+      ['--json', 'flow', 'run', flowFile, '--input', inputFile, '--poll-max', '100'],
+    ]) {
+      const lines: string[] = [];
+      const program = buildCli({ out: (t: string) => lines.push(t), err: (t: string) => lines.push(`ERR ${t}`) }).exitOverride();
+      await program.parseAsync(args, { from: 'user' });
+      const events = lines.map((line) => JSON.parse(line) as FlowEvent);
+      expect(events[0], args.join(' ')).toEqual({ kind: 'state_entered', state: 'Classify', type: 'Action' });
+      expect(events.at(-1)?.kind).toBe('flow_succeeded');
+    }
+    const lines: string[] = [];
+    const program = buildCli({ out: (t: string) => lines.push(t), err: (t: string) => lines.push(`ERR ${t}`) }).exitOverride();
+    await program.parseAsync(['flow', 'validate', flowFile, '--offline', '--json'], { from: 'user' });
+    expect(JSON.parse(lines.join('\n'))).toMatchObject({ valid: true, errors: [] });
   });
 });

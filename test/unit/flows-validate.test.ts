@@ -79,7 +79,7 @@ describe('structure', () => {
   it('accepts the example flows, warning about unreachable states', async () => {
     expect(checkFlowDefinition(fixture('digit-in-the-loop.json'))).toEqual([]);
     const withOrphan = fixture('caught-failure.json');
-    withOrphan.States.Orphan = { Type: 'Succeed' };
+    withOrphan.States.Orphan = { Type: 'Pass', End: true };
     const result = await validateFlow(withOrphan);
     expect(result).toMatchObject({ valid: true, errors: [], warnings: [{ state: 'Orphan' }] });
   });
@@ -108,7 +108,7 @@ describe('providers', () => {
           Parameters: { 'input.$': '$.image' },
           Next: 'Elsewhere',
         },
-        Elsewhere: { Type: 'Action', ActionUrl: 'http://127.0.0.1:9/actions/none', End: true },
+        Elsewhere: { Type: 'Action', ActionUrl: 'http://127.0.0.1:9/actions/none', Parameters: {}, End: true },
       },
     };
     const result = await validateFlow(definition, { fetch });
@@ -121,6 +121,65 @@ describe('providers', () => {
         'Again: Parameters have "input", which the provider\'s input_schema does not allow',
         expect.stringMatching(/^Elsewhere: cannot introspect the provider at http:\/\/127\.0\.0\.1:9\/actions\/none/),
       ]),
+    );
+  });
+});
+
+describe('the Globus Flows language (issue 19)', () => {
+  const action = (extra: Record<string, unknown>) => ({ Type: 'Action', ActionUrl: 'http://127.0.0.1:9/actions/x', End: true, ...extra });
+  const problemsOf = (states: Record<string, unknown>) =>
+    checkFlowDefinition({ StartAt: Object.keys(states)[0], States: states }).map((p) => `${p.state}: ${p.message}`);
+
+  it('refuses Succeed (and the other States Language types Globus Flows lacks), naming the way to end', () => {
+    expect(problemsOf({ A: { Type: 'Pass', Next: 'B' }, B: { Type: 'Succeed' } })).toEqual([
+      expect.stringMatching(/^B: unknown state Type "Succeed": Globus Flows has no Succeed state: end the flow with "End": true/),
+    ]);
+    for (const type of ['Parallel', 'Map', 'Task']) expect(problemsOf({ A: { Type: type, End: true } })[0]).toMatch(`unknown state Type "${type}"`);
+    expect(problemsOf({ A: { Type: 'ExpressionEval', Parameters: { 'x.=': '1 + 1' }, ResultPath: '$.x', End: true } })).toEqual([]);
+    expect(problemsOf({ A: { Type: 'ExpressionEval', End: true } })).toEqual(['A: ExpressionEval states need Parameters (an object)']);
+  });
+
+  it('wants exactly one of InputPath and Parameters in an Action', () => {
+    expect(problemsOf({ A: action({}) })).toEqual(['A: needs InputPath or Parameters (the body sent to the action)']);
+    expect(problemsOf({ A: action({ InputPath: '$.in', Parameters: { x: 1 } }) })).toEqual([
+      'A: has both InputPath and Parameters; Globus Flows takes exactly one',
+    ]);
+    expect(problemsOf({ A: action({ InputPath: '$.in' }) })).toEqual([]);
+    expect(problemsOf({ A: action({ Parameters: { x: 1 } }) })).toEqual([]);
+  });
+
+  it('checks `.=` expressions, __Private_Parameters and a ResultPath into the read-only $._context', () => {
+    expect(problemsOf({ A: action({ Parameters: { 'total.=': 'a +', nested: { 'b.=': "open('x')" } } }) })).toEqual([
+      expect.stringMatching(/^A: Parameters\.total\.= is not an expression this runner evaluates: the expression ends too early/),
+      expect.stringMatching(/^A: Parameters\.nested\.b\.= is not an expression this runner evaluates: unknown function "open"/),
+    ]);
+    expect(problemsOf({ A: action({ Parameters: { secret: 's', __Private_Parameters: 'secret' } }) })).toEqual([
+      'A: Parameters.__Private_Parameters must be a list of parameter names',
+    ]);
+    expect(problemsOf({ A: action({ Parameters: { secret: 's', __Private_Parameters: ['secret'] } }) })).toEqual([]);
+    expect(problemsOf({ A: { Type: 'Pass', Result: 1, ResultPath: '$._context.run_id', End: true } })).toEqual([
+      'A: ResultPath may not write $._context: the run context is read-only',
+    ]);
+  });
+
+  it("checks the provider's input_schema against Parameters as sent: without __Private_Parameters, expressions by name", async () => {
+    const definition = {
+      StartAt: 'Sum',
+      States: {
+        Sum: {
+          Type: 'Action',
+          ActionUrl: `${hub.url}/actions/inference`,
+          Parameters: { servable: 'test/sum', 'inputs.=': 'values + [1]', __Private_Parameters: ['inputs'] },
+          End: true,
+        },
+      },
+    };
+    expect(await validateFlow(definition, { fetch })).toMatchObject({ valid: true, errors: [] });
+    const misnamed = structuredClone(definition);
+    misnamed.States.Sum.Parameters = { servable: 'test/sum', 'input.=': 'values', __Private_Parameters: [] } as never;
+    const result = await validateFlow(misnamed, { fetch });
+    expect(result.errors.map((e) => e.message)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/lack "inputs"/), expect.stringMatching(/have "input"/)]),
     );
   });
 });
