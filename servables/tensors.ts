@@ -29,6 +29,15 @@ const TYPED_ARRAYS: Record<Exclude<Dtype, 'string'>, TypedArrayConstructor> = {
   float64: Float64Array,
 };
 
+/**
+ * Numbers in inputs must be finite and fit their dtype. JSON has no NaN or Infinity, but `1e400`
+ * parses to Infinity, and 1e39 is a finite double that becomes Infinity in a float32 (65520 in a
+ * float16): a model given those computes garbage that JSON cannot even carry back (it would read
+ * as null). So they are refused as MODELHUB_INVALID_INPUTS naming the input, for every servable
+ * type (docs/inputs.md).
+ */
+const FLOAT16_OVERFLOW = 65520;
+
 const INTEGER_RANGES: Partial<Record<Dtype, [number, number]>> = {
   uint8: [0, 255],
   uint16: [0, 65535],
@@ -124,8 +133,12 @@ function storeElement(
     else throw invalid(path, 'boolean elements', describeValue(element));
     return;
   }
-  if (typeof element !== 'number' || Number.isNaN(element) && !dtype.startsWith('float')) {
+  if (typeof element !== 'number') {
     throw invalid(path, `${dtype} elements (numbers)`, describeValue(element));
+  }
+  if (!Number.isFinite(element)) throw invalid(path, `finite ${dtype} elements`, `${element}`);
+  if ((dtype === 'float32' && !Number.isFinite(Math.fround(element))) || (dtype === 'float16' && Math.abs(element) >= FLOAT16_OVERFLOW)) {
+    throw invalid(path, `${dtype} elements (at most ${dtype === 'float16' ? '65504' : '3.4028235e38'} in size)`, `${element}`);
   }
   const range = INTEGER_RANGES[dtype];
   if (range) {
@@ -207,13 +220,17 @@ export function jsonToTensor(path: string, value: unknown, declared: NdarrayArgu
     if (depth === shape.length - 1) {
       let start = 0;
       if (floating) {
-        // The hot path of every float request: plain numbers go straight in; anything else takes
-        // the checked path below, which says what is wrong with it.
+        // The hot path of every float request: plain numbers go straight in; anything else (not a
+        // number, or one that is not finite once stored: 1e400, or 1e39 in a float32) takes the
+        // checked path below, which says what is wrong with it.
         const target = data as Float32Array | Float64Array;
         for (; start < node.length; start++) {
           const element: unknown = node[start];
           if (typeof element !== 'number') break;
-          target[offset++] = element;
+          target[offset] = element;
+          const stored = target[offset]!;
+          if (stored - stored !== 0) break;
+          offset++;
         }
       }
       for (let i = start; i < node.length; i++) {
@@ -292,7 +309,8 @@ export function checkJsonArgument(path: string, value: unknown, declared: Argume
       }
       const record = value as Record<string, unknown>;
       for (const [key, type] of Object.entries(declared.properties)) {
-        if (!(key in record)) throw invalid(`${path}.${key}`, describeType(type), 'nothing');
+        // Own properties only: `in` would find "constructor" or "toString" on Object.prototype.
+        if (!Object.hasOwn(record, key)) throw invalid(`${path}.${key}`, describeType(type), 'nothing');
         checkJsonArgument(`${path}.${key}`, record[key], type);
       }
       return;
@@ -328,6 +346,7 @@ export function decodeInputs(method: Method, io: 'tensors' | 'json', inputs: unk
   const declared = method.input;
   if (io === 'json') {
     checkJsonArgument('inputs', inputs, declared);
+    checkFiniteNumbers(inputs);
     return { kind: 'json', value: inputs };
   }
   if (declared.type === 'ndarray') {
@@ -339,7 +358,7 @@ export function decodeInputs(method: Method, io: 'tensors' | 'json', inputs: unk
       throw invalid('inputs', `an object with ${Object.keys(declared.properties).join(', ')}`, describeValue(inputs));
     }
     const record = inputs as Record<string, unknown>;
-    const unknownNames = Object.keys(record).filter((key) => !(key in declared.properties));
+    const unknownNames = Object.keys(record).filter((key) => !Object.hasOwn(declared.properties, key));
     if (unknownNames.length > 0) {
       throw new HubError('INVALID_INPUTS', `unknown input "${unknownNames[0]}"; the servable takes ${Object.keys(declared.properties).join(', ')}`, {
         details: { input: unknownNames[0], expected: Object.keys(declared.properties) },
@@ -347,13 +366,46 @@ export function decodeInputs(method: Method, io: 'tensors' | 'json', inputs: unk
     }
     const tensors: Record<string, Tensor> = {};
     for (const [name, type] of Object.entries(declared.properties)) {
-      if (!(name in record)) throw invalid(name, describeType(type), 'nothing');
+      if (!Object.hasOwn(record, name)) throw invalid(name, describeType(type), 'nothing');
       if (type.type !== 'ndarray') throw new HubError('INTERNAL', `tensor servable input ${name} is not an ndarray`);
       tensors[name] = jsonToTensor(name, record[name], type);
     }
     return { kind: 'tensors', tensors };
   }
   throw new HubError('INTERNAL', `a tensor servable cannot take ${declared.type} inputs`);
+}
+
+/**
+ * JSON servables (Python, containers) take inputs as JSON, where Infinity (from `1e400`) would be
+ * sent on as null: refused here, naming where it is (`inputs.x[3]`). The scan walks without
+ * recursing and builds no paths; only a body that has such a number is walked again for its path.
+ */
+function checkFiniteNumbers(inputs: unknown): void {
+  const pending: unknown[] = [inputs];
+  let found = false;
+  while (pending.length > 0 && !found) {
+    const value = pending.pop();
+    if (typeof value === 'number') found = !Number.isFinite(value);
+    else if (Array.isArray(value)) for (const item of value) pending.push(item);
+    else if (typeof value === 'object' && value !== null) for (const item of Object.values(value)) pending.push(item);
+  }
+  if (!found) return;
+  const where = pathToNonFinite(inputs, 'inputs')!;
+  throw new HubError('INVALID_INPUTS', `input "${where.path}" expected finite numbers, given ${where.value}`, {
+    details: { input: where.path, expected: 'finite numbers', given: String(where.value) },
+  });
+}
+
+/** Where the first non-finite number is; recursion is bounded by the request depth limit (MAX_JSON_DEPTH). */
+function pathToNonFinite(value: unknown, path: string): { path: string; value: number } | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : { path, value };
+  if (typeof value !== 'object' || value === null) return undefined;
+  const entries: [string, unknown][] = Array.isArray(value) ? value.map((item, i) => [`${path}[${i}]`, item]) : Object.entries(value).map(([key, item]) => [`${path}.${key}`, item]);
+  for (const [childPath, child] of entries) {
+    const found = pathToNonFinite(child, childPath);
+    if (found) return found;
+  }
+  return undefined;
 }
 
 /** What the servable gave → the JSON `output` of the hub API: one tensor as a nested array, several as an object. */

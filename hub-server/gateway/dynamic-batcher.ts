@@ -53,7 +53,9 @@ export function batchingPolicy(document: PublishedMetadata, methodName = 'run'):
   const options = document.servable.options?.batching;
   if (options?.enabled === false) return undefined;
   if (options?.enabled !== true && !BATCHED_BY_DEFAULT.has(document.servable.type)) return undefined;
-  const method = (document.servable.methods as Record<string, Method | undefined>)[methodName];
+  const methods = document.servable.methods as Record<string, Method | undefined>;
+  // Own properties only: a method name comes from the request ("constructor" is no method).
+  const method = Object.hasOwn(methods, methodName) ? methods[methodName] : undefined;
   if (!method || !isBatchableMethod(method)) return undefined;
   const maxBatchSize = options?.max_batch_size ?? BATCHING_DEFAULTS.maxBatchSize;
   if (maxBatchSize <= 1) return undefined;

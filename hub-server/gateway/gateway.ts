@@ -160,7 +160,10 @@ export class Gateway implements RunService {
   }
 
   resolveMethod(document: PublishedMetadata, methodName = 'run'): ResolvedRun {
-    const method = (document.servable.methods as Record<string, Method | undefined>)[methodName];
+    // Own properties only: "constructor", "__proto__" or "toString" from a request body would
+    // otherwise find Object.prototype's members and fail later as a 500.
+    const methods = document.servable.methods as Record<string, Method | undefined>;
+    const method = Object.hasOwn(methods, methodName) ? methods[methodName] : undefined;
     if (!method) {
       throw new HubError('BAD_REQUEST', `servable ${document.hub.owner}/${document.hub.name} has no method "${methodName}"`, {
         details: { methods: Object.keys(document.servable.methods) },

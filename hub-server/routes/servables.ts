@@ -5,6 +5,8 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import type { IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Multipart } from '@fastify/multipart';
@@ -12,7 +14,9 @@ import { Type, type Static } from '@sinclair/typebox';
 import { ErrorDocument, ListQuery, ServableList, OwnerNameParams, OwnerNameVersionParams, PublishAccepted } from '../../schemas/api.ts';
 import { HubBlock, ServableMetadata, Visibility, type PublishedMetadata } from '../../schemas/metadata.ts';
 import { assertValid } from '../../schemas/validate.ts';
+import { pathProblem } from '../../builder/archive.ts';
 import type { Upload } from '../../builder/publish-pipeline.ts';
+import { isGitPublish, publishFromGit } from './publish-from-git.ts';
 import { HubError } from '../errors.ts';
 import { checkJsonDepth } from '../../servables/tensors.ts';
 import { canView } from '../services/access.ts';
@@ -31,8 +35,57 @@ const SharingPatch = Type.Object(
 );
 type SharingPatch = Static<typeof SharingPatch>;
 
+/**
+ * Watches an upload's body arrive and calls `onCut` once if it never will: the connection closed
+ * before the announced Content-Length (a client that went away or half-closed), or no byte came for
+ * `idleMs` while the hub was waiting for one (a client that stopped sending but keeps the socket).
+ * Without it the multipart parser waits for the rest forever, holding an open file and an upload
+ * folder. Returns the function that stops watching.
+ */
+function watchUploadBody(raw: IncomingMessage, idleMs: number, onCut: (error: HubError) => void): () => void {
+  const announced = raw.headers['content-length'];
+  const cut = (why: string) =>
+    onCut(new HubError('BAD_REQUEST', `the multipart/form-data body ${why}${announced === undefined ? '' : ` before the ${announced} bytes its Content-Length announced`}`));
+  if (raw.complete) return () => {};
+  // Gone already (a body cut short and half-closed arrives with its end): nothing more will come.
+  if (raw.destroyed) {
+    cut('ended');
+    return () => {};
+  }
+  const onClose = () => {
+    if (!raw.complete) cut('was cut off');
+  };
+  raw.once('close', onClose);
+  // Progress is read from the socket's byte count, not a 'data' listener (which would start the
+  // stream flowing before the parser takes it). The hub is only waiting when the stream is not
+  // paused by its own back-pressure and holds no unread bytes; a check that finds no progress
+  // right after the event loop was blocked is not trusted alone, so two quiet checks in a row cut.
+  const socket = raw.socket;
+  let lastBytes = socket.bytesRead;
+  let lastProgress = Date.now();
+  let quietChecks = 0;
+  const timer = setInterval(
+    () => {
+      const waiting = raw.readableFlowing !== false && raw.readableLength === 0;
+      if (raw.complete || !waiting || socket.bytesRead !== lastBytes) {
+        lastBytes = socket.bytesRead;
+        lastProgress = Date.now();
+        quietChecks = 0;
+        return;
+      }
+      if (Date.now() - lastProgress >= idleMs && ++quietChecks >= 2) cut(`stopped arriving for ${idleMs / 1000} s`);
+    },
+    Math.max(50, Math.min(1000, idleMs / 4)),
+  );
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    raw.off('close', onClose);
+  };
+}
+
 /** Receive the multipart body: the metadata part parsed, every file part streamed to disk. */
-async function receiveUpload(request: FastifyRequest, uploadDir: string): Promise<{ metadata: unknown; uploads: Upload[] }> {
+async function receiveUpload(request: FastifyRequest, uploadDir: string, idleMs: number): Promise<{ metadata: unknown; uploads: Upload[] }> {
   if (!request.isMultipart()) {
     throw new HubError('UNSUPPORTED_MEDIA_TYPE', 'publish with multipart/form-data: a "metadata" part and one or more "file" parts');
   }
@@ -40,17 +93,46 @@ async function receiveUpload(request: FastifyRequest, uploadDir: string): Promis
   const uploads: Upload[] = [];
   await fsp.mkdir(path.join(uploadDir, 'parts'), { recursive: true });
   // Which of two metadata parts would count is a guess; refuse instead of guessing.
-  const takeMetadata = (text: string) => {
+  const takeMetadata = (document: unknown) => {
     if (metadata !== undefined) throw new HubError('INVALID_METADATA', 'the request has more than one "metadata" part');
-    metadata = parseMetadata(text);
+    metadata = document;
   };
-  try {
+  // A body that stops coming ends the wait: the file being written is destroyed (its pipeline
+  // fails and closes the file) and the parts loop is abandoned, so the caller answers and cleans up.
+  let receiving: Readable | undefined;
+  let isCut = false;
+  let stopWatching = () => {};
+  const cut = new Promise<never>((_resolve, reject) => {
+    stopWatching = watchUploadBody(request.raw, idleMs, (error) => {
+      isCut = true;
+      receiving?.destroy(error);
+      reject(error);
+    });
+  });
+  const received = (async () => {
+    // A body already gone has nothing left to parse: the parser would wait for it forever.
+    if (isCut) return;
     for await (const part of request.parts()) await receivePart(part);
+  })();
+  // Whichever loses the race must not become an unhandled rejection.
+  cut.catch(() => {});
+  received.catch(() => {});
+  try {
+    await Promise.race([received, cut]);
   } catch (error) {
+    if (error instanceof HubError) throw error;
+    const code = (error as { code?: unknown }).code;
+    // @fastify/multipart parses a part sent as application/json itself, and calls bad JSON there a
+    // 406; only the metadata part is JSON, so it is the metadata that is invalid.
+    if (code === 'FST_INVALID_JSON_FIELD_ERROR') {
+      throw new HubError('INVALID_METADATA', 'the "metadata" part, sent as application/json, is not valid JSON (or holds a "__proto__" key)');
+    }
     // The multipart parser's own complaints (no boundary, a cut body, a bad part header) are plain
     // errors without a code; they describe the request, not the hub.
-    if (error instanceof HubError || (error as { code?: unknown }).code !== undefined || !(error instanceof Error)) throw error;
+    if (code !== undefined || !(error instanceof Error)) throw error;
     throw new HubError('BAD_REQUEST', `the multipart/form-data body cannot be read: ${error.message}`);
+  } finally {
+    stopWatching();
   }
   if (metadata === undefined) throw new HubError('INVALID_METADATA', 'the request has no "metadata" part');
   // Refused here, before a version number is spent on a publish that cannot succeed.
@@ -61,20 +143,31 @@ async function receiveUpload(request: FastifyRequest, uploadDir: string): Promis
     if (part.type === 'file') {
       // A metadata part sent as a file (`curl -F metadata=@servable.json`) is the same document.
       if (part.fieldname === 'metadata') {
-        takeMetadata((await part.toBuffer()).toString('utf8'));
+        takeMetadata(parseMetadata((await part.toBuffer()).toString('utf8')));
         return;
       }
       const fileName = part.filename || `file-${uploads.length}`;
+      // The name becomes a path in the model folder: one the file system cannot take (a NUL byte,
+      // over 255 bytes) is the client's mistake, said now rather than as a failed task later.
+      const problem = pathProblem(fileName);
+      if (problem) {
+        const shortened = fileName.length > 200 ? `${fileName.slice(0, 200)}…` : fileName;
+        throw new HubError('BAD_REQUEST', `the "file" part named ${JSON.stringify(shortened)} ${problem}`, { details: { file_name: shortened } });
+      }
       // The multipart parser keeps only a file name's last segment (dir/a.onnx is a.onnx): two
       // parts of one name would overwrite each other, so the second is refused, not lost.
       if (uploads.some((upload) => upload.fileName === fileName)) {
         throw new HubError('BAD_REQUEST', `two "file" parts are named "${fileName}"; send a folder with sub-folders as one .tar.gz or .zip`);
       }
       const tempPath = path.join(uploadDir, 'parts', String(uploads.length));
+      receiving = part.file;
       await pipeline(part.file, fs.createWriteStream(tempPath));
+      receiving = undefined;
       uploads.push({ fileName, tempPath });
     } else if (part.fieldname === 'metadata') {
-      takeMetadata(String(part.value));
+      // Sent with `type=application/json` (`curl -F 'metadata=<m.json;type=application/json'`, and
+      // most HTTP libraries), the part arrives already parsed by the multipart parser.
+      takeMetadata(typeof part.value === 'string' ? parseMetadata(part.value) : checkedMetadata(part.value));
     }
   }
 }
@@ -86,6 +179,10 @@ function parseMetadata(text: string): unknown {
   } catch (error) {
     throw new HubError('INVALID_METADATA', `the "metadata" part is not JSON: ${(error as Error).message}`);
   }
+  return checkedMetadata(metadata);
+}
+
+function checkedMetadata(metadata: unknown): unknown {
   try {
     checkJsonDepth(metadata);
   } catch (error) {
@@ -126,17 +223,19 @@ export default async function servablesRoutes(app: FastifyInstance): Promise<voi
   app.post('/servables', {
     schema: {
       summary: 'Publish a servable version',
-      description: 'multipart/form-data: a `metadata` part (the JSON metadata document) and one or more `file` parts (model files, or one .tar/.tar.gz/.zip of a folder).',
+      description: 'multipart/form-data: a `metadata` part (the JSON metadata document) and one or more `file` parts (model files, or one .tar/.tar.gz/.zip of a folder). Or application/json `{"source": {"git": URL, "ref": tag-branch-or-commit}, "metadata"?: {...}}` to publish the files of one commit of a git repository (docs/environments.md).',
       tags: ['servables'],
-      consumes: ['multipart/form-data'],
+      consumes: ['multipart/form-data', 'application/json'],
       response: { 202: PublishAccepted, 400: ErrorDocument, 401: ErrorDocument, 403: ErrorDocument, 413: ErrorDocument, 415: ErrorDocument },
     },
     handler: async (request, reply) => {
       // Refuse a missing token or scope before receiving what may be gigabytes.
       app.requirePublisher(request);
+      // `{"source": {"git", "ref"}, "metadata"?}`: the files come from a git repository.
+      if (!request.isMultipart() && isGitPublish(request.body)) return reply.code(202).send(await publishFromGit(app, request));
       const uploadDir = path.join(config.dataDir, 'uploads', randomUUID());
       try {
-        const { metadata, uploads } = await receiveUpload(request, uploadDir);
+        const { metadata, uploads } = await receiveUpload(request, uploadDir, config.uploadIdleMs);
         const document = assertValid(ServableMetadata, metadata, 'INVALID_METADATA');
         app.requirePublisher(request, document.hub.owner);
         const accepted = await publisher.accept(document, uploads, uploadDir);
@@ -148,6 +247,9 @@ export default async function servablesRoutes(app: FastifyInstance): Promise<voi
         });
         return reply.code(202).send(accepted);
       } catch (error) {
+        // Refused before its body was all read (a cut or stalled upload, a bad part early on): close
+        // the connection after answering, rather than read the rest of what may be gigabytes.
+        if (!request.raw.complete) reply.header('connection', 'close');
         await fsp.rm(uploadDir, { recursive: true, force: true });
         throw error;
       }
