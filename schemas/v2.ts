@@ -36,3 +36,20 @@ export const InferResponse = Type.Object({
 });
 export type InferResponse = Static<typeof InferResponse>;
 
+
+/**
+ * Triton's model repository extension (docs/protocol/extension_model_repository.md): the index of
+ * models, and load/unload requests. Both bodies are optional on the wire.
+ */
+export const RepositoryIndexRequest = Type.Object({ ready: Type.Optional(Type.Boolean()) });
+export type RepositoryIndexRequest = Static<typeof RepositoryIndexRequest>;
+export const RepositoryIndexEntry = Type.Object({
+  name: Type.String(),
+  version: Type.Optional(Type.String()),
+  /** READY: resident, answering without a load; UNAVAILABLE: not resident (loads on its first request). */
+  state: Type.String(),
+  reason: Type.String(),
+});
+export type RepositoryIndexEntry = Static<typeof RepositoryIndexEntry>;
+export const RepositoryModelRequest = Type.Object({ parameters: Type.Optional(Type.Record(Type.String(), Type.Unknown())) });
+export type RepositoryModelRequest = Static<typeof RepositoryModelRequest>;

@@ -51,6 +51,8 @@ export interface ServableManagerOptions {
 export class ServableManager {
   private readonly loaded = new Map<string, LoadedServable>();
   private readonly loading = new Map<string, Promise<LoadedServable>>();
+  /** Evictions waiting for a servable's running requests to finish, by key. */
+  private readonly idleWaiters = new Map<string, (() => void)[]>();
 
   constructor(private readonly options: ServableManagerOptions) {}
 
@@ -80,16 +82,43 @@ export class ServableManager {
   release(entry: LoadedServable): void {
     entry.running--;
     entry.lastUsed = performance.now();
+    if (entry.running === 0) {
+      const waiters = this.idleWaiters.get(entry.key);
+      this.idleWaiters.delete(entry.key);
+      waiters?.forEach((wake) => wake());
+    }
   }
 
   isLoaded(owner: string, name: string, version: number): boolean {
     return this.loaded.has(servableKey(owner, name, version));
   }
 
+  /** Load (if needed) and keep resident: the memory budget never unloads it until `evict`. */
   async pin(document: PublishedMetadata): Promise<void> {
     const entry = await this.acquire(document);
     entry.pinned = true;
     this.release(entry);
+  }
+
+  /**
+   * Unpin and unload every resident version of owner/name (an explicit unload). Unlike
+   * `unloadServable`, requests already running finish first: each version is unloaded once idle,
+   * and a later request loads it again on demand. Resolves with the versions it unloaded.
+   */
+  async evict(owner: string, name: string): Promise<number[]> {
+    const ofServable = (key: string) => key.startsWith(`${owner}/${name}@`);
+    // A load under way would land after this eviction and stay: let it land first.
+    await Promise.allSettled([...this.loading].filter(([key]) => ofServable(key)).map(([, pending]) => pending));
+    const evicted: number[] = [];
+    for (const entry of [...this.loaded.values()].filter((e) => ofServable(e.key))) {
+      entry.pinned = false;
+      while (entry.running > 0) await new Promise<void>((wake) => this.idleWaiters.set(entry.key, [...(this.idleWaiters.get(entry.key) ?? []), wake]));
+      // Idle now, and `unload` forgets it before its first await: no request can start on it in between.
+      if (this.loaded.get(entry.key) !== entry) continue;
+      await this.unload(entry.key);
+      evicted.push(entry.document.hub.version);
+    }
+    return evicted.sort((a, b) => b - a);
   }
 
   private async load(key: string, document: PublishedMetadata): Promise<LoadedServable> {

@@ -7,7 +7,7 @@
 import { HubError } from '../errors.ts';
 import { assertValid } from '../../schemas/validate.ts';
 import type { Tensor, TypedArray } from '../../servables/servable.ts';
-import { dtypeFromV2, bytesPerElement } from '../../servables/tensors.ts';
+import { checkJsonDepth, dtypeFromV2, bytesPerElement } from '../../servables/tensors.ts';
 import { InferRequest, type InferResponse } from '../../schemas/v2.ts';
 
 export const INFERENCE_HEADER = 'inference-header-content-length';
@@ -42,7 +42,7 @@ function decodeBytesElements(chunk: Buffer, name: string): string[] {
 
 export function decodeBinaryInfer(body: Buffer | undefined, headerValue: string | string[] | undefined): InferRequest {
   const headerLength = Number(Array.isArray(headerValue) ? headerValue[0] : headerValue);
-  if (!Buffer.isBuffer(body)) throw new HubError('BAD_REQUEST', `a binary inference request needs a body (send it as application/octet-stream)`);
+  if (!Buffer.isBuffer(body)) throw new HubError('BAD_REQUEST', `a binary inference request needs a body (send it as application/octet-stream, or with no Content-Type)`);
   if (!Number.isInteger(headerLength) || headerLength <= 0 || headerLength > body.length) {
     throw new HubError('BAD_REQUEST', `Inference-Header-Content-Length ${headerValue} does not fit a body of ${body.length} bytes`);
   }
@@ -52,6 +52,8 @@ export function decodeBinaryInfer(body: Buffer | undefined, headerValue: string 
   } catch (error) {
     throw new HubError('BAD_REQUEST', `the inference header is not JSON: ${(error as Error).message}`);
   }
+  // The app's depth check saw only a Buffer: the header's JSON is checked here, as every body is.
+  checkJsonDepth(header);
   const request = assertValid(InferRequest, header, 'BAD_REQUEST');
   let offset = headerLength;
   for (const input of request.inputs) {

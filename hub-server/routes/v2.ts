@@ -7,11 +7,19 @@ import { Type, type Static } from '@sinclair/typebox';
 import { HubError, toHubError } from '../errors.ts';
 import { assertValid } from '../../schemas/validate.ts';
 import type { ServableRef } from '../services/run-service.ts';
+import { visibleVersions } from '../services/access.ts';
 import type { ArgumentType, Dtype, Method, PublishedMetadata } from '../../schemas/metadata.ts';
 import type { ServableValue, Tensor } from '../../servables/servable.ts';
-import { V2_DATATYPES, checkGivenShape, dtypeFromV2, jsonToTensor, tensorToJson } from '../../servables/tensors.ts';
+import { V2_DATATYPES, checkGivenShape, checkJsonDepth, dtypeFromV2, jsonToTensor, tensorToJson } from '../../servables/tensors.ts';
 import { decodeBinaryInfer, encodeBinaryOutputs, INFERENCE_HEADER } from './v2-binary.ts';
-import { InferInput, InferRequest, InferResponse } from '../../schemas/v2.ts';
+import {
+  InferInput,
+  InferRequest,
+  InferResponse,
+  RepositoryIndexEntry,
+  RepositoryIndexRequest,
+  RepositoryModelRequest,
+} from '../../schemas/v2.ts';
 
 const V2Error = Type.Object({ error: Type.String() });
 const TensorMetadata = Type.Object({ name: Type.String(), datatype: Type.String(), shape: Type.Array(Type.Integer()) });
@@ -41,8 +49,10 @@ function namedTensors(method: Method, which: 'input' | 'output'): { name: string
       shape: t.type === 'ndarray' ? t.shape : [-1],
     }));
   }
-  return [{ name: which, dtype: undefined, shape: [-1] }];
+  return [{ name: names?.[0] ?? which, dtype: undefined, shape: [-1] }];
 }
+
+type DeclaredTensor = ReturnType<typeof namedTensors>[number];
 
 /** Nest a flat v2 data array into the given shape (v2 allows flat or nested data). */
 function nest(flat: unknown[], shape: number[]): unknown {
@@ -81,7 +91,55 @@ function v2InputToTensor(input: Static<typeof InferInput>, declared: { dtype?: D
   if (data.length !== count) {
     throw new HubError('BAD_REQUEST', `input ${input.name}: shape [${input.shape.join(', ')}] needs ${count} elements, data has ${data.length}`);
   }
+  // JSON has no infinities: a number beyond float64 (1e400) parses as one, and would reach the
+  // model as Infinity, or come back from a JSON servable as null. The caller meant something else.
+  for (const element of data) {
+    if (typeof element === 'number' && !Number.isFinite(element)) {
+      throw new HubError('BAD_REQUEST', `input ${input.name}: ${element} is not a finite number (a JSON number beyond the float64 range, such as 1e400?)`);
+    }
+  }
   return jsonToTensor(input.name, nest(data, input.shape), { type: 'ndarray', dtype, shape: declared?.shape ?? input.shape.map(() => null) });
+}
+
+/**
+ * The request's inputs as the model's named tensors. The protocol names each input: a name the
+ * model does not declare, the same name twice, or a declared input left out is the client's error
+ * (400), never guessed around.
+ */
+function inputTensors(inputs: InferRequest['inputs'], declared: DeclaredTensor[]): Record<string, Tensor> {
+  const byName = new Map(declared.map((d) => [d.name, d]));
+  const tensors = new Map<string, Tensor>();
+  for (const input of inputs) {
+    const target = byName.get(input.name);
+    if (!target) throw new HubError('BAD_REQUEST', `unknown input "${input.name}"; the model takes ${[...byName.keys()].join(', ')}`);
+    if (tensors.has(input.name)) throw new HubError('BAD_REQUEST', `input "${input.name}" is given more than once`);
+    // A JSON servable (dtype unknown) takes whatever tensor it is given.
+    tensors.set(input.name, v2InputToTensor(input, target.dtype ? target : undefined));
+  }
+  const missing = declared.find((d) => !tensors.has(d.name));
+  if (missing) throw new HubError('BAD_REQUEST', `missing input "${missing.name}"; the model takes ${[...byName.keys()].join(', ')}`);
+  return Object.fromEntries(tensors);
+}
+
+/** The requested outputs must be the model's, and their `binary_data` a boolean. */
+function checkRequestedOutputs(requested: InferRequest['outputs'], declared: DeclaredTensor[]): void {
+  const names = new Set(declared.map((d) => d.name));
+  for (const output of requested ?? []) {
+    if (!names.has(output.name)) throw new HubError('BAD_REQUEST', `unknown output "${output.name}"; the model gives ${[...names].join(', ')}`);
+    const binary = output.parameters?.binary_data;
+    if (binary !== undefined && typeof binary !== 'boolean') throw new HubError('BAD_REQUEST', `output "${output.name}": binary_data must be true or false`);
+  }
+}
+
+/**
+ * Whether an output goes back as binary data. The binary tensor data extension: the request's
+ * `binary_data_output` sets the default for all outputs, and an output's own `binary_data`
+ * (true or false) overrides it.
+ */
+function wantsBinary(body: InferRequest, name: string): boolean {
+  const own = body.outputs?.find((o) => o.name === name)?.parameters?.binary_data;
+  if (typeof own === 'boolean') return own;
+  return body.parameters?.binary_data_output === true;
 }
 
 function outputTensors(raw: ServableValue, method: Method): Record<string, Tensor> {
@@ -102,8 +160,12 @@ function outputTensors(raw: ServableValue, method: Method): Record<string, Tenso
   return { [name]: { dtype: 'string', shape: [1], data: [JSON.stringify(value)] } };
 }
 
+/** The media types a protocol body may be sent as; without a Content-Type the body is taken as one too. */
+const PROTOCOL_MEDIA_TYPES = new Set(['application/json', 'application/octet-stream']);
+
 export default async function v2Routes(app: FastifyInstance): Promise<void> {
-  const { gateway, manager } = app.hub;
+  const { gateway, manager, registry } = app.hub;
+  const parseJson = app.getDefaultJsonParser('error', 'ignore');
 
   const v2Error = (reply: FastifyReply, error: unknown) => {
     const hubError = toHubError(error);
@@ -111,10 +173,46 @@ export default async function v2Routes(app: FastifyInstance): Promise<void> {
     return reply.code(hubError.status).send({ error: hubError.message });
   };
 
-  app.get('/v2', {
-    schema: { summary: 'Server metadata', tags: ['v2'], response: { 200: Type.Object({ name: Type.String(), version: Type.String(), extensions: Type.Array(Type.String()) }) } },
-    handler: async () => ({ name: 'modelhub', version: '0.1.0', extensions: ['binary_tensor_data', 'model_repository'] }),
+  // Triton's own clients send protocol bodies without a Content-Type: JSON, or (with
+  // Inference-Header-Content-Length) JSON followed by binary tensors. Here such a body arrives
+  // whole as a Buffer and the handler reads it as the protocol says; any other declared type
+  // (text/plain, forms, multipart) is still a 415, before its body is read.
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: app.hub.config.maxUploadBytes }, (_request, body, done) => done(null, body));
+  app.addHook('onRequest', async (request) => {
+    const type = request.headers['content-type'];
+    if (request.method !== 'POST' || type === undefined) return;
+    const mediaType = type.split(';')[0]!.trim().toLowerCase();
+    if (!PROTOCOL_MEDIA_TYPES.has(mediaType)) {
+      throw new HubError('UNSUPPORTED_MEDIA_TYPE', `${mediaType || '(empty)'}; the Open Inference Protocol takes application/json, or application/octet-stream with Inference-Header-Content-Length`);
+    }
   });
+
+  /** A JSON body that came as bytes (no Content-Type, or application/octet-stream), parsed as fastify parses JSON. */
+  const jsonFromBytes = async (request: FastifyRequest, bytes: Buffer): Promise<unknown> => {
+    if (bytes.length === 0) return undefined;
+    const parsed = await new Promise((resolve, reject) => parseJson(request, bytes.toString('utf8'), (error, value) => (error ? reject(error) : resolve(value)))).catch(
+      (error: Error) => {
+        throw new HubError('BAD_REQUEST', `the body is not JSON: ${error.message}`);
+      },
+    );
+    checkJsonDepth(parsed);
+    return parsed;
+  };
+  /** The optional JSON body of a repository request, whatever way it came. */
+  const optionalJsonBody = async (request: FastifyRequest): Promise<unknown> =>
+    Buffer.isBuffer(request.body) ? jsonFromBytes(request, request.body) : request.body;
+
+  const inferRequestOf = async (request: FastifyRequest): Promise<InferRequest> => {
+    if (request.headers[INFERENCE_HEADER] !== undefined) return decodeBinaryInfer(request.body as Buffer, request.headers[INFERENCE_HEADER]);
+    const body = Buffer.isBuffer(request.body) ? await jsonFromBytes(request, request.body) : request.body;
+    return assertValid(InferRequest, body, 'BAD_REQUEST');
+  };
+
+  const ServerMetadata = Type.Object({ name: Type.String(), version: Type.String(), extensions: Type.Array(Type.String()) });
+  const serverMetadata = async () => ({ name: 'modelhub', version: '0.1.0', extensions: ['binary_tensor_data', 'model_repository'] });
+  app.get('/v2', { schema: { summary: 'Server metadata', tags: ['v2'], response: { 200: ServerMetadata } }, handler: serverMetadata });
+  // The protocol's OpenAPI document writes the server metadata path as `/v2/`.
+  app.get('/v2/', { schema: { summary: 'Server metadata (as the OpenAPI document writes it)', tags: ['v2'], response: { 200: ServerMetadata } }, handler: serverMetadata });
   app.get('/v2/health/live', {
     schema: { summary: 'Liveness', tags: ['v2'], response: { 200: Type.Object({ live: Type.Boolean() }) } },
     handler: async () => ({ live: true }),
@@ -143,12 +241,14 @@ export default async function v2Routes(app: FastifyInstance): Promise<void> {
       app.requireReader(request);
       const document = await gateway.describe(parseModelName(model, version), request.viewer);
       const method = document.servable.methods.run;
-      const describe = (t: { name: string; dtype: Dtype | undefined; shape: (number | null)[] }) => ({
+      const describe = (t: DeclaredTensor) => ({
         name: t.name,
         datatype: t.dtype ? V2_DATATYPES[t.dtype] : 'BYTES',
-        shape: t.shape.map((d) => d ?? -1),
+        shape: t.shape.map((d) => (d === null ? -1 : d)),
       });
-      const versions = (await app.hub.registry.listVersions(document.hub.owner, document.hub.name)).filter((v) => v.state === 'published').map((v) => String(v.version));
+      // Only the versions this caller may request: a private version stays out of others' lists.
+      const records = await registry.listVersions(document.hub.owner, document.hub.name);
+      const versions = visibleVersions(records, request.viewer).filter((v) => v.state === 'published').map((v) => String(v.version));
       return {
         name: model,
         versions,
@@ -186,27 +286,14 @@ export default async function v2Routes(app: FastifyInstance): Promise<void> {
     try {
       app.requireRunner(request);
       const received = performance.now();
-      const binary = request.headers[INFERENCE_HEADER] !== undefined;
-      const body: InferRequest = binary
-        ? decodeBinaryInfer(request.body as Buffer, request.headers[INFERENCE_HEADER])
-        : assertValid(InferRequest, request.body, 'BAD_REQUEST');
+      const body = await inferRequestOf(request);
+      const binaryDefault = body.parameters?.binary_data_output;
+      if (binaryDefault !== undefined && typeof binaryDefault !== 'boolean') throw new HubError('BAD_REQUEST', 'binary_data_output must be true or false');
       const document = await gateway.describe(parseModelName(model, version), request.viewer);
       const { method, methodName } = gateway.resolveMethod(document, 'run');
-      const declared = namedTensors(method, 'input');
+      const tensors = inputTensors(body.inputs, namedTensors(method, 'input'));
+      checkRequestedOutputs(body.outputs, namedTensors(method, 'output'));
       const single = method.input.type !== 'dict';
-      for (const input of body.inputs) {
-        if (!declared.some((d) => d.name === input.name) && !(single && body.inputs.length === 1)) {
-          throw new HubError('INVALID_INPUTS', `unknown input "${input.name}"; the model takes ${declared.map((d) => d.name).join(', ')}`);
-        }
-      }
-      const tensors: Record<string, Tensor> = {};
-      for (const input of body.inputs) {
-        const target = single ? declared[0]! : declared.find((d) => d.name === input.name)!;
-        // A JSON servable (dtype unknown) takes whatever tensor it is given.
-        tensors[target.name] = v2InputToTensor(input, target.dtype ? target : undefined);
-      }
-      const missing = declared.filter((d) => !(d.name in tensors));
-      if (missing.length > 0 && method.input.type === 'dict') throw new HubError('INVALID_INPUTS', `missing input "${missing[0]!.name}"`);
 
       const loaded = await manager.acquire(document);
       const io = loaded.servable.io;
@@ -232,15 +319,11 @@ export default async function v2Routes(app: FastifyInstance): Promise<void> {
           data: tensor.data instanceof BigInt64Array || tensor.data instanceof BigUint64Array ? Array.from(tensor.data, Number) : Array.from(tensor.data as ArrayLike<unknown>),
         })),
       };
-      if (binary || body.parameters?.binary_data_output === true || body.outputs?.some((o) => o.parameters?.binary_data === true)) {
-        const wantBinary = (name: string) =>
-          body.parameters?.binary_data_output === true || body.outputs?.find((o) => o.name === name)?.parameters?.binary_data === true;
-        const encoded = encodeBinaryOutputs(response, Object.fromEntries(outputs), wantBinary);
-        if (encoded) {
-          reply.header(INFERENCE_HEADER, String(encoded.headerLength));
-          reply.type('application/octet-stream');
-          return reply.send(encoded.body);
-        }
+      const encoded = encodeBinaryOutputs(response, Object.fromEntries(outputs), (name) => wantsBinary(body, name));
+      if (encoded) {
+        reply.header(INFERENCE_HEADER, String(encoded.headerLength));
+        reply.type('application/octet-stream');
+        return reply.send(encoded.body);
       }
       return response;
     } catch (error) {
@@ -255,4 +338,84 @@ export default async function v2Routes(app: FastifyInstance): Promise<void> {
   });
   app.post('/v2/models/:model/infer', { schema: inferSchema(modelParams), handler: infer });
   app.post('/v2/models/:model/versions/:version/infer', { schema: inferSchema(versionParams), handler: infer });
+
+  // Triton's model repository extension, mapped onto residency: the index says which versions are
+  // resident; load keeps the latest version resident (pinned) until unload, which unpins and
+  // unloads every resident version once its running requests finish. Residency is per hub process.
+  app.post('/v2/repository/index', {
+    schema: { summary: 'Model repository index: every model version the caller may see, and whether it is resident', tags: ['v2'], response: { 200: Type.Array(RepositoryIndexEntry), '4xx': V2Error } },
+    handler: async (request, reply) => {
+      try {
+        app.requireReader(request);
+        const body = assertValid(RepositoryIndexRequest, (await optionalJsonBody(request)) ?? {}, 'BAD_REQUEST');
+        const entries: RepositoryIndexEntry[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await registry.listServables({ limit: 1000, cursor, viewer: request.viewer });
+          for (const { owner, name } of page.items) {
+            const records = visibleVersions(await registry.listVersions(owner, name), request.viewer).filter((v) => v.state === 'published');
+            for (const record of records) {
+              const ready = manager.isLoaded(owner, name, record.version);
+              if (body.ready && !ready) continue;
+              entries.push({
+                name: `${owner}.${name}`,
+                version: String(record.version),
+                state: ready ? 'READY' : 'UNAVAILABLE',
+                reason: ready ? '' : 'not loaded: loads on its first request, or on a load request',
+              });
+            }
+          }
+          cursor = page.next_cursor ?? undefined;
+        } while (cursor !== undefined);
+        return entries.sort((a, b) => a.name.localeCompare(b.name) || Number(b.version) - Number(a.version));
+      } catch (error) {
+        return v2Error(reply, error);
+      }
+    },
+  });
+
+  /**
+   * The servable a load or unload names, for its owner or an admin only. Token and scope first,
+   * then existence as the caller may see it (another's private model is unknown: 404), then
+   * ownership (403), as for withdrawing: no answer depends on a model the caller cannot see.
+   */
+  const managedModel = async (request: FastifyRequest): Promise<PublishedMetadata> => {
+    const { model } = request.params as { model: string };
+    app.requirePublisher(request);
+    const document = await gateway.describe(parseModelName(model), request.viewer);
+    app.requirePublisher(request, document.hub.owner);
+    return document;
+  };
+  const repositoryRequestOf = async (request: FastifyRequest): Promise<RepositoryModelRequest> =>
+    assertValid(RepositoryModelRequest, (await optionalJsonBody(request)) ?? {}, 'BAD_REQUEST');
+  const repositorySchema = (summary: string) => ({ summary, tags: ['v2'], params: modelParams, response: { '4xx': V2Error, '5xx': V2Error } });
+  // Both answer 200 with an empty body, as Triton does.
+  app.post('/v2/repository/models/:model/load', {
+    schema: repositorySchema("Load a model's latest version and keep it resident until it is unloaded (its owner or an admin)"),
+    handler: async (request, reply) => {
+      try {
+        const { parameters } = await repositoryRequestOf(request);
+        const document = await managedModel(request);
+        // Triton's `config` replaces a model's configuration; a published version is immutable.
+        if (parameters?.config !== undefined) throw new HubError('BAD_REQUEST', 'the "config" parameter is not supported: a published version cannot be reconfigured');
+        await manager.pin(document);
+        return reply.code(200).send();
+      } catch (error) {
+        return v2Error(reply, error);
+      }
+    },
+  });
+  app.post('/v2/repository/models/:model/unload', {
+    schema: repositorySchema('Unpin and unload every resident version of a model, once its running requests finish (its owner or an admin)'),
+    handler: async (request, reply) => {
+      try {
+        await repositoryRequestOf(request);
+        const document = await managedModel(request);
+        await manager.evict(document.hub.owner, document.hub.name);
+        return reply.code(200).send();
+      } catch (error) {
+        return v2Error(reply, error);
+      }
+    },
+  });
 }

@@ -111,4 +111,34 @@ describe('ServableManager', () => {
     expect(loadedNames(m)).toEqual(['e', 'pinned', 'pinned-later']);
     await m.close();
   });
+
+  it('evicts (explicit unload) a pinned servable only once its running requests finish', async () => {
+    const { m, runtime } = manager(10_000);
+    const version = (name: string, v: number) => {
+      const d = doc(name);
+      d.hub.version = v;
+      return d;
+    };
+    await m.pin(version('kept', 1));
+    await use(m, version('kept', 2));
+    await use(m, doc('other'));
+    const running = await m.acquire(version('kept', 1));
+    let evicted: number[] | undefined;
+    const eviction = m.evict('res', 'kept').then((versions) => (evicted = versions));
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    // Version 1 still runs a request: it stays loaded, undisposed, until released.
+    expect(evicted).toBeUndefined();
+    expect(m.isLoaded('res', 'kept', 1)).toBe(true);
+    expect(runtime.disposed).not.toContain('kept');
+    m.release(running);
+    await eviction;
+    expect(evicted).toEqual([2, 1]);
+    expect(runtime.disposed).toEqual(['kept', 'kept']);
+    expect(loadedNames(m)).toEqual(['other']);
+    // Unpinned now: a later request loads it again on demand, and the budget may unload it.
+    await use(m, version('kept', 1));
+    expect(m.listLoaded().find((l) => l.key === 'res/kept@1')?.pinned).toBe(false);
+    expect(await m.evict('res', 'nothing-loaded')).toEqual([]);
+    await m.close();
+  });
 });
