@@ -41,11 +41,23 @@ export function revokeToken(params: HubParams, id: string): Promise<TokenInfo> {
 
 // ---- on the data folder ------------------------------------------------------------------------
 
+/** In PostgreSQL mode the hubs' tokens are in the database (MODELHUB_DATABASE_URL), not the folder. */
+async function openSharedTokenStore(url: string): Promise<import('../hub-server/ports/token-store.ts').TokenStore> {
+  const { PostgresDatabase } = (await import(new URL('../hub-server/adapters/postgres-database.ts', import.meta.url).href)) as typeof import('../hub-server/adapters/postgres-database.ts');
+  const { PostgresTokenStore } = (await import(new URL('../hub-server/adapters/postgres-token-store.ts', import.meta.url).href)) as typeof import('../hub-server/adapters/postgres-token-store.ts');
+  const database = PostgresDatabase.open(url);
+  try {
+    return await PostgresTokenStore.open(database);
+  } finally {
+    await database.close(); // the store holds its own share of the pool
+  }
+}
+
 /** Opens the folder's token store and audit log (the server's own modules, loaded on demand). */
 async function withLocalStore<T>(dataDir: string, work: (store: import('../hub-server/ports/token-store.ts').TokenStore, audit: (event: { action: 'token.create' | 'token.revoke'; target: string; detail?: unknown }) => void) => Promise<T>): Promise<T> {
   const { SqliteTokenStore } = (await import(new URL('../hub-server/adapters/sqlite-token-store.ts', import.meta.url).href)) as typeof import('../hub-server/adapters/sqlite-token-store.ts');
   const { AuditLog } = (await import(new URL('../hub-server/services/audit-log.ts', import.meta.url).href)) as typeof import('../hub-server/services/audit-log.ts');
-  const store = SqliteTokenStore.open(SqliteTokenStore.fileIn(dataDir));
+  const store = process.env.MODELHUB_DATABASE_URL ? await openSharedTokenStore(process.env.MODELHUB_DATABASE_URL) : SqliteTokenStore.open(SqliteTokenStore.fileIn(dataDir));
   const log = AuditLog.open(AuditLog.fileIn(dataDir));
   try {
     return await work(store, (event) => log.record({ ...event, actor: 'local' }));

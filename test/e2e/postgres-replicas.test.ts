@@ -13,8 +13,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildMlpOnnx, defaultMlpWeights } from '../../builder/demo/onnx-writer.ts';
-import { PostgresDatabase } from '../../hub-server/adapters/postgres-database.ts';
-import { PostgresTokenStore } from '../../hub-server/adapters/postgres-token-store.ts';
+import { buildCli } from '../../sdk/cli.ts';
 import { getJson, onnxMetadata, postJson, publishRaw } from '../helpers/hub-http.ts';
 import { describePostgres, freshDatabase } from '../helpers/postgres.ts';
 import { startTestHub, type TestHub } from '../helpers/test-hub.ts';
@@ -57,6 +56,28 @@ class DatabaseRelay {
   }
 }
 
+/** `modelhub --json token create --user root --admin` with MODELHUB_DATABASE_URL set: the secret. */
+async function firstAdminToken(databaseUrl: string): Promise<string> {
+  const out: string[] = [];
+  const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'modelhub-cli-'));
+  const saved = { url: process.env.MODELHUB_DATABASE_URL, exitCode: process.exitCode };
+  process.env.MODELHUB_DATABASE_URL = databaseUrl;
+  try {
+    const program = buildCli({ out: (line) => out.push(line), err: (line) => out.push(line) });
+    await program.parseAsync(['node', 'modelhub', '--json', 'token', 'create', '--user', 'root', '--admin', '--data', folder]);
+    // Nothing went to the folder's own token file: the hubs would never read it.
+    expect(fs.existsSync(path.join(folder, 'tokens.db'))).toBe(false);
+  } finally {
+    if (saved.url === undefined) delete process.env.MODELHUB_DATABASE_URL;
+    else process.env.MODELHUB_DATABASE_URL = saved.url;
+    process.exitCode = saved.exitCode;
+    fs.rmSync(folder, { recursive: true, force: true });
+  }
+  const created = JSON.parse(out.join('\n')) as { token?: string };
+  if (!created.token) throw new Error(`modelhub token create said: ${out.join('\n')}`);
+  return created.token;
+}
+
 async function waitTask(url: string, taskId: string, token: string) {
   for (const started = Date.now(); Date.now() - started < 120_000; ) {
     const reply = await getJson(`${url}/api/v1/tasks/${taskId}`, { authorization: `Bearer ${token}` });
@@ -80,12 +101,9 @@ describePostgres('hub replicas on PostgreSQL', () => {
 
   beforeAll(async () => {
     database = await freshDatabase();
-    // As `modelhub token create` would: the first admin token, straight into the shared store.
-    const db = PostgresDatabase.open(database.url);
-    const store = await PostgresTokenStore.open(db);
-    await db.close();
-    adminToken = (await store.create({ user: 'root', scopes: ['admin'], created_by: 'local' })).token;
-    await store.close();
+    // The first admin token, made the documented way: `modelhub token create` on the data side,
+    // which in PostgreSQL mode writes to the shared database.
+    adminToken = await firstAdminToken(database.url);
 
     const env = { MODELHUB_DATABASE_URL: database.url, MODELHUB_SEARCH: 'postgres', MODELHUB_AUTH: 'tokens' };
     first = await startTestHub({ env });
