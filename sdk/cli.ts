@@ -17,6 +17,7 @@ import { commandKit } from './cli-commands.ts';
 import { registerTokenCommands } from './token-commands.ts';
 import { registerDownloadCommand } from './download-command.ts';
 import { registerFlowCommands } from './flows/flow-commands.ts';
+import { registerDlhubImportCommand } from './dlhub-import-command.ts';
 import { HubClient } from './hub-client.ts';
 import { METADATA_FILE, defaultMetadataPath, loadServable, metadataTemplate } from './models/from-path.ts';
 import { CITATION_FORMATS, type CitationFormat } from './operations/cite-servable.ts';
@@ -389,6 +390,7 @@ export function buildCli(output: Output = processOutput): Command {
   registerAdminCommands(program, output);
   registerTokenCommands(program, output);
   registerDownloadCommand(program, output);
+  registerDlhubImportCommand(program, output);
   return program;
 }
 

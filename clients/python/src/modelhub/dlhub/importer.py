@@ -55,12 +55,17 @@ import pickle
 
 class DLHubClassMethod:
     def __init__(self):
-        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), {pickle!r}), 'rb') as handle:
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), {pickle_literal}), 'rb') as handle:
             self.target = pickle.load(handle)
 
     def run(self, *args, **kwargs):
         return self.target.{method}(*args, **kwargs)
 '''
+
+
+def _js(value: Any) -> str:
+    """JSON as JavaScript's JSON.stringify writes it, so both importers' warnings read the same."""
+    return json.dumps(value, separators=(',', ':'), ensure_ascii=False)
 
 
 def _slug(value: str) -> str:
@@ -115,8 +120,10 @@ def convert_datacite(block: Dict[str, Any], warnings: List[str]) -> Dict[str, An
     year = str(block.get('publicationYear', ''))
     if re.match(r'^\d{4}$', year):
         result['publicationYear'] = year
-    descriptions = [{'description': d['description'], 'descriptionType': d.get('descriptionType', 'Abstract')
-                     if d.get('descriptionType') in ('Abstract', 'Methods', 'TechnicalInfo', 'Other') else 'Other'}
+    kinds = ('Abstract', 'Methods', 'TechnicalInfo', 'Other')
+    # No type: an abstract; a DataCite type this schema lacks (SeriesInformation ...): Other.
+    descriptions = [{'description': d['description'],
+                     'descriptionType': 'Abstract' if 'descriptionType' not in d else (d['descriptionType'] if d['descriptionType'] in kinds else 'Other')}
                     for d in block.get('descriptions') or [] if isinstance(d, dict) and d.get('description')]
     if descriptions:
         result['descriptions'] = descriptions
@@ -126,7 +133,7 @@ def convert_datacite(block: Dict[str, Any], warnings: List[str]) -> Dict[str, An
                 and entry.get('relatedIdentifier'):
             related.append({k: entry[k] for k in ('relatedIdentifier', 'relatedIdentifierType', 'relationType')})
         else:
-            warnings.append(f'dropped the related identifier {json.dumps(entry)}: its type or relation is not DataCite\'s')
+            warnings.append(f'dropped the related identifier {_js(entry)}: its type or relation is not DataCite\'s')
     if related:
         result['relatedIdentifiers'] = related
     rights = [{k: r[k] for k in ('rights', 'rightsUri') if r.get(k)} for r in block.get('rightsList') or [] if r.get('rights')]
@@ -190,7 +197,7 @@ def convert_document(document: Dict[str, Any], owner: Optional[str] = None) -> T
     if name:
         hub['name'] = _slug(name)[:64]
         if hub['name'] != name:
-            warnings.append(f'renamed {name!r} to {hub["name"]!r} (names here are lower-case letters, digits, - . _)')
+            warnings.append(f'renamed {_js(name)} to {_js(hub["name"])} (names here are lower-case letters, digits, - . _)')
     chosen_owner = owner or dlhub.get('owner') or ((dlhub.get('shorthand_name') or '').split('/')[0] or None)
     if chosen_owner:
         hub['owner'] = _owner_slug(chosen_owner)
@@ -203,7 +210,7 @@ def convert_document(document: Dict[str, Any], owner: Optional[str] = None) -> T
         hub['visibility'] = 'public'
     else:
         hub['visibility'] = 'private'
-        warnings.append(f'visible_to {visible_to} names Globus identities or groups, which do not exist here: the '
+        warnings.append(f'visible_to {_js(visible_to)} names Globus identities or groups, which do not exist here: the '
                         'servable is private to its owner; share it with this hub\'s users and groups')
     methods = servable.get('methods') or {}
     run = methods.get('run') or {}
@@ -321,7 +328,8 @@ def import_servable_document(document: Any, files: Sequence[str] = (), owner: Op
             raise ValueError('a PythonClassMethodServable needs its pickle file (dlhub.files.pickle)')
         method = document['servable']['methods']['run']['method_details']['method_name']
         with open(os.path.join(scratch, CLASS_MODULE_FILE), 'w', encoding='utf-8') as handle:
-            handle.write(CLASS_MODULE_SOURCE.format(method=method, pickle=pickles[0]))
+            # json.dumps gives a valid Python string literal, the same text the TS importer writes.
+            handle.write(CLASS_MODULE_SOURCE.format(method=method, pickle=pickles[0], pickle_literal=json.dumps(pickles[0])))
         description.add_file(os.path.join(scratch, CLASS_MODULE_FILE), CLASS_MODULE_FILE)
     return description
 
