@@ -130,7 +130,7 @@ export function toCsl(subject: CitationSubject): CslItem {
   // citation-js replaces keys holding anything else (such as '-') with a generated label.
   const key = `${document.hub.owner}_${document.hub.name}${subject.version === undefined ? '' : `_v${subject.version}`}`.replace(/[^A-Za-z0-9_]/g, '_');
   const abstract = abstractOf(document);
-  const keywords = [...(document.hub.domains ?? []), ...(document.datacite.subjects ?? []).map((s) => s.subject)];
+  const keywords = keywordsOf(document);
   return {
     id: key,
     'citation-key': key,
@@ -143,8 +143,51 @@ export function toCsl(subject: CitationSubject): CslItem {
     ...(subject.identifierType === 'DOI' ? { DOI: subject.identifier } : {}),
     ...(subject.version === undefined ? {} : { version: String(subject.version) }),
     ...(abstract ? { abstract } : {}),
-    ...(keywords.length ? { keyword: [...new Set(keywords)].join(', ') } : {}),
+    ...(keywords.length ? { keyword: keywords.join(', ') } : {}),
   };
+}
+
+/** Domains and subjects, each once. */
+const keywordsOf = (document: PublishedMetadata): string[] => [
+  ...new Set([...(document.hub.domains ?? []), ...(document.datacite.subjects ?? []).map((s) => s.subject)]),
+];
+
+// ---- RIS ------------------------------------------------------------------------------------------
+
+/**
+ * Line breaks and other control characters (C0, DEL, C1 with NEL, and the Unicode line and
+ * paragraph separators): in RIS a line break ends a tag, so one in a title could start a forged
+ * `ER  - ` / `TY  - ` record. Folded, with the spaces around them, to one space; runs of spaces
+ * too, since "  - " inside a value reads as a tag separator to some parsers (citation-js's).
+ */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what is replaced
+const RIS_BREAKS = /[ \u0000-\u001f\u007f-\u009f\u2028\u2029]+/g;
+const risValue = (value: unknown): string => String(value).replace(RIS_BREAKS, ' ').trim();
+
+/**
+ * RIS text from citation-js's RIS record (its tag mapping, which its parser reads back), written
+ * here rather than by its text output, which wraps every line at 70 characters mid-word (its own
+ * parser then joins the pieces with a space, breaking URLs and words; the RIS specification has
+ * no line wrapping) and splits the CSL keyword string at commas, leaving leading spaces. Every
+ * value is one line: `TAG  - value`, `TY` first and `ER  - ` last. Keywords are written one `KW`
+ * line each, from the document itself.
+ */
+function risText(subject: CitationSubject): string {
+  const [record] = new Cite([toCsl(subject)]).format('ris', { format: 'object' }) as unknown as Record<string, unknown>[];
+  const { TY: type, KW: _splitKeywords, ...tags } = record!;
+  const lines = [`TY  - ${risValue(type)}`];
+  for (const [tag, values] of Object.entries(tags)) {
+    for (const value of [values].flat()) {
+      const text = risValue(value);
+      if (text !== '') lines.push(`${tag}  - ${text}`);
+    }
+  }
+  for (const keyword of keywordsOf(subject.document)) {
+    const text = risValue(keyword);
+    if (text !== '') lines.push(`KW  - ${text}`);
+  }
+  lines.push('ER  - ');
+  return `${lines.join('\n')}\n`;
 }
 
 // ---- DataCite (JSON attributes and kernel-4 XML) ----------------------------------------------
@@ -338,12 +381,11 @@ export function formatCitation(subject: CitationSubject, format: CitationFormat)
     case 'csl':
       return { body: `${JSON.stringify([toCsl(subject)], null, 2)}\n`, contentType };
   }
+  if (format === 'ris') return { body: risText(subject), contentType };
   const cite = new Cite([toCsl(subject)]);
   switch (format) {
     case 'bibtex':
       return { body: String(cite.format('bibtex')).trim() + '\n', contentType };
-    case 'ris':
-      return { body: String(cite.format('ris')).trim() + '\n', contentType };
     case 'apa':
       return { body: String(cite.format('bibliography', { template: 'apa', format: 'text', lang: 'en-US' })).trim() + '\n', contentType };
   }

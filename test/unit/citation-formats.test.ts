@@ -172,6 +172,44 @@ describe('citation formats', () => {
     expect(String(parsed!.version)).toBe('2');
   });
 
+  /** Every record citation-js's RIS parser reads from `body`. */
+  const parseRis = async (body: string) => (await Cite.async(body, { forceType: '@ris/file' } as never)).data as Record<string, any>[];
+
+  it('folds line breaks in titles and names to spaces, so they cannot forge RIS records (issue 19)', async () => {
+    const forged = 'A model\nER  - \nTY  - JOUR\nTI  - Forged';
+    const base = subject();
+    base.document.datacite.titles = [{ title: forged }];
+    base.document.datacite.creators = [{ name: 'Curie\r\nAU  - Evil, Eve', nameType: 'Personal' }, { name: 'Lab\u2028Two\u0000', nameType: 'Organizational' }];
+    base.document.datacite.descriptions = [{ description: 'line one\n\nline two', descriptionType: 'Abstract' }];
+    const { body } = formatCitation(base, 'ris');
+    expect(body.match(/^TY {2}- /gm)).toHaveLength(1);
+    expect(body.match(/^ER {2}- /gm)).toHaveLength(1);
+    expect(body.match(/^AU {2}- /gm)).toHaveLength(2);
+    const records = await parseRis(body);
+    expect(records).toHaveLength(1);
+    expect(records[0]!.title).toBe('A model ER - TY - JOUR TI - Forged');
+    expect(records[0]!.abstract).toBe('line one line two');
+    expect(records[0]!.author.map((a: { family?: string; given?: string; literal?: string }) => a.literal ?? `${a.family}, ${a.given}`)).toEqual(['Curie AU - Evil, Eve', 'Lab Two']);
+  });
+
+  it('writes each RIS value on one line, however long, and keywords without leading spaces (issue 19)', async () => {
+    const title = `A long title ${'word '.repeat(30)}with https://example.org/a/very/long/path/that/must/not/break/${'x'.repeat(80)} at the end`;
+    const description = `An abstract of ${'many words '.repeat(40)}and no line break`;
+    const base = subject({ landingUrl: `https://hub.example.org/id/${'long-'.repeat(20)}landing` });
+    base.document.datacite.titles = [{ title }];
+    base.document.datacite.descriptions = [{ description, descriptionType: 'Abstract' }];
+    base.document.hub.domains = ['materials science', 'physics', 'machine learning'];
+    const { body } = formatCitation(base, 'ris');
+    // Every line is a tag line: no continuation lines.
+    for (const line of body.split('\n').slice(0, -1)) expect(line, line).toMatch(/^[A-Z][A-Z0-9] {2}- /);
+    expect(body.split('\n').filter((line) => line.startsWith('KW  - '))).toEqual(['KW  - materials science', 'KW  - physics', 'KW  - machine learning']);
+    const [record] = await parseRis(body);
+    expect(record!.title).toBe(title);
+    expect(record!.abstract).toBe(description);
+    expect(record!.URL).toBe(`https://hub.example.org/id/${'long-'.repeat(20)}landing`);
+    expect(String(record!.keyword).split(/,\s*/)).toEqual(['materials science', 'physics', 'machine learning']);
+  });
+
   it('writes CSL-JSON and APA text', () => {
     const csl = JSON.parse(formatCitation(subject(), 'csl').body);
     expect(csl).toEqual([expect.objectContaining({ type: 'software', title: TITLE, version: '2', DOI: '10.5072/modelhub.curie.radium-net.v2', issued: { 'date-parts': [[2025]] } })]);
