@@ -48,6 +48,8 @@ export interface HubConfig {
     workerThreads: number;
     defaultDeadlineMs: number;
   };
+  /** Publishing from git repositories: file:// and local paths allowed, time and size bounds. */
+  git: { allowLocal: boolean; timeoutMs: number; maxBytes: number };
   rateLimitPerMinute: number;
   /** Audit events older than this many days are pruned (MODELHUB_AUDIT_RETENTION_DAYS, default 90). */
   auditRetentionDays: number;
@@ -250,6 +252,11 @@ export function loadConfig(env: Env = process.env, overrides: Partial<HubConfig>
       maxQueue: integer(env, 'MODELHUB_MAX_QUEUE', 1024, 1, 1_000_000),
       workerThreads: integer(env, 'MODELHUB_WORKER_THREADS', 0, 0, 256),
       defaultDeadlineMs: integer(env, 'MODELHUB_DEADLINE_MS', 60_000, 1, 3_600_000),
+    },
+    git: {
+      allowLocal: boolean(env, 'MODELHUB_GIT_ALLOW_LOCAL', false),
+      timeoutMs: seconds(env, 'MODELHUB_GIT_TIMEOUT_SECONDS', 120, 1, 86_400),
+      maxBytes: integer(env, 'MODELHUB_GIT_MAX_MB', 1024, 1, 1024 * 1024) * 1024 * 1024,
     },
     rateLimitPerMinute: integer(env, 'MODELHUB_RATE_LIMIT_PER_MINUTE', 0, 0, 10_000_000),
     auditRetentionDays: integer(env, 'MODELHUB_AUDIT_RETENTION_DAYS', 90, 1, 36_500),

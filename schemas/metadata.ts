@@ -378,6 +378,16 @@ export const HubBlock = Type.Object(
     publication_date: Type.Optional(Type.String({ format: 'date-time' })),
     identifier: Type.Optional(Type.String()),
     inspection: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    source: Type.Optional(
+      Type.Object(
+        {
+          git: Type.String({ description: 'the repository the files were fetched from' }),
+          ref: Type.String({ description: 'the tag, branch or commit asked for' }),
+          commit: Type.String({ pattern: '^[0-9a-f]{40,64}$', description: 'the commit the files are from' }),
+        },
+        { additionalProperties: false, description: 'filled by the hub for a publish from a git repository' },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

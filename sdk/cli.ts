@@ -24,6 +24,7 @@ import { CITATION_FORMATS, type CitationFormat } from './operations/cite-servabl
 import type { ServableListItem } from './operations/list-servables.ts';
 import { SearchQueryBuilder } from './query-builder.ts';
 import { splitRunRequest } from './request-document.ts';
+import { parseGitSpec } from './operations/publish-from-git.ts';
 import { readSavedLogin, resolveConnection, saveLogin, savedLoginPath } from './saved-login.ts';
 
 type StartServer = (config?: Partial<HubConfig>) => Promise<{ url: string; close(): Promise<void> }>;
@@ -130,7 +131,7 @@ export function buildCli(output: Output = processOutput): Command {
   program
     .command('publish')
     .description('upload a model with its metadata; the hub inspects it, mints an identifier and serves it')
-    .argument('<path>', 'model file or folder')
+    .argument('<path>', 'model file or folder, or git+URL@ref to publish a commit of a git repository')
     .option('--metadata <file>', `metadata document (default: ${METADATA_FILE} beside the model or inside the folder)`)
     .option('--name <owner/name>', 'servable name')
     .option('--title <title>', 'title')
@@ -147,16 +148,26 @@ export function buildCli(output: Output = processOutput): Command {
           options: { metadata?: string; name?: string; title?: string; author?: string[]; domain?: string[]; description?: string; private?: boolean; wait: boolean; verbose?: boolean },
           command: Command,
         ) => {
-          const model = await loadServable(modelPath, options.metadata ? { metadataPath: options.metadata } : {});
-          if (options.name) model.setName(options.name);
-          if (options.title) model.setTitle(options.title);
-          if (options.author) model.setAuthors(options.author);
-          if (options.domain) model.setDomains(options.domain);
-          if (options.description) model.setDescription(options.description);
-          if (options.private) model.setVisibility('private');
+          // git+URL@ref: the hub fetches that commit (metadata from --metadata or its modelhub.json).
+          const gitSource = parseGitSpec(modelPath);
+          const describe = async () => {
+            const model = await loadServable(modelPath, options.metadata ? { metadataPath: options.metadata } : {});
+            if (options.name) model.setName(options.name);
+            if (options.title) model.setTitle(options.title);
+            if (options.author) model.setAuthors(options.author);
+            if (options.domain) model.setDomains(options.domain);
+            if (options.description) model.setDescription(options.description);
+            if (options.private) model.setVisibility('private');
+            return model;
+          };
           const json = Boolean(globals(command).json);
           const { task, accepted } = await renderPublish(
-            client(command).publishServableProgress(model, { wait: options.wait }),
+            gitSource
+              ? client(command).publishFromGitProgress(gitSource.git, gitSource.ref, {
+                  wait: options.wait,
+                  ...(options.metadata ? { metadata: JSON.parse(await readFile(options.metadata, 'utf8')) as Record<string, unknown> } : {}),
+                })
+              : client(command).publishServableProgress(await describe(), { wait: options.wait }),
             output,
             { quiet: json, verbose: Boolean(options.verbose) },
           );

@@ -13,6 +13,7 @@ import { getTaskStatus } from './operations/get-task-status.ts';
 import { listServables, type ServableListItem } from './operations/list-servables.ts';
 import { listVersions, type VersionEntry } from './operations/list-versions.ts';
 import { publishServable, publishServableProgress, type PublishEvent } from './operations/publish-servable.ts';
+import { publishFromGitProgress } from './operations/publish-from-git.ts';
 import { resolveIdentifier, type ResolvedIdentifier } from './operations/resolve-identifier.ts';
 import { runServable } from './operations/run-servable.ts';
 import { searchServables } from './operations/search-servables.ts';
@@ -53,6 +54,15 @@ export class HubClient {
   }
 
   /** Publish, yielding upload progress, acceptance, build steps and log lines, and the final task. */
+  /** Publish one commit of a git repository (a tag, branch or commit hash), yielding as publishing does. */
+  publishFromGitProgress(
+    git: string,
+    ref: string,
+    options: WatchOptions & { wait?: boolean; metadata?: Record<string, unknown> } = {},
+  ): AsyncGenerator<PublishEvent> {
+    return publishFromGitProgress({ ...this.params, ...options, git, ref });
+  }
+
   publishServableProgress(model: ServableDescription, options: WatchOptions & { wait?: boolean } = {}): AsyncGenerator<PublishEvent> {
     return publishServableProgress({ ...this.params, ...options, model });
   }

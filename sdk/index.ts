@@ -67,6 +67,7 @@ export { listServables, type ListServablesParams, type ServableListItem } from '
 export { searchServables } from './operations/search-servables.ts';
 export { citeServable, CITATION_FORMATS, type CitationFormat } from './operations/cite-servable.ts';
 export { downloadServable, downloadServableProgress, type DownloadEvent, type DownloadParams } from './operations/download-servable.ts';
+export { publishFromGit, publishFromGitProgress, parseGitSpec, type GitPublishParams } from './operations/publish-from-git.ts';
 export { withdrawServable } from './operations/withdraw-servable.ts';
 export { resolveIdentifier, type ResolvedIdentifier } from './operations/resolve-identifier.ts';
 
