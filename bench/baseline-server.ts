@@ -5,23 +5,29 @@
  *
  *   POST /mnist   {"inputs": [[784 floats]]}                     → {"output": [[10 floats]]}
  *   POST /deep    the same, on the 784→2048→2048→10 MLP (bench/deep-mlp.ts)
+ *   POST /mlp128  the same, on the 784→128→10 MLP of the full-precision scenarios (issue 20)
+ *   POST /v2/mlp128  the Open Inference Protocol's JSON body, {"inputs": [{"name", "shape",
+ *                 "datatype": "FP32", "data": [flat floats]}]} → {"model_name", "outputs": [{"name",
+ *                 "datatype", "shape", "data"}]}: the same work per request as the hub's v2 JSON route
+ *                 (parse, a Float32Array, run, reply JSON), nothing else
  *   POST /silero  {"inputs": {"input", "state", "sr"}}           → {"output": {"output", "stateN"}}
  *   POST /big     raw little-endian float32 bytes [1, N]           → {"output": [[...]]}
  *
- * Model paths come from MNIST_MODEL, DEEP_MODEL, SILERO_MODEL, BIG_MODEL; it prints `listening on <url>`.
+ * Model paths come from MNIST_MODEL, DEEP_MODEL, MLP128_MODEL, SILERO_MODEL, BIG_MODEL; it prints `listening on <url>`.
  */
 import http from 'node:http';
 import ort from 'onnxruntime-node';
 import { SESSION_OPTIONS } from '../servables/onnx-runtime.ts';
 
 const open = (file: string | undefined) => (file ? ort.InferenceSession.create(file, SESSION_OPTIONS) : undefined);
-const [mnist, deep, silero, big] = await Promise.all([
+const [mnist, deep, mlp128, silero, big] = await Promise.all([
   open(process.env.MNIST_MODEL),
   open(process.env.DEEP_MODEL),
+  open(process.env.MLP128_MODEL),
   open(process.env.SILERO_MODEL),
   open(process.env.BIG_MODEL),
 ]);
-const dense: Record<string, ort.InferenceSession | undefined> = { '/mnist': mnist, '/deep': deep };
+const dense: Record<string, ort.InferenceSession | undefined> = { '/mnist': mnist, '/deep': deep, '/mlp128': mlp128 };
 
 const nested = (t: ort.Tensor) => {
   const rows = Number(t.dims[0]);
@@ -36,6 +42,14 @@ async function handle(url: string, body: Buffer): Promise<unknown> {
     const rows = (JSON.parse(body.toString()) as { inputs: number[][] }).inputs;
     const out = await session.run({ [session.inputNames[0]!]: f32(rows) });
     return { output: nested(out[session.outputNames[0]!]!) };
+  }
+  if (url === '/v2/mlp128' && mlp128) {
+    const { inputs } = JSON.parse(body.toString()) as { inputs: { name: string; shape: number[]; data: number[] }[] };
+    const input = inputs[0]!;
+    const out = await mlp128.run({ [input.name]: new ort.Tensor('float32', Float32Array.from(input.data), input.shape) });
+    const name = mlp128.outputNames[0]!;
+    const tensor = out[name]!;
+    return { model_name: 'mlp128', outputs: [{ name, datatype: 'FP32', shape: tensor.dims, data: Array.from(tensor.data as Float32Array) }] };
   }
   if (url === '/silero' && silero) {
     const { input, state, sr } = (JSON.parse(body.toString()) as { inputs: { input: number[][]; state: number[][][]; sr: number } }).inputs;

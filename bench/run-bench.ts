@@ -7,6 +7,8 @@
  *   npm run bench -- --duration 10 # longer, steadier figures
  *   npm run bench -- --workers 0,1,2 --only 'batched|probe'
  *                                  # A/B: one hub per MODELHUB_WORKER_THREADS value, loads interleaved
+ *   BENCH_QUICK=1 npm run bench    # a minute or two: issue 20's scenarios only, 2 s loads, 3 rounds
+ *   npm run bench -- --rounds 5    # rounds of every load (floor and hub alternate in each); medians
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -28,11 +30,21 @@ const argument = (name: string, fallback: number): number => {
   const index = process.argv.indexOf(`--${name}`);
   return index >= 0 ? Number(process.argv[index + 1]) : fallback;
 };
-const DURATION = argument('duration', 5);
+/**
+ * BENCH_QUICK=1: shorter loads and only the full-precision and binary scenarios (issue 20) unless
+ * --only says otherwise, so that a change can be checked against the floor in a minute or two.
+ */
+const QUICK = process.env.BENCH_QUICK === '1';
+const DURATION = argument('duration', QUICK ? 2 : 5);
+const WARM_SECONDS = QUICK ? 0.5 : 1;
+/** Every load runs this many times, floor and hub alternating within each round; ratios are medians. */
+const ROUNDS = argument('rounds', 3);
 const onlyIndex = process.argv.indexOf('--only');
 /** `--only deep` runs the scenarios whose id matches (a regular expression); all by default. */
-const ONLY = new RegExp(onlyIndex >= 0 ? process.argv[onlyIndex + 1]! : '.');
+const ONLY = new RegExp(onlyIndex >= 0 ? process.argv[onlyIndex + 1]! : QUICK ? '^(fp-|v2-binary)' : '.');
 const BIG_FLOATS = 262_144; // 1 MiB of float32
+/** The full-precision scenarios' model (issue 20): 784→128→10, input `input`, output `output`. */
+const MLP128 = { inputSize: 784, hidden: 128, classes: 10 };
 const workersIndex = process.argv.indexOf('--workers');
 /**
  * MODELHUB_WORKER_THREADS for each hub started: `--workers 0,1,2` starts three hubs and loads them
@@ -157,6 +169,31 @@ function mnistBodies(unique: boolean): () => string {
   };
 }
 
+/**
+ * Bodies as clients really write numbers: full double precision, as JSON.stringify (or Python's
+ * json.dumps of numpy floats) writes them, about 15 KB a 784-float row. 64 rows of random doubles
+ * are written once; the first number of each body is a fresh full-precision value (a counter times
+ * the golden ratio, mod 1), so no two bodies are alike and the result cache never answers.
+ * `wrap` puts the row into the route's body: the run route's `{"inputs": [[...]]}` or a v2 input.
+ */
+function fullPrecisionBodies(wrap: (row: string) => string): () => string {
+  const tails = Array.from({ length: 64 }, () => JSON.stringify(Array.from({ length: MLP128.inputSize - 1 }, Math.random)).slice(1, -1));
+  let counter = 0;
+  return () => {
+    counter++;
+    return wrap(`${(counter * 0.6180339887498949) % 1},${tails[counter % tails.length]}`);
+  };
+}
+const runRouteBody = (row: string) => `{"inputs":[[${row}]]}`;
+const v2JsonBody = (row: string) => `{"inputs":[{"name":"input","shape":[1,${MLP128.inputSize}],"datatype":"FP32","data":[${row}]}]}`;
+
+const median = (values: number[]): number => {
+  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
+
 function sileroBodies(): () => string {
   const samples = Array.from({ length: 511 }, (_, i) => Math.round(Math.sin((2 * Math.PI * 220 * (i + 1)) / 16000) * 0.5 * 1e4) / 1e4);
   const tail = `${samples.join(',')}]],"state":[[[${Array(128).fill(0).join(',')}]],[[${Array(128).fill(0).join(',')}]]],"sr":16000}}`;
@@ -172,6 +209,8 @@ async function main(): Promise<void> {
   const bigFile = path.join(work, 'big-input.onnx');
   const deepFile = path.join(work, 'deep-mlp.onnx');
   fs.writeFileSync(deepFile, buildDeepMlpOnnx());
+  const mlp128File = path.join(work, 'mlp128.onnx');
+  fs.writeFileSync(mlp128File, buildMlpOnnx(MLP128));
   fs.writeFileSync(bigFile, buildMlpOnnx({ inputSize: BIG_FLOATS, hidden: 4, classes: 4, inputName: 'x', outputName: 'y' }));
   const sileroFile = path.join(path.dirname(require.resolve('@ricky0123/vad-web/package.json')), 'dist', 'silero_vad_v5.onnx');
 
@@ -183,7 +222,7 @@ async function main(): Promise<void> {
       hubs.push({ threads, hub: await startTestHub({ demo: true, env: { MODELHUB_WORKER_THREADS: String(threads) }, timeoutMs: 300_000 }) });
     }
     console.log('starting the baseline server ...');
-    const floor = await startBaseline({ MNIST_MODEL: mnistFile, DEEP_MODEL: deepFile, SILERO_MODEL: sileroFile, BIG_MODEL: bigFile });
+    const floor = await startBaseline({ MNIST_MODEL: mnistFile, DEEP_MODEL: deepFile, MLP128_MODEL: mlp128File, SILERO_MODEL: sileroFile, BIG_MODEL: bigFile });
     baseline = floor.child;
 
     const mnistBytes = fs.readFileSync(mnistFile);
@@ -197,6 +236,7 @@ async function main(): Promise<void> {
       await publish(hub, 'mnist-unbatched', mnistFile, { batching: { enabled: false } });
       await publish(hub, 'mnist-batched', mnistFile, { batching: { enabled: true, max_batch_size: 64 } });
       await publish(hub, 'big-input', bigFile, {});
+      await publish(hub, 'mlp128', mlp128File, { batching: { enabled: false } });
       await publish(hub, 'deep-unbatched', deepFile, { batching: { enabled: false } });
       await publish(hub, 'deep-batched', deepFile, { batching: { enabled: true, max_batch_size: 64, ...(process.env.BENCH_DELAY_US ? { max_queue_delay_us: Number(process.env.BENCH_DELAY_US) } : {}) } });
     }
@@ -214,6 +254,8 @@ async function main(): Promise<void> {
     for (const c of [1, 16, 64]) {
       loads[`floor-mnist-c${c}`] = { url: `${floor.url}/mnist`, connections: c, body: mnistBodies(true) };
       loads[`floor-deep-c${c}`] = { url: `${floor.url}/deep`, connections: c, body: mnistBodies(true) };
+      loads[`floor-fp-run-c${c}`] = { url: `${floor.url}/mlp128`, connections: c, body: fullPrecisionBodies(runRouteBody) };
+      loads[`floor-fp-v2-c${c}`] = { url: `${floor.url}/v2/mlp128`, connections: c, body: fullPrecisionBodies(v2JsonBody) };
     }
     // The floor answers any other path with a quick 404: its cheapest request, for the probe.
     loads['floor-deep-c64-probe'] = { ...loads['floor-deep-c64']!, probe: `${floor.url}/live` };
@@ -227,6 +269,8 @@ async function main(): Promise<void> {
         loads[`hub-mnist-batched-c${c}${w}`] = { url: api('bench/mnist-batched'), connections: c, body: mnistBodies(true) };
         loads[`hub-deep-unbatched-c${c}${w}`] = { url: api('bench/deep-unbatched'), connections: c, body: mnistBodies(true) };
         loads[`hub-deep-batched-c${c}${w}`] = { url: api('bench/deep-batched'), connections: c, body: mnistBodies(true) };
+        loads[`hub-fp-run-c${c}${w}`] = { url: api('bench/mlp128'), connections: c, body: fullPrecisionBodies(runRouteBody) };
+        loads[`hub-fp-v2-c${c}${w}`] = { url: `${hub.url}/v2/models/bench.mlp128/infer`, connections: c, body: fullPrecisionBodies(v2JsonBody) };
       }
       loads[`hub-deep-batched-c64-probe${w}`] = { ...loads[`hub-deep-batched-c64${w}`]!, probe: `${hub.url}/v2/health/live` };
       loads[`hub-mnist-cached-c64${w}`] = { url: api('demo/mnist-mlp'), connections: 64, body: mnistBodies(false) };
@@ -241,6 +285,10 @@ async function main(): Promise<void> {
     }
 
     const baseScenarios = [
+      ...[1, 16, 64].flatMap((c) => [
+        { id: `fp-run-c${c}`, title: `run route, full-precision JSON, MLP 784-128-10, batch 1, ${c} conn.`, hub: `hub-fp-run-c${c}`, floor: `floor-fp-run-c${c}` },
+        { id: `fp-v2-c${c}`, title: `v2 JSON route, full-precision JSON, MLP 784-128-10, batch 1, ${c} conn.`, hub: `hub-fp-v2-c${c}`, floor: `floor-fp-v2-c${c}` },
+      ]),
       ...[1, 16, 64].flatMap((c) => [
         { id: `mlp-batch1-c${c}`, title: `MNIST MLP, batch 1, ${c} conn., batching off`, hub: `hub-mnist-unbatched-c${c}`, floor: `floor-mnist-c${c}` },
         { id: `mlp-batched-c${c}`, title: `MNIST MLP, batch 1, ${c} conn., dynamic batching`, hub: `hub-mnist-batched-c${c}`, floor: `floor-mnist-c${c}` },
@@ -271,7 +319,7 @@ async function main(): Promise<void> {
     // Load each servable and warm the JIT on every path before anything is measured.
     console.log('warming up ...');
     for (const id of order) {
-      const warm = await measure(loads[id]!, 1);
+      const warm = await measure(loads[id]!, WARM_SECONDS);
       if (warm.non2xx > 0 || warm.errors > 0) throw new Error(`${id}: ${warm.non2xx} non-2xx replies and ${warm.errors} errors while warming up`);
     }
 
@@ -286,21 +334,51 @@ async function main(): Promise<void> {
       }
       return sums;
     };
-    const results: Record<string, Measured> = {};
-    const meanBatchSizes: Record<string, number> = {};
-    for (const id of order) {
-      const before = await batchSums(loads[id]!.url);
-      results[id] = await measure(loads[id]!);
-      const after = await batchSums(loads[id]!.url);
-      const servable = /\/servables\/(.+)\/run$/.exec(loads[id]!.url)?.[1];
-      const [sum, count] = servable && after[servable] ? [after[servable][0] - (before[servable]?.[0] ?? 0), after[servable][1] - (before[servable]?.[1] ?? 0)] : [0, 0];
-      if (count > 0) meanBatchSizes[id] = sum / count;
-      const r = results[id];
-      const batch = count > 0 ? `  mean batch ${(sum / count).toFixed(1)}` : '';
-      const probe = r.probe ? `  probe p50 ${r.probe.p50_ms.toFixed(2)} ms p99 ${r.probe.p99_ms.toFixed(2)} ms (${r.probe.count})` : '';
-      const non2xx = r.non2xx && !r.probe ? `  non-2xx ${r.non2xx}` : '';
-      console.log(`  ${id.padEnd(30)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50_ms.toFixed(2)} ms  p99 ${r.p99_ms.toFixed(2)} ms${batch}${probe}${non2xx}`);
+    const rounds: Record<string, Measured>[] = [];
+    const batchTotals: Record<string, [number, number]> = {};
+    for (let round = 1; round <= ROUNDS; round++) {
+      if (ROUNDS > 1) console.log(`round ${round} of ${ROUNDS}`);
+      const results: Record<string, Measured> = {};
+      rounds.push(results);
+      for (const id of order) {
+        const before = await batchSums(loads[id]!.url);
+        results[id] = await measure(loads[id]!);
+        const after = await batchSums(loads[id]!.url);
+        const servable = /\/servables\/(.+)\/run$/.exec(loads[id]!.url)?.[1];
+        const [sum, count] = servable && after[servable] ? [after[servable][0] - (before[servable]?.[0] ?? 0), after[servable][1] - (before[servable]?.[1] ?? 0)] : [0, 0];
+        if (count > 0) {
+          const total = (batchTotals[id] ??= [0, 0]);
+          total[0] += sum;
+          total[1] += count;
+        }
+        const r = results[id];
+        const batch = count > 0 ? `  mean batch ${(sum / count).toFixed(1)}` : '';
+        const probe = r.probe ? `  probe p50 ${r.probe.p50_ms.toFixed(2)} ms p99 ${r.probe.p99_ms.toFixed(2)} ms (${r.probe.count})` : '';
+        const non2xx = r.non2xx && !r.probe ? `  non-2xx ${r.non2xx}` : '';
+        console.log(`  ${id.padEnd(30)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50_ms.toFixed(2)} ms  p99 ${r.p99_ms.toFixed(2)} ms${batch}${probe}${non2xx}`);
+      }
     }
+    const meanBatchSizes = Object.fromEntries(Object.entries(batchTotals).map(([id, [sum, count]]) => [id, sum / count]));
+    // Each load's figures are medians over the rounds; each ratio is the median of the rounds' ratios
+    // (a floor load and the hub load it is compared with ran next to each other in every round).
+    const medianOf = (id: string): Measured => {
+      const all = rounds.map((r) => r[id]!);
+      const probes = all.map((m) => m.probe).filter((p): p is Probe => p !== undefined);
+      return {
+        rps: median(all.map((m) => m.rps)),
+        p50_ms: median(all.map((m) => m.p50_ms)),
+        p99_ms: median(all.map((m) => m.p99_ms)),
+        requests: all.reduce((n, m) => n + m.requests, 0),
+        non2xx: all.reduce((n, m) => n + m.non2xx, 0),
+        errors: all.reduce((n, m) => n + m.errors, 0),
+        ...(probes.length
+          ? { probe: { count: probes.reduce((n, p) => n + p.count, 0), p50_ms: median(probes.map((p) => p.p50_ms)), p99_ms: median(probes.map((p) => p.p99_ms)), max_ms: Math.max(...probes.map((p) => p.max_ms)) } }
+          : {}),
+      };
+    };
+    const results: Record<string, Measured> = Object.fromEntries(order.map((id) => [id, medianOf(id)]));
+    const roundRatios = (hub: string, floor: string, field: 'rps' | 'p99_ms') =>
+      rounds.map((r) => (r[floor]![field] > 0 ? r[hub]![field] / r[floor]![field] : NaN));
 
     // With several hubs, each is also compared with the in-process one (0 worker threads) in the same scenario.
     const inProcess = (s: (typeof allScenarios)[number]) => (AB && WORKERS.includes(0) ? results[`${s.hub.slice(0, -suffix(s.threads).length)}${suffix(0)}`] : undefined);
@@ -310,9 +388,10 @@ async function main(): Promise<void> {
         ...s,
         hub: { load: s.hub, ...hub, ...(meanBatchSizes[s.hub] ? { mean_batch_size: meanBatchSizes[s.hub] } : {}) },
         floor: { load: s.floor, ...floor },
-        throughput_ratio: hub.rps / floor.rps,
+        throughput_ratio: median(roundRatios(s.hub, s.floor, 'rps')),
+        throughput_ratio_rounds: roundRatios(s.hub, s.floor, 'rps'),
         // autocannon measures latency in whole milliseconds: a floor p99 under 1 ms gives no ratio.
-        p99_ratio: floor.p99_ms > 0 ? hub.p99_ms / floor.p99_ms : null,
+        p99_ratio: floor.p99_ms > 0 ? median(roundRatios(s.hub, s.floor, 'p99_ms')) : null,
         ...(base ? { vs_in_process: { throughput_ratio: hub.rps / base.rps, p99_ratio: base.p99_ms > 0 ? hub.p99_ms / base.p99_ms : null } } : {}),
         ...(hub.probe && floor.probe
           ? {
@@ -329,6 +408,13 @@ async function main(): Promise<void> {
     const p99 = (id: string) => byId[`${id}${first}`]?.p99_ratio ?? NaN;
     const binaryOverJson = (results[`hub-v2-binary-c8${first}`]?.rps ?? NaN) / (results[`hub-v2-json-c8${first}`]?.rps ?? NaN);
     const targets = [
+      // Issue 20: full-precision JSON on the 784-128-10 MLP, and the 1 MiB binary body.
+      { target: 'run route, full-precision JSON, batch 1, 64 conn. >= 0.9 x floor', measured: ratio('fp-run-c64'), met: ratio('fp-run-c64') >= 0.9 },
+      { target: 'run route, full-precision JSON, batch 1, 64 conn.: p99 <= 1.2 x floor', measured: p99('fp-run-c64'), met: p99('fp-run-c64') <= 1.2 },
+      { target: 'v2 JSON route, full-precision JSON, batch 1, 64 conn. >= 0.85 x floor', measured: ratio('fp-v2-c64'), met: ratio('fp-v2-c64') >= 0.85 },
+      { target: 'v2 binary 1 MiB >= 0.9 x floor', measured: ratio('v2-binary-1mb-c8'), met: ratio('v2-binary-1mb-c8') >= 0.9 },
+      { target: 'dynamic batching at 64 conn. >= 3.5 x floor (deep MLP; issue 20)', measured: ratio('deep-batched-c64'), met: ratio('deep-batched-c64') >= 3.5 },
+      { target: 'cache hits >= 2 x floor throughput (issue 20)', measured: ratio('mlp-cache-c64'), met: ratio('mlp-cache-c64') >= 2 },
       { target: 'batch-1 throughput at 64 conn. >= 0.8 x floor (MNIST MLP)', measured: ratio('mlp-batch1-c64'), met: ratio('mlp-batch1-c64') >= 0.8 },
       { target: 'batch-1 p99 at 64 conn. <= 1.5 x floor (MNIST MLP)', measured: p99('mlp-batch1-c64'), met: p99('mlp-batch1-c64') <= 1.5 },
       { target: 'dynamic batching at 64 conn. >= 3 x floor (deep MLP)', measured: ratio('deep-batched-c64'), met: ratio('deep-batched-c64') >= 3 },
@@ -348,6 +434,8 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
       machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, loadavg_at_end: os.loadavg() },
       duration_s: DURATION,
+      rounds: ROUNDS,
+      quick: QUICK,
       hub_env: { MODELHUB_WORKER_THREADS: WORKERS.join(',') },
       demo_mnist_is_the_floor_model: sameModel,
       mean_batch_size: meanBatchSizes,
