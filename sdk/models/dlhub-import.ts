@@ -43,8 +43,9 @@ const isObject = (value: unknown): value is Json => typeof value === 'object' &&
 const asArray = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
 const str = (value: unknown): string | undefined => (typeof value === 'string' && value.length > 0 ? value : undefined);
 
+/** A DLHub feature with no equivalent here (an unknown shim), named in the message. */
 export class DlhubFeatureError extends Error {
-  readonly code = 'MODELHUB_NOT_SUPPORTED';
+  override readonly name = 'DlhubFeatureError';
 }
 
 export const slugName = (value: string) => value.trim().toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[-._]+|[-._]+$/g, '') || 'servable';
