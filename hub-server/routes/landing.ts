@@ -5,6 +5,7 @@
  * with the citation still shown so that papers citing it keep making sense. This is the URL a DOI
  * resolves to.
  */
+import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { ErrorDocument } from '../../schemas/api.ts';
@@ -27,6 +28,24 @@ import { subjectContext } from './citation.ts';
 import { identifierFromPath } from './identifiers.ts';
 
 type Representation = 'html' | 'json' | CitationFormat;
+
+/** The landing page's only style, inline so the page stands alone; the policy below names its hash. */
+const LANDING_STYLE =
+  'body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.5}pre{background:#f4f4f4;padding:.75rem;overflow-x:auto;white-space:pre-wrap}.tombstone{background:#fde2e1;padding:.75rem}.pending{background:#fff4ce;padding:.75rem}';
+
+/**
+ * Landing pages show what publishers wrote (titles, names, descriptions): escaped, and besides that
+ * no script may run and nothing may load at all, whatever slipped through. The one inline style is
+ * allowed by its hash; links still navigate (CSP does not govern them). Sent with every
+ * representation of `/id/*`, so a citation opened in a browser is held to the same rule.
+ */
+export const LANDING_CONTENT_SECURITY_POLICY = [
+  "default-src 'none'",
+  `style-src 'sha256-${createHash('sha256').update(LANDING_STYLE).digest('base64')}'`,
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
 
 /** text/html for browsers, a citation type when asked for one, JSON otherwise. */
 function representation(accept: string | undefined): Representation {
@@ -106,7 +125,7 @@ function landingHtml(view: ReturnType<typeof landingJson>, subject: CitationSubj
 ${subject.document.datacite.creators.map((c) => `<meta name="citation_author" content="${e(c.name)}">`).join('\n')}
 <link rel="alternate" type="application/json" href="${e(view.landing_url)}">
 <link rel="describedby" type="application/json" href="${e(view.metadata_url)}">
-<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.5}pre{background:#f4f4f4;padding:.75rem;overflow-x:auto;white-space:pre-wrap}.tombstone{background:#fde2e1;padding:.75rem}.pending{background:#fff4ce;padding:.75rem}</style>
+<style>${LANDING_STYLE}</style>
 </head>
 <body>
 <main>
@@ -155,6 +174,9 @@ export default async function landingRoutes(app: FastifyInstance): Promise<void>
       // Unknown, never published, and private to someone else all read the same.
       if (!record || !loaded) throw new HubError('IDENTIFIER_NOT_FOUND', identifier);
       reply.header('vary', 'accept');
+      reply.header('content-security-policy', LANDING_CONTENT_SECURITY_POLICY);
+      reply.header('x-content-type-options', 'nosniff');
+      reply.header('referrer-policy', 'same-origin');
       if (wanted !== 'html' && wanted !== 'json') {
         const { body, contentType } = formatCitation(loaded.subject, wanted);
         return reply.type(contentType).send(body);

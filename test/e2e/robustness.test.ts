@@ -5,6 +5,7 @@
  * the right numbers afterwards (compared with onnxruntime-node run here).
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -12,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import * as ort from 'onnxruntime-node';
+import { chromium } from 'playwright-core';
 import * as tar from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildAddOnnx, buildMlpOnnx, defaultMlpWeights } from '../../builder/demo/onnx-writer.ts';
@@ -895,5 +897,76 @@ describe('robustness: issue 19 bad input', () => {
     expect(fine.status, fine.text).toBe(200);
     expect(fine.body.output).toBe(2e300);
     await addStillRuns();
+  });
+
+  it('serves /id/* landing pages with a strict Content-Security-Policy that Chromium enforces (no script, only the page\'s own style)', async () => {
+    const title = 'Radium <script>window.pwned = 1</script> & "friends"';
+    const metadata = onnxMetadata('issue19', 'landing');
+    metadata.datacite.titles = [{ title }];
+    metadata.datacite.descriptions = [{ description: '</style><style>body{background:red}</style><img src=x onerror="window.pwned=2">', descriptionType: 'Abstract' }];
+    const { task } = await publishAndWait(hub.url, metadata, [{ name: 'add.onnx', bytes: addBytes }]);
+    expect(task.status, JSON.stringify(task.error)).toBe('SUCCEEDED');
+    const identifier = (await raw(hub.url, 'GET', '/api/v1/servables/issue19/landing')).body.hub.identifier as string;
+    const landing = `/id/${identifier}`;
+
+    const page = await raw(hub.url, 'GET', landing, { headers: { accept: 'text/html' } });
+    expect(page.status, page.text.slice(0, 300)).toBe(200);
+    const policy = String(page.headers['content-security-policy']);
+    const directives = Object.fromEntries(policy.split(';').map((d) => d.trim().split(/\s+/)).map(([name, ...values]) => [name, values]));
+    expect(directives["default-src"]).toEqual(["'none'"]);
+    expect(directives['base-uri']).toEqual(["'none'"]);
+    expect(directives['frame-ancestors']).toEqual(["'none'"]);
+    expect(directives['script-src']).toBeUndefined(); // default-src 'none': no script at all
+    // The one style allowed is the page's own, by the SHA-256 of the <style> element it serves.
+    const styles = [...page.text.matchAll(/<style>([^<]*)<\/style>/g)].map((m) => m[1]!);
+    expect(styles).toHaveLength(1);
+    expect(directives['style-src']).toEqual([`'sha256-${createHash('sha256').update(styles[0]!).digest('base64')}'`]);
+    expect(page.headers['x-content-type-options']).toBe('nosniff');
+    for (const accept of ['application/json', 'application/x-research-info-systems']) {
+      expect((await raw(hub.url, 'GET', landing, { headers: { accept } })).headers['content-security-policy'], accept).toBe(policy);
+    }
+
+    const executablePath = process.env.MODELHUB_CHROMIUM ?? '/usr/bin/chromium';
+    if (!fs.existsSync(executablePath) && !process.env.CI) {
+      console.warn(`landing page CSP not checked in a browser: no Chromium at ${executablePath}`);
+      return;
+    }
+    const browser = await chromium.launch({ executablePath, headless: true, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'], timeout: 60_000 });
+    try {
+      const tab = await browser.newPage();
+      // Init scripts run from the automation side, outside the page's policy: they only record.
+      await tab.addInitScript(() => {
+        const seen: string[] = [];
+        (window as unknown as { violations: string[] }).violations = seen;
+        document.addEventListener('securitypolicyviolation', (event) => seen.push(event.effectiveDirective));
+      });
+      await tab.goto(`${hub.url}${landing}`);
+      expect(await tab.locator('h1').textContent()).toBe(title);
+      const state = () =>
+        tab.evaluate(() => ({
+          violations: (window as unknown as { violations: string[] }).violations,
+          pwned: (window as unknown as { pwned?: number }).pwned,
+          maxWidth: getComputedStyle(document.body).maxWidth,
+          background: getComputedStyle(document.body).backgroundColor,
+        }));
+      // The page's own style applies (its hash is allowed), and nothing on it was refused.
+      expect(await state()).toEqual({ violations: [], pwned: undefined, maxWidth: '960px', background: 'rgba(0, 0, 0, 0)' });
+      // Script that gets into the page anyway (as an injection would) does not run.
+      await tab.evaluate(() => {
+        const script = document.createElement('script');
+        script.textContent = 'window.pwned = 3';
+        document.body.append(script);
+        const style = document.createElement('style');
+        style.textContent = 'body{background:red}';
+        document.head.append(style);
+      });
+      await tab.waitForFunction(() => (window as unknown as { violations: string[] }).violations.length >= 2);
+      const after = await state();
+      expect(after.pwned).toBeUndefined();
+      expect(after.background).toBe('rgba(0, 0, 0, 0)');
+      expect(new Set(after.violations)).toEqual(new Set(['script-src-elem', 'style-src-elem']));
+    } finally {
+      await browser.close();
+    }
   });
 });
