@@ -25,7 +25,8 @@ import type { ServableListItem } from './operations/list-servables.ts';
 import { SearchQueryBuilder } from './query-builder.ts';
 import { splitRunRequest } from './request-document.ts';
 import { parseGitSpec } from './operations/publish-from-git.ts';
-import { readSavedLogin, resolveConnection, saveLogin, savedLoginPath } from './saved-login.ts';
+import { readSavedLogin, refreshSavedLogin, resolveConnection, saveLogin, savedLoginPath } from './saved-login.ts';
+import { deviceSignIn, refreshSignIn, whoami } from './operations/sign-in.ts';
 
 type StartServer = (config?: Partial<HubConfig>) => Promise<{ url: string; close(): Promise<void> }>;
 
@@ -80,6 +81,15 @@ export function buildCli(output: Output = processOutput): Command {
     .showHelpAfterError();
 
   const { globals, print, action } = commandKit(output);
+  // A token from `modelhub login`'s device sign-in is renewed before any command that will send it.
+  program.hook('preAction', async (_program, actionCommand) => {
+    const { url, token } = globals(actionCommand);
+    try {
+      await refreshSavedLogin((hubUrl, refreshToken) => refreshSignIn({ hubUrl, refreshToken }), { ...(url ? { url } : {}), ...(token ? { token } : {}) });
+    } catch (error) {
+      output.err(`warning: the saved sign-in could not be renewed (${(error as Error).message}); run modelhub login again`);
+    }
+  });
   const client = (command: Command) => {
     const { url, token } = globals(command);
     return new HubClient({ ...(url ? { url } : {}), ...(token ? { token } : {}) });
@@ -381,10 +391,34 @@ export function buildCli(output: Output = processOutput): Command {
 
   program
     .command('login')
-    .description(`save the hub URL and a token (in ${savedLoginPath()})`)
+    .description(`save the hub URL and a token (in ${savedLoginPath()}); where the hub offers OpenID Connect and no --token is given, sign in with a code shown here and approved in a browser`)
+    .option('--no-device', 'only save the URL (and --token), never start a device sign-in')
     .action(
-      action(async (_options: unknown, command: Command) => {
+      action(async (options: { device: boolean }, command: Command) => {
         const { url, token } = globals(command);
+        const hubUrl = resolveConnection({ ...(url ? { url } : {}) }).url;
+        // A hub that offers sign-in gets the device authorization grant; one that does not (or is
+        // not running yet) keeps the plain "save URL and token" of earlier versions.
+        if (!token && options.device && (await whoami({ hubUrl }).then((me) => me.sign_in.oidc, () => false))) {
+          for await (const event of deviceSignIn({ hubUrl })) {
+            if (event.type === 'code') {
+              const { code } = event;
+              output.err(`To sign in, open ${code.verification_uri_complete ?? code.verification_uri} in a browser${code.verification_uri_complete ? '' : ` and enter the code ${code.user_code}`} (code ${code.user_code}; waiting up to ${Math.round(code.expires_in / 60)} minutes)`);
+              continue;
+            }
+            const { tokens } = event;
+            const file = saveLogin({
+              url: hubUrl,
+              token: tokens.access_token,
+              ...(tokens.refresh_token ? { refresh_token: tokens.refresh_token } : {}),
+              ...(tokens.expires_in === undefined ? {} : { expires_at: new Date(Date.now() + tokens.expires_in * 1000).toISOString() }),
+            });
+            print(command, { path: file, url: hubUrl, token: true, user: tokens.user ?? null, refreshable: Boolean(tokens.refresh_token) }, () =>
+              `signed in to ${hubUrl} as ${tokens.user ?? 'you'}; saved to ${file}`,
+            );
+          }
+          return;
+        }
         const saved = readSavedLogin();
         const login = {
           url: resolveConnection({ ...(url ? { url } : {}) }).url,

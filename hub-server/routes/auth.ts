@@ -235,14 +235,16 @@ export async function signInRoutes(app: FastifyInstance): Promise<void> {
   });
 
   app.post('/auth/logout', {
-    schema: { ...page, body: Type.Object({ [CSRF_FIELD]: Type.Optional(Type.String({ maxLength: 200 })) }) },
+    // No body schema: a post without the form (a forged one) must reach the CSRF check and get its 403.
+    schema: page,
     handler: async (request: FastifyRequest, reply) => {
       const secret = readCookie(request.headers.cookie, SESSION_COOKIE);
       const secure = secureCookies(app);
       if (secret) {
-        const field = (request.body as Record<string, string | undefined> | undefined)?.[CSRF_FIELD];
+        const form = request.body;
+        const field = typeof form === 'object' && form !== null ? (form as Record<string, unknown>)[CSRF_FIELD] : undefined;
         // Only the hub's own page knows the token: another site cannot sign a visitor out (or in as someone else).
-        if (!sameSecret(field, csrfTokenOf(secret))) throw new HubError('FORBIDDEN', `signing out needs the form's ${CSRF_FIELD}`);
+        if (typeof field !== 'string' || !sameSecret(field, csrfTokenOf(secret))) throw new HubError('FORBIDDEN', `signing out needs the form's ${CSRF_FIELD}`);
         const session = await app.tokens.verify(secret);
         if (session && session.label === SESSION_LABEL) {
           await app.tokens.revoke(session.id);

@@ -17,6 +17,13 @@ export function setToken(token) {
   else localStorage.removeItem(TOKEN_KEY);
 }
 
+// A web sign-in travels as an HttpOnly cookie; every change the page asks for carries the session's
+// CSRF token (from /whoami), which another site cannot read.
+let csrfToken = '';
+export function setCsrfToken(token) {
+  csrfToken = token ?? '';
+}
+
 export class ApiError extends Error {
   constructor(status, code, message, details) {
     super(message);
@@ -37,6 +44,7 @@ export async function api(path, { method = 'GET', body, text = false, signal } =
   const headers = { accept: text ? '*/*' : 'application/json' };
   const token = getToken();
   if (token) headers.authorization = `Bearer ${token}`;
+  else if (csrfToken && method !== 'GET' && method !== 'HEAD') headers['x-csrf-token'] = csrfToken;
   if (body !== undefined) headers['content-type'] = 'application/json';
   let response;
   try {

@@ -1,7 +1,7 @@
 /* global document, location, URLSearchParams */
 // Entry point of every page: the token box, then the page the path names. Pages are whole
 // documents (links and forms navigate), so the URL always holds the state and the back button works.
-import { getToken, setToken } from './api.js';
+import { API, api, getToken, setCsrfToken, setToken } from './api.js';
 import { clear, h, setTitle } from './dom.js';
 
 const main = document.getElementById('main');
@@ -23,6 +23,32 @@ function setUpTokenBox() {
     input.value = '';
     location.reload();
   });
+}
+
+/**
+ * Who is signed in: "Sign in" where the hub offers an identity provider, or the user and a
+ * sign-out form (a POST carrying the session's CSRF token). A pasted API token takes precedence.
+ */
+async function setUpAccount() {
+  const box = document.getElementById('account');
+  let me;
+  try {
+    me = await api(`${API}/whoami`);
+  } catch {
+    return;
+  }
+  setCsrfToken(me.csrf_token);
+  if (me.token_kind === 'session') {
+    box.append(
+      h('span', { id: 'signed-in-as' }, 'Signed in as ', h('strong', null, me.user)),
+      h('form', { method: 'post', action: '/auth/logout', id: 'sign-out-form' },
+        h('input', { type: 'hidden', name: 'csrf_token', value: me.csrf_token }),
+        h('button', { type: 'submit', class: 'secondary' }, 'Sign out')),
+    );
+  } else if (me.sign_in?.oidc && !getToken()) {
+    const returnTo = `${location.pathname}${location.search}`;
+    box.append(h('a', { href: `${me.sign_in.url}?return_to=${encodeURIComponent(returnTo)}`, id: 'sign-in' }, 'Sign in'));
+  }
 }
 
 /** What a page shows when loading it failed: the hub's code and message, and what to try. */
@@ -66,4 +92,5 @@ async function route() {
 
 setUpTokenBox();
 main.setAttribute('aria-busy', 'true');
-void route();
+// The CSRF token must be known before a page can post (a run from "Try it").
+void setUpAccount().finally(() => route());
