@@ -22,6 +22,7 @@ import { buildMnistClassifier, mnistSplit } from '../builder/demo/mnist-classifi
 import { buildMlpOnnx } from '../builder/demo/onnx-writer.ts';
 import { buildDeepMlpOnnx } from './deep-mlp.ts';
 import { benchContainers } from './container-bench.ts';
+import { benchPublishUnderLoad } from './publish-under-load.ts';
 import { startTestHub, ROOT, type TestHub } from '../test/helpers/test-hub.ts';
 import { onnxMetadata, publishAndWait } from '../test/helpers/hub-http.ts';
 
@@ -430,6 +431,19 @@ async function main(): Promise<void> {
       containers = await benchContainers(work, (line) => console.log(line));
     }
 
+    // A large publish under inference load, on a hub of its own (issue 19, item 22): the health
+    // probe's p99 while the model is stored, inspected and warmed up.
+    let publishUnderLoad: Awaited<ReturnType<typeof benchPublishUnderLoad>> | undefined;
+    if (ONLY.test('publish-under-load')) {
+      console.log('publish under load ...');
+      publishUnderLoad = await benchPublishUnderLoad(work, (line) => console.log(line), {
+        modelMb: argument('publish-mb', 2048),
+        connections: 8,
+        referenceSeconds: DURATION,
+      });
+      targets.push(publishUnderLoad.target);
+    }
+
     const report = {
       date: new Date().toISOString(),
       machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, loadavg_at_end: os.loadavg() },
@@ -442,6 +456,7 @@ async function main(): Promise<void> {
       scenarios,
       targets,
       containers,
+      publish_under_load: publishUnderLoad,
     };
     fs.writeFileSync(path.join(ROOT, 'bench/results.json'), `${JSON.stringify(report, null, 2)}\n`);
 

@@ -20,7 +20,7 @@ import type { HubMetrics } from '../hub-server/gateway/metrics.ts';
 import type { PublishAccepted, TaskDocument, TaskStep } from '../schemas/api.ts';
 import type { PublishedMetadata, ServableMetadata, StoredFile } from '../schemas/metadata.ts';
 import { decodeInputs, exampleInputs, exampleIsGuess } from '../servables/tensors.ts';
-import type { LocalFile } from '../servables/servable.ts';
+import type { LocalFile, ServableRuntime } from '../servables/servable.ts';
 import { archiveKind, extractArchive, listFiles, safeRelativePath, type ArchiveLimits } from './archive.ts';
 import { IdentifierSync, previousIdentifiers, versionRelations } from '../hub-server/services/identifier-retry.ts';
 
@@ -53,6 +53,12 @@ export interface PublisherOptions {
    * begins this step, until the hub is stopped, so that a test can kill the hub exactly there.
    */
   pauseAtStep?: string;
+  /**
+   * Runtimes for the warm-up run, where they differ from the serving ones: an ONNX model is loaded
+   * and run in a worker thread at publish time even when servables run on the event loop
+   * (onnxruntime-node loads and runs synchronously on the calling thread).
+   */
+  warmUpRuntimes?: ReadonlyMap<string, ServableRuntime>;
 }
 
 export class Publisher {
@@ -364,7 +370,7 @@ export class Publisher {
 
   /** Load the servable and run it once on an input of the declared shape. */
   private async warmUp(document: PublishedMetadata, files: LocalFile[]): Promise<string> {
-    const runtime = this.options.manager.runtimeFor(document.servable.type);
+    const runtime = this.options.warmUpRuntimes?.get(document.servable.type) ?? this.options.manager.runtimeFor(document.servable.type);
     const method = document.servable.methods.run;
     const declaredExample = method.method_details?.example_inputs as unknown;
     const example = declaredExample ?? exampleInputs(method);

@@ -3,12 +3,12 @@
  * onnx-proto, checks or fills in the declared `run` method, and makes sure onnxruntime will load it;
  * loading opens one session per servable version, which runs named tensors in and out.
  */
-import { readFile } from 'node:fs/promises';
 import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-node';
 import { HubError } from '../hub-server/errors.ts';
 import type { ArgumentType, Dtype, Method, NdarrayArgument, PublishedMetadata, ServableBlock } from '../schemas/metadata.ts';
 import { DTYPES } from '../schemas/metadata.ts';
-import { inspectOnnxBytes, onnxFactsToMethod, tensorInfoToArgument, type OnnxFacts, type OnnxTensorInfo } from './onnx-inspect.ts';
+import { checkOnnxSessionOffThread, inspectOnnxFileOffThread } from './publish-work-pool.ts';
+import { onnxFactsToMethod, tensorInfoToArgument, type OnnxFacts, type OnnxTensorInfo } from './onnx-inspect.ts';
 import type {
   InspectionResult,
   LocalFile,
@@ -147,11 +147,6 @@ export function reconcileRunMethod(declared: Method | undefined, facts: OnnxFact
     output: reconcileSide('output', declared.output, facts.outputs, fromFile.output),
     method_details: { ...declared.method_details, ...fromFile.method_details },
   };
-}
-
-async function openSession(path: string): Promise<InferenceSession> {
-  const { InferenceSession } = await ort();
-  return InferenceSession.create(path, SESSION_OPTIONS);
 }
 
 // float16 travels as float32 in the hub (servables/tensors.ts); onnxruntime wants the raw half bits.
@@ -395,17 +390,12 @@ export class OnnxRuntime implements ServableRuntime {
 
   async inspect(files: LocalFile[], declared: ServableBlock): Promise<InspectionResult> {
     const file = resolveModelFile(files, declared.model_file);
-    const facts = inspectOnnxBytes(await readFile(file.localPath));
+    // Both in a worker thread: decoding the protobuf takes seconds for a large model, and
+    // onnxruntime-node opens a session synchronously on the calling thread.
+    const facts = await inspectOnnxFileOffThread(file.localPath);
     const run = reconcileRunMethod(declared.methods.run, facts);
     // The file decodes; whether onnxruntime accepts its operators and initializers only a session tells.
-    let session: InferenceSession;
-    try {
-      session = await openSession(file.localPath);
-    } catch (error) {
-      if (error instanceof HubError) throw error;
-      throw new HubError('INVALID_MODEL', `onnxruntime cannot load ${file.path}: ${messageOf(error)}`, { cause: error });
-    }
-    await session.release();
+    await checkOnnxSessionOffThread(file.localPath, file.path, SESSION_OPTIONS);
     const warnings = [...facts.inputs, ...facts.outputs]
       .filter((info) => info.unknownRank)
       .map((info) => `"${info.name}" has no shape in the model file; its rank is not checked`);

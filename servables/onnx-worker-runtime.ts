@@ -241,7 +241,7 @@ async function openIn(
 export class OnnxWorkerRuntime implements ServableRuntime {
   readonly type = 'onnx' as const;
   readonly pool: OnnxWorkerPool;
-  /** Inspection opens a session once, at publish time, on the main thread as the in-process runtime does. */
+  /** Inspection is the in-process runtime's: the file decoded and a session opened once, in a publish-work thread. */
   private readonly inProcess = new OnnxRuntime();
 
   constructor(threads: number) {

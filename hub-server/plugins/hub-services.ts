@@ -21,6 +21,8 @@ import { createHubMetrics, type HubMetrics } from '../gateway/metrics.ts';
 import { ResultCache } from '../gateway/result-cache.ts';
 import { ServableManager } from '../gateway/servable-manager.ts';
 import { Publisher } from '../../builder/publish-pipeline.ts';
+import { OnnxWorkerRuntime } from '../../servables/onnx-worker-runtime.ts';
+import { closePublishWork } from '../../servables/publish-work-pool.ts';
 import { claimDataFolder } from '../services/data-folder-lock.ts';
 import type { PostgresDatabase } from '../adapters/postgres-database.ts';
 import { LeftoverSweeper, sweepUploads } from '../services/leftover-sweeper.ts';
@@ -110,6 +112,9 @@ async function startHubServices(app: FastifyInstance, config: HubConfig, release
     defaultDeadlineMs: config.gateway.defaultDeadlineMs,
   });
   const search = new SearchSync(index, { log: (message) => app.log.warn(message), backlogFile: path.join(config.dataDir, 'search-backlog') });
+  // Publish warm-ups run ONNX models in a worker thread, off the event loop, whichever runtime serves them.
+  const servingOnnx = runtimes.get('onnx');
+  const warmUpOnnx = servingOnnx instanceof OnnxWorkerRuntime ? servingOnnx : new OnnxWorkerRuntime(1);
   const publisher = new Publisher({
     registry,
     blobs,
@@ -122,6 +127,7 @@ async function startHubServices(app: FastifyInstance, config: HubConfig, release
     onPublished: (document) => gateway.invalidate(document.hub.owner, document.hub.name),
     log: (message) => app.log.warn(message),
     pauseAtStep: config.testPauseAtStep,
+    warmUpRuntimes: new Map([['onnx', warmUpOnnx]]),
   });
 
   // A hub killed mid-publish comes back with the task and the registry in agreement: a publish
@@ -172,6 +178,8 @@ async function startHubServices(app: FastifyInstance, config: HubConfig, release
     await manager.close();
     // Runtimes that hold threads or processes of their own (ONNX worker threads) stop them.
     for (const runtime of runtimes.values()) await runtime.close?.();
+    if (warmUpOnnx !== servingOnnx) await warmUpOnnx.close();
+    await closePublishWork();
     await pool.close();
     await engine.close();
     await index.close();
