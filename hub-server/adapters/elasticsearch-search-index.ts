@@ -3,7 +3,7 @@
  * facets as the SQLite index (`test/contract/search-index-contract.ts` holds both to it):
  * every word of `q` must match in some field, a trailing `*` is a prefix, a title match outweighs a
  * description match, no `q` lists newest first with score 0, `latest` keeps the highest indexed
- * version of each servable, filters are exact and case-insensitive except `author` (a substring of
+ * version of each servable that the viewer may see, filters are exact and case-insensitive except `author` (a substring of
  * a creator name), and totals and facets count only what the viewer may see.
  *
  * Documents live in versioned indexes (`<index>-v1`, `-v2`, ...) behind the alias `<index>`.
@@ -64,6 +64,13 @@ export const INDEX_MAPPINGS: estypes.MappingTypeMapping = {
     name: { type: 'text', analyzer: 'modelhub_text', fields: { keyword: { type: 'keyword' } } },
     version: { type: 'integer' },
     is_latest: { type: 'boolean' },
+    /**
+     * Who sees a newer version of the same servable (see Supersession): what makes `latest` the
+     * latest version each viewer may see, with one filter.
+     */
+    superseded_public: { type: 'boolean' },
+    superseded_users: { type: 'keyword' },
+    superseded_groups: { type: 'keyword' },
     visibility: { type: 'keyword' },
     shared_users: { type: 'keyword' },
     shared_groups: { type: 'keyword' },
@@ -88,6 +95,12 @@ export const INDEX_MAPPINGS: estypes.MappingTypeMapping = {
   },
 };
 
+const SUPERSESSION_MAPPINGS = {
+  superseded_public: INDEX_MAPPINGS.properties!.superseded_public!,
+  superseded_users: INDEX_MAPPINGS.properties!.superseded_users!,
+  superseded_groups: INDEX_MAPPINGS.properties!.superseded_groups!,
+};
+
 /** What the index stores per version. */
 interface IndexedDocument {
   servable: string;
@@ -95,6 +108,9 @@ interface IndexedDocument {
   name: string;
   version: number;
   is_latest: boolean;
+  superseded_public: boolean;
+  superseded_users: string[];
+  superseded_groups: string[];
   visibility: 'public' | 'private';
   shared_users: string[];
   shared_groups: string[];
@@ -111,7 +127,47 @@ interface IndexedDocument {
   hit_title: string;
 }
 
-export function toIndexedDocument(document: PublishedMetadata, isLatest: boolean): IndexedDocument {
+/**
+ * Who may see some newer version of the same servable: everyone (a newer public version), these
+ * users (owners and users newer private versions are shared with) or members of these groups.
+ * A viewer's latest version is one no newer version of which they may see, so `latest` becomes
+ * "not superseded for this viewer" (an admin, who sees everything, keeps `is_latest`).
+ */
+export interface Supersession {
+  superseded_public: boolean;
+  superseded_users: string[];
+  superseded_groups: string[];
+}
+
+const NOT_SUPERSEDED: Supersession = { superseded_public: false, superseded_users: [], superseded_groups: [] };
+
+/** Who may see one version: the fields of IndexedDocument that say so. */
+export interface Audience {
+  version: number;
+  owner: string;
+  visibility?: string;
+  shared_users?: string[];
+  shared_groups?: string[];
+}
+
+/** For each version (by number), who sees a newer one, and whether it is the highest of all. */
+export function supersessions(audiences: readonly Audience[]): Map<number, Supersession & { is_latest: boolean }> {
+  const newestFirst = [...audiences].sort((a, b) => b.version - a.version);
+  const result = new Map<number, Supersession & { is_latest: boolean }>();
+  let seenPublic = false;
+  const users = new Set<string>();
+  const groups = new Set<string>();
+  newestFirst.forEach((audience, i) => {
+    result.set(audience.version, { is_latest: i === 0, superseded_public: seenPublic, superseded_users: [...users].sort(), superseded_groups: [...groups].sort() });
+    if (audience.visibility === 'public') seenPublic = true;
+    users.add(audience.owner);
+    for (const user of audience.shared_users ?? []) users.add(user);
+    for (const group of audience.shared_groups ?? []) groups.add(group);
+  });
+  return result;
+}
+
+export function toIndexedDocument(document: PublishedMetadata, isLatest: boolean, supersession: Supersession = NOT_SUPERSEDED): IndexedDocument {
   const { hub, datacite } = document;
   const dois = new Set<string>([normalizeDoi(hub.identifier)]);
   if (datacite.identifier) dois.add(normalizeDoi(datacite.identifier.identifier));
@@ -122,6 +178,7 @@ export function toIndexedDocument(document: PublishedMetadata, isLatest: boolean
     name: hub.name,
     version: hub.version,
     is_latest: isLatest,
+    ...supersession,
     visibility: hub.visibility === 'public' ? 'public' : 'private',
     shared_users: hub.shared_with?.users ?? [],
     shared_groups: hub.shared_with?.groups ?? [],
@@ -177,6 +234,27 @@ export function visibilityFilter(viewer: Viewer | undefined): estypes.QueryDslQu
   return { bool: { should, minimum_should_match: 1 } };
 }
 
+/**
+ * `latest` for this viewer: no newer version of the servable is visible to them. Documents indexed
+ * before the supersession fields existed fall back to `is_latest` until `modelhub reindex`.
+ */
+export function latestFilter(viewer: Viewer | undefined): estypes.QueryDslQueryContainer {
+  if (viewer?.admin) return { term: { is_latest: true } };
+  const superseded: estypes.QueryDslQueryContainer[] = [{ term: { superseded_public: true } }];
+  if (viewer?.user !== undefined) superseded.push({ term: { superseded_users: viewer.user } });
+  if (viewer?.groups && viewer.groups.length > 0) superseded.push({ terms: { superseded_groups: viewer.groups } });
+  const known: estypes.QueryDslQueryContainer = { exists: { field: 'superseded_public' } };
+  return {
+    bool: {
+      should: [
+        { bool: { filter: [known], must_not: superseded } },
+        { bool: { filter: [{ term: { is_latest: true } }], must_not: [known] } },
+      ],
+      minimum_should_match: 1,
+    },
+  };
+}
+
 const desc = (field: string): estypes.SortCombinations => ({ [field]: { order: 'desc' } });
 const asc = (field: string): estypes.SortCombinations => ({ [field]: { order: 'asc' } });
 
@@ -202,7 +280,7 @@ const escapeWildcard = (value: string): string => value.replace(/[\\*?]/g, (char
 export function searchRequest(query: IndexQuery): estypes.SearchRequest {
   const sort = sortOf(query);
   const filter: estypes.QueryDslQueryContainer[] = [];
-  if (query.latest !== false) filter.push({ term: { is_latest: true } });
+  if (query.latest !== false) filter.push(latestFilter(query.viewer));
   if (query.owner !== undefined) filter.push({ term: { owner: query.owner.trim().toLowerCase() } });
   if (query.type !== undefined) filter.push({ term: { type: query.type.trim().toLowerCase() } });
   if (query.domain !== undefined) {
@@ -299,18 +377,20 @@ export class ElasticsearchSearchIndex implements SearchIndex {
     await this.ensureIndex();
     const { owner, name, version } = document.hub;
     try {
-      const versions = await this.versionsOf(owner, name);
-      const latest = Math.max(version, ...versions);
+      const others = (await this.audiencesOf(owner, name)).filter((audience) => audience.version !== version);
+      const indexed = toIndexedDocument(document, false);
+      const marks = supersessions([...others, { ...indexed, version }]);
+      const own = marks.get(version)!;
+      const { is_latest: isLatest, ...supersession } = own;
       const operations: unknown[] = [];
-      operations.push({ index: { _index: this.alias, _id: documentId(owner, name, version) } }, toIndexedDocument(document, version === latest));
-      for (const other of versions) {
-        if (other === version) continue;
-        operations.push({ update: { _index: this.alias, _id: documentId(owner, name, other) } }, { doc: { is_latest: other === latest } });
+      operations.push({ index: { _index: this.alias, _id: documentId(owner, name, version) } }, toIndexedDocument(document, isLatest, supersession));
+      for (const other of others) {
+        operations.push({ update: { _index: this.alias, _id: documentId(owner, name, other.version) } }, { doc: marks.get(other.version) });
       }
       await this.bulk(operations, 'wait_for');
       if (this.rebuilding) {
         const target = this.rebuilding;
-        await this.bulk([{ index: { _index: target, _id: documentId(owner, name, version) } }, toIndexedDocument(document, version === latest)], false);
+        await this.bulk([{ index: { _index: target, _id: documentId(owner, name, version) } }, toIndexedDocument(document, isLatest, supersession)], false);
       }
     } catch (error) {
       throw this.translate(error, `indexing ${owner}/${name} version ${version}`);
@@ -323,12 +403,12 @@ export class ElasticsearchSearchIndex implements SearchIndex {
       const filter: estypes.QueryDslQueryContainer[] = [{ term: { owner } }, { term: { 'name.keyword': name } }];
       if (version !== undefined) filter.push({ term: { version } });
       await this.client.deleteByQuery({ index: this.alias, query: { bool: { filter } }, refresh: true, conflicts: 'proceed' });
-      const remaining = await this.versionsOf(owner, name);
+      const remaining = await this.audiencesOf(owner, name);
       if (remaining.length > 0) {
-        const latest = Math.max(...remaining);
+        const marks = supersessions(remaining);
         const operations = remaining.flatMap((other) => [
-          { update: { _index: this.alias, _id: documentId(owner, name, other) } },
-          { doc: { is_latest: other === latest } },
+          { update: { _index: this.alias, _id: documentId(owner, name, other.version) } },
+          { doc: marks.get(other.version) },
         ]);
         await this.bulk(operations, 'wait_for');
       }
@@ -356,24 +436,31 @@ export class ElasticsearchSearchIndex implements SearchIndex {
       await this.createIndex(next, false);
       this.rebuilding = next;
       try {
-        // Streamed in batches; only each servable's highest version is remembered, then marked latest.
-        const latest = new Map<string, number>();
+        // Streamed in batches; only each version's audience is remembered, then each servable's
+        // latest mark and supersession are set where they differ from a lone version's.
+        const audiences = new Map<string, Audience[]>();
         let batch: unknown[] = [];
         for await (const document of documents) {
           const { owner, name, version } = document.hub;
           const key = `${owner}/${name}`;
-          latest.set(key, Math.max(version, latest.get(key) ?? 0));
-          batch.push({ index: { _index: next, _id: documentId(owner, name, version) } }, toIndexedDocument(document, false));
+          const indexed = toIndexedDocument(document, false);
+          const known = audiences.get(key) ?? [];
+          known.push({ version, owner, visibility: indexed.visibility, shared_users: indexed.shared_users, shared_groups: indexed.shared_groups });
+          audiences.set(key, known);
+          batch.push({ index: { _index: next, _id: documentId(owner, name, version) } }, indexed);
           if (batch.length >= 2 * BULK_BATCH) {
             await this.bulk(batch, false);
             batch = [];
           }
         }
-        for (const [key, version] of latest) {
-          batch.push({ update: { _index: next, _id: `${key}/v${version}` } }, { doc: { is_latest: true } });
-          if (batch.length >= 2 * BULK_BATCH) {
-            await this.bulk(batch, false);
-            batch = [];
+        for (const [key, versions] of audiences) {
+          for (const [version, mark] of supersessions(versions)) {
+            if (!mark.is_latest && !mark.superseded_public && mark.superseded_users.length === 0 && mark.superseded_groups.length === 0) continue;
+            batch.push({ update: { _index: next, _id: `${key}/v${version}` } }, { doc: mark });
+            if (batch.length >= 2 * BULK_BATCH) {
+              await this.bulk(batch, false);
+              batch = [];
+            }
           }
         }
         if (batch.length > 0) await this.bulk(batch, false);
@@ -417,7 +504,10 @@ export class ElasticsearchSearchIndex implements SearchIndex {
   private ensureIndex(): Promise<void> {
     this.ready ??= (async () => {
       try {
-        if ((await this.concreteIndexes()).length === 0) await this.createIndex(`${this.alias}-v1`, true);
+        const existing = await this.concreteIndexes();
+        if (existing.length === 0) await this.createIndex(`${this.alias}-v1`, true);
+        // An index made before the supersession fields: add them (new fields are a compatible change).
+        else await this.client.indices.putMapping({ index: this.alias, properties: SUPERSESSION_MAPPINGS });
       } catch (error) {
         this.ready = undefined;
         throw this.translate(error, `creating the index ${this.alias}`);
@@ -459,14 +549,19 @@ export class ElasticsearchSearchIndex implements SearchIndex {
     }
   }
 
-  private async versionsOf(owner: string, name: string): Promise<number[]> {
-    const response = await this.client.search<{ version: number }>({
+  /** Who may see each indexed version of owner/name. */
+  private async audiencesOf(owner: string, name: string): Promise<Audience[]> {
+    const response = await this.client.search<Partial<Audience>>({
       index: this.alias,
       query: { bool: { filter: [{ term: { owner } }, { term: { 'name.keyword': name } }] } },
-      _source: ['version'],
+      _source: ['version', 'visibility', 'shared_users', 'shared_groups'],
       size: MAX_WINDOW,
     });
-    return response.hits.hits.map((hit) => hit._source?.version).filter((version): version is number => typeof version === 'number');
+    return response.hits.hits.flatMap((hit) => {
+      const source = hit._source;
+      if (typeof source?.version !== 'number') return [];
+      return [{ version: source.version, owner, visibility: source.visibility, shared_users: source.shared_users ?? [], shared_groups: source.shared_groups ?? [] }];
+    });
   }
 
   private async bulk(operations: unknown[], refresh: 'wait_for' | false): Promise<void> {

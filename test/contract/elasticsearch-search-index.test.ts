@@ -12,7 +12,9 @@ import { describe, expect, it } from 'vitest';
 import {
   ElasticsearchSearchIndex,
   INDEX_MAPPINGS,
+  latestFilter,
   searchRequest,
+  supersessions,
   toIndexedDocument,
 } from '../../hub-server/adapters/elasticsearch-search-index.ts';
 import { failure } from '../helpers/rejection.ts';
@@ -74,6 +76,8 @@ function mockedIndex(routes: (request: Recorded) => unknown) {
       body: params.body,
     };
     requests.push(request);
+    // An existing index gets the supersession fields added to its mapping at first use.
+    if (request.method === 'PUT' && request.path === '/modelhub/_mapping') return { acknowledged: true };
     return routes(request) as Record<string, unknown>;
   });
   const client = new Client({ node: 'http://localhost:9200', Connection: mock.getConnection() as never, maxRetries: 0 });
@@ -157,7 +161,8 @@ describe('ElasticsearchSearchIndex (elasticsearch-mock: no Elasticsearch server 
       { index: { _index: 'modelhub', _id: 'lecun-lab/mnist-mlp/v2' } },
       toIndexedDocument(mnist2, true),
       { update: { _index: 'modelhub', _id: 'lecun-lab/mnist-mlp/v1' } },
-      { doc: { is_latest: false } },
+      // Version 1 is superseded for everyone: version 2 is public.
+      { doc: { is_latest: false, superseded_public: true, superseded_users: ['lecun-lab'], superseded_groups: [] } },
     ]);
     expect(toIndexedDocument(mnist2, true)).toMatchObject({
       servable: 'lecun-lab/mnist-mlp', version: 2, is_latest: true, visibility: 'public', type: 'onnx',
@@ -165,10 +170,54 @@ describe('ElasticsearchSearchIndex (elasticsearch-mock: no Elasticsearch server 
     });
   });
 
+  it('marks who sees a newer version, so that latest is per viewer: a private v2 never hides a public v1', () => {
+    const audiences = [
+      { version: 1, owner: 'remote-lab', visibility: 'public' },
+      { version: 2, owner: 'remote-lab', visibility: 'private', shared_users: ['dana'] },
+      { version: 3, owner: 'remote-lab', visibility: 'private', shared_groups: ['unmixers'] },
+    ];
+    const marks = supersessions(audiences);
+    expect(Object.fromEntries(marks)).toEqual({
+      3: { is_latest: true, superseded_public: false, superseded_users: [], superseded_groups: [] },
+      2: { is_latest: false, superseded_public: false, superseded_users: ['remote-lab'], superseded_groups: ['unmixers'] },
+      1: { is_latest: false, superseded_public: false, superseded_users: ['dana', 'remote-lab'], superseded_groups: ['unmixers'] },
+    });
+    // What visibilityFilter and latestFilter together keep for each viewer (the search contract's
+    // expectations): anonymous v1, dana v2, a member of unmixers and the owner v3.
+    const keeps = (viewer: { user?: string; groups?: string[] }) =>
+      audiences
+        .filter((a) => a.visibility === 'public' || a.owner === viewer.user || (viewer.user !== undefined && (a.shared_users ?? []).includes(viewer.user)) || (viewer.groups ?? []).some((g) => (a.shared_groups ?? []).includes(g)))
+        .filter((a) => {
+          const mark = marks.get(a.version)!;
+          return !mark.superseded_public && !(viewer.user !== undefined && mark.superseded_users.includes(viewer.user)) && !(viewer.groups ?? []).some((g) => mark.superseded_groups.includes(g));
+        })
+        .map((a) => a.version);
+    expect(keeps({})).toEqual([1]);
+    expect(keeps({ user: 'dana' })).toEqual([2]);
+    expect(keeps({ user: 'x', groups: ['unmixers'] })).toEqual([3]);
+    expect(keeps({ user: 'remote-lab' })).toEqual([3]);
+  });
+
   it('sends the query DSL for each filter, and user text only as words', () => {
     const bool = (query: Parameters<typeof searchRequest>[0]) => (searchRequest(query).query as { bool: { filter: unknown[]; must?: unknown[] } }).bool;
     const publicOnly = { bool: { should: [{ term: { visibility: 'public' } }], minimum_should_match: 1 } };
-    expect(bool({}).filter).toEqual([{ term: { is_latest: true } }, publicOnly]);
+    expect(bool({}).filter).toEqual([latestFilter(undefined), publicOnly]);
+    // latest: no newer version the viewer may see (documents from before the fields: is_latest).
+    const known = { exists: { field: 'superseded_public' } };
+    const legacy = { bool: { filter: [{ term: { is_latest: true } }], must_not: [known] } };
+    expect(latestFilter(undefined)).toEqual({
+      bool: { should: [{ bool: { filter: [known], must_not: [{ term: { superseded_public: true } }] } }, legacy], minimum_should_match: 1 },
+    });
+    expect(latestFilter({ user: 'dana', groups: ['lab', 'hpc'] })).toEqual({
+      bool: {
+        should: [
+          { bool: { filter: [known], must_not: [{ term: { superseded_public: true } }, { term: { superseded_users: 'dana' } }, { terms: { superseded_groups: ['lab', 'hpc'] } }] } },
+          legacy,
+        ],
+        minimum_should_match: 1,
+      },
+    });
+    expect(latestFilter({ admin: true })).toEqual({ term: { is_latest: true } });
     expect(bool({ latest: false }).filter).toEqual([publicOnly]);
     expect(bool({ owner: ' Ward-Lab ' }).filter).toContainEqual({ term: { owner: 'ward-lab' } });
     expect(bool({ type: 'KERAS' }).filter).toContainEqual({ term: { type: 'keras' } });
@@ -346,6 +395,7 @@ describe('ElasticsearchSearchIndex (elasticsearch-mock: no Elasticsearch server 
     expect(await index.rebuild(documents)).toBe(7);
     expect(requests.map((request) => `${request.method} ${request.path}`)).toEqual([
       'GET /_alias/modelhub', // ensure the alias exists
+      'PUT /modelhub/_mapping', // with the supersession fields
       'GET /_alias/modelhub', // which index it points at now
       'PUT /modelhub-v4',
       'POST /_bulk',
@@ -361,8 +411,11 @@ describe('ElasticsearchSearchIndex (elasticsearch-mock: no Elasticsearch server 
     const lines = bulkLines(bulk.body);
     expect(lines.filter((line) => 'index' in line)).toHaveLength(searchFixtures.length);
     expect(lines.every((line) => !('index' in line) || (line.index as { _index: string })._index === 'modelhub-v4')).toBe(true);
-    // Only each servable's highest version is marked latest: mnist-mlp v2, not v1.
-    const latest = lines.filter((line) => 'update' in line).map((line) => (line.update as { _id: string })._id);
+    // Only each servable's highest version is marked latest: mnist-mlp v2, not v1, which is
+    // superseded for everyone (v2 is public).
+    const updates = lines.flatMap((line, i) => ('update' in line ? [{ id: (line.update as { _id: string })._id, doc: lines[i + 1]!.doc as Record<string, unknown> }] : []));
+    const latest = updates.filter((update) => update.doc.is_latest === true).map((update) => update.id);
+    expect(updates.find((update) => update.id === 'lecun-lab/mnist-mlp/v1')?.doc).toMatchObject({ is_latest: false, superseded_public: true });
     expect(latest).toContain('lecun-lab/mnist-mlp/v2');
     expect(latest).not.toContain('lecun-lab/mnist-mlp/v1');
     expect(latest).toHaveLength(new Set(searchFixtures.map((document) => `${document.hub.owner}/${document.hub.name}`)).size);
