@@ -30,7 +30,7 @@ async function setup() {
   const registry = SqliteRegistry.open(':memory:');
   const referenced = await blobs.put(Buffer.from('the model of a published version'));
   const version = await registry.reserveVersion('alice', 'model');
-  const document = publishedDocument({ owner: 'alice', name: 'model', version });
+  const document = publishedDocument({ owner: 'alice', name: 'model', version, title: 'A model' });
   await registry.commitVersion({ ...document, hub: { ...document.hub, files: [{ path: 'm.onnx', sha256: referenced.sha256, size: referenced.size }] } });
   const orphan = await blobs.put(Buffer.from('stored by a publish that died'));
   const inUse = await blobs.put(Buffer.from('stored by a publish still running'));
