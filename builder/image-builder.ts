@@ -15,6 +15,7 @@ import type { PublishedMetadata } from '../schemas/metadata.ts';
 import type { WorkerSpec } from '../servables/python-worker-pool.ts';
 import type { LocalFile } from '../servables/servable.ts';
 import { ensureBaseImages, PYTHON_IMAGE, TORCH_IMAGE, type BaseImageOptions } from './base-images.ts';
+import { ENVIRONMENT_PYTHON, ensureEnvironmentImage, type PipSources } from './environment-image.ts';
 
 export const RUNNER_SCRIPT = fileURLToPath(new URL('../servables/container/runner.py', import.meta.url));
 export const WORKER_SCRIPT = fileURLToPath(new URL('../servables/python/worker.py', import.meta.url));
@@ -29,6 +30,8 @@ export interface ServableBuildInput {
   instance: string;
   /** The Python worker's spec; derived from the document when absent. */
   workerSpec?: Omit<WorkerSpec, 'files_dir'>;
+  /** The image of the servable's declared environment, to build on instead of the base image. */
+  environmentImage?: ServableImage;
 }
 
 export interface ServableBuildOptions {
@@ -38,6 +41,8 @@ export interface ServableBuildOptions {
   workDir?: string;
   /** Passed to `ensureBaseImages` the first time. */
   baseImages?: BaseImageOptions;
+  /** Where the pip of a declared environment's image finds packages. */
+  pip?: PipSources;
 }
 
 const RUNNER_TYPES = new Set(['python', 'sklearn', 'torch']);
@@ -124,7 +129,9 @@ export async function writeBuildContext(dir: string, input: ServableBuildInput):
   };
   await writeFile(path.join(dir, 'spec.json'), JSON.stringify(spec, null, 2));
   await writeFile(path.join(dir, PROCESS_MANIFEST), JSON.stringify({ command: ['{python}', 'runner.py'] }));
-  const from = document.servable.type === 'torch' ? TORCH_IMAGE : PYTHON_IMAGE;
+  const from = input.environmentImage?.ref ?? (document.servable.type === 'torch' ? TORCH_IMAGE : PYTHON_IMAGE);
+  // A declared environment's venv (builder/environment-image.ts) runs the servable.
+  const python = input.environmentImage ? ENVIRONMENT_PYTHON : 'python3';
   await writeFile(
     path.join(dir, 'Dockerfile'),
     [
@@ -134,7 +141,7 @@ export async function writeBuildContext(dir: string, input: ServableBuildInput):
       'WORKDIR /srv/modelhub',
       'USER 10001:10001',
       'EXPOSE 8080',
-      'CMD ["python3", "/srv/modelhub/runner.py"]',
+      `CMD ["${python}", "/srv/modelhub/runner.py"]`,
       '',
     ].join('\n'),
   );
@@ -160,11 +167,16 @@ export async function buildServableImage(
   }
   const contextDir = await mkdtemp(path.join(options.workDir ?? os.tmpdir(), 'modelhub-build-'));
   try {
-    const { kind } = await writeBuildContext(contextDir, input);
+    let environmentImage: ServableImage | undefined;
     if (engine.kind === 'docker') {
       const needsTorch = input.document.servable.type === 'torch';
-      await ensureBaseImages(engine, { ...options.baseImages, torch: needsTorch || options.baseImages?.torch, onLog: options.baseImages?.onLog ?? log });
+      const bases = await ensureBaseImages(engine, { ...options.baseImages, torch: needsTorch || options.baseImages?.torch, onLog: options.baseImages?.onLog ?? log });
+      if (RUNNER_TYPES.has(input.document.servable.type)) {
+        const base = needsTorch && bases.torch ? bases.torch : bases.python;
+        environmentImage = await ensureEnvironmentImage(engine, input.document.servable.environment, base, { pip: options.pip, instance: input.instance, onLog: log, workDir: options.workDir });
+      }
     }
+    const { kind } = await writeBuildContext(contextDir, { ...input, ...(environmentImage ? { environmentImage } : {}) });
     log(`building ${kind === 'generic' ? 'the servable\'s own Dockerfile' : `a ${input.document.servable.type} runner image`} as ${tag}`);
     return await engine.build({ contextDir, tag, labels: servableLabels(input.document, input.instance), onLog: log, signal: options.signal });
   } finally {

@@ -24,6 +24,11 @@ export interface ProcessEnvironmentOptions {
   findLinks?: string[];
   /** Limit for one build (venv and pip together). Default 30 minutes. */
   timeoutMs?: number;
+  /**
+   * Debian packages go into container images (MODELHUB_CONTAINERS=docker): the venv built here,
+   * for inspection, skips them instead of refusing the servable.
+   */
+  debianInImages?: boolean;
 }
 
 export interface BuiltEnvironment {
@@ -110,7 +115,9 @@ export class ProcessEnvironments {
    * never runs apt-get on its host.
    */
   async ensure(environment: ServableEnvironment | undefined, log: (line: string) => void = () => undefined): Promise<BuiltEnvironment | undefined> {
-    if (environment?.debian && environment.debian.length > 0) {
+    if (environment?.debian && environment.debian.length > 0 && this.options.debianInImages) {
+      log(`environment: Debian packages (${environment.debian.join(', ')}) are installed in the servable's image only; inspection runs without them`);
+    } else if (environment?.debian && environment.debian.length > 0) {
       throw new HubError(
         'BUILD_FAILED',
         `Debian packages (${environment.debian.join(', ')}) need a container build (MODELHUB_CONTAINERS=docker): the hub does not apt-get install on its host in process mode`,
@@ -119,7 +126,7 @@ export class ProcessEnvironments {
     }
     const requirements = environment?.python ?? [];
     if (requirements.length === 0) return undefined;
-    const hash = environmentHash(environment!, this.options.python);
+    const hash = environmentHash({ python: requirements }, this.options.python);
     const interpreter = this.interpreterFor(hash);
     const pending = this.building.get(hash);
     if (pending) {

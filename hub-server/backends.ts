@@ -150,9 +150,15 @@ export function createRuntimes(
   runtimes.set('keras', new KerasRuntime());
   runtimes.set('tf-savedmodel', new TfSavedModelRuntime());
   // Declared environments: one venv per environment hash, shared by the servables that declare it.
-  const environments = new ProcessEnvironments({ root: path.join(config.dataDir, 'environments'), python: config.python, indexUrl: config.pip.indexUrl, findLinks: config.pip.findLinks });
+  const environments = new ProcessEnvironments({
+    root: path.join(config.dataDir, 'environments'),
+    python: config.python,
+    indexUrl: config.pip.indexUrl,
+    findLinks: config.pip.findLinks,
+    debianInImages: config.containers === 'docker',
+  });
   for (const runtime of createPythonRuntimes({ python: config.python, environments, logger: (line) => log(line), pidDir: workersDir(config) })) {
-    runtimes.set(runtime.type, new IsolatedRuntime(runtime, containers, containers.engine.isolated));
+    runtimes.set(runtime.type, new IsolatedRuntime(runtime, containers, containers.engine.isolated, config.pip));
   }
   runtimes.set('container', new ContainerServableRuntime(containers));
   return runtimes;

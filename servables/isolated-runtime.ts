@@ -8,6 +8,7 @@
 import { HubError } from '../hub-server/errors.ts';
 import type { PublishedMetadata, ServableBlock } from '../schemas/metadata.ts';
 import { buildServableImage } from '../builder/image-builder.ts';
+import type { PipSources } from '../builder/environment-image.ts';
 import { loadContainerServable, type ContainerRuntimeOptions } from './container-runtime.ts';
 import type { InspectionResult, LocalFile, Servable, ServableRuntime } from './servable.ts';
 
@@ -19,6 +20,8 @@ export class IsolatedRuntime implements ServableRuntime {
     private readonly containers: ContainerRuntimeOptions,
     /** Isolate every servable of this type, not only those that ask. */
     private readonly always: boolean,
+    /** Where a declared environment's image gets its Python packages. */
+    private readonly pip: PipSources = {},
   ) {
     this.type = inner.type;
   }
@@ -40,13 +43,14 @@ export class IsolatedRuntime implements ServableRuntime {
   }
 
   async build(document: PublishedMetadata, files: LocalFile[], log: (line: string) => void): Promise<string> {
-    // Runner images are not given declared environments yet (docs/environments.md): refuse
-    // rather than build an image whose servable cannot import what it declared.
+    // Docker builds the environment into an image layer (builder/environment-image.ts); the
+    // process engine runs the runner with the hub's interpreter, which has none of it: refuse
+    // rather than serve something that cannot import what it declared.
     const environment = document.servable.environment;
-    if (environment?.python?.length || environment?.debian?.length) {
-      throw new HubError('BUILD_FAILED', 'declared environments (servable.environment, requirements.txt, apt.txt ...) are built for process mode only; container images with them are not built yet');
+    if (this.containers.engine.kind !== 'docker' && (environment?.python?.length || environment?.debian?.length)) {
+      throw new HubError('BUILD_FAILED', 'declared environments are built into container images only with MODELHUB_CONTAINERS=docker; without container_isolation, process mode runs the servable in its venv');
     }
-    const image = await buildServableImage(this.containers.engine, { document, files, instance: this.containers.instance }, { onLog: log, workDir: this.containers.workDir });
+    const image = await buildServableImage(this.containers.engine, { document, files, instance: this.containers.instance }, { onLog: log, workDir: this.containers.workDir, pip: this.pip });
     return `image ${image.ref} (${image.id.slice(0, 19)})`;
   }
 

@@ -16,6 +16,7 @@ import {
   resolveEnvironment,
 } from '../../builder/environments.ts';
 import { pipFailure } from '../../builder/process-environments.ts';
+import { environmentDockerfile } from '../../builder/environment-image.ts';
 import { PythonFunction } from '../../sdk/models/python-function.ts';
 import { ServableMetadata } from '../../schemas/metadata.ts';
 import { assertValid } from '../../schemas/validate.ts';
@@ -97,6 +98,20 @@ describe('requirements', () => {
       'ERROR: No matching distribution found for hubtoy==9.9',
     ];
     expect(pipFailure(lines, ['numpy', 'hubtoy==9.9'])).toEqual({ package: 'hubtoy==9.9', message: `${lines[1]} ${lines[2]}` });
+  });
+});
+
+describe('environment images (docker mode)', () => {
+  it('writes apt-get and pip lines with options ended by --, the wheelhouse copied in and --no-index', () => {
+    const dockerfile = environmentDockerfile('modelhub/python:bookworm', { python: ['hubtoy==1.2.0', 'numpy>=1.24; python_version >= "3.8"'], debian: ['jq'] }, { findLinks: ['/srv/wheels'] });
+    expect(dockerfile).toContain('FROM modelhub/python:bookworm\n');
+    expect(dockerfile).toContain('apt-get install -y --no-install-recommends -- python3-pip jq');
+    expect(dockerfile).toContain('COPY wheelhouse/ /tmp/wheelhouse/');
+    expect(dockerfile).toContain('"--no-index","--find-links","/tmp/wheelhouse/0","--","hubtoy==1.2.0","numpy>=1.24; python_version >= \\"3.8\\""]');
+    const debianOnly = environmentDockerfile('modelhub/python:bookworm', { debian: ['libgomp1'] }, {});
+    expect(debianOnly).toContain('-- libgomp1');
+    expect(debianOnly).not.toContain('pip');
+    expect(environmentDockerfile('b', { python: ['x'] }, { indexUrl: 'https://mirror.example/simple' })).toContain('"--index-url","https://mirror.example/simple","--","x"]');
   });
 });
 
