@@ -14,6 +14,7 @@ DEBIAN_PACKAGES=(
   postgresql
   libxml2-utils
   curl
+  git
 )
 
 missing=()
