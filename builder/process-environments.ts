@@ -116,7 +116,7 @@ export class ProcessEnvironments {
    */
   async ensure(environment: ServableEnvironment | undefined, log: (line: string) => void = () => undefined): Promise<BuiltEnvironment | undefined> {
     if (environment?.debian && environment.debian.length > 0 && this.options.debianInImages) {
-      log(`environment: Debian packages (${environment.debian.join(', ')}) are installed in the servable's image only; inspection runs without them`);
+      log(`Debian packages (${environment.debian.join(', ')}) are installed in the servable's image only; inspection runs without them`);
     } else if (environment?.debian && environment.debian.length > 0) {
       throw new HubError(
         'BUILD_FAILED',
@@ -130,11 +130,11 @@ export class ProcessEnvironments {
     const interpreter = this.interpreterFor(hash);
     const pending = this.building.get(hash);
     if (pending) {
-      log(`environment ${hash}: another publish is building it; waiting`);
+      log(`venv ${hash}: another publish is building it; waiting`);
       return { ...(await pending), built: false };
     }
     if (await this.exists(hash)) {
-      log(`environment ${hash}: already built; reusing it`);
+      log(`venv ${hash}: already built; reusing it`);
       return { hash, interpreter, built: false };
     }
     const build = this.build(hash, requirements, log).finally(() => this.building.delete(hash));
@@ -162,7 +162,7 @@ export class ProcessEnvironments {
     const staging = path.join(root, `.building-${hash}-${randomUUID().slice(0, 8)}`);
     await fs.mkdir(root, { recursive: true });
     const started = Date.now();
-    log(`environment ${hash}: building a venv with ${requirements.join(', ')}`);
+    log(`venv ${hash}: building a venv with ${requirements.join(', ')}`);
     // PIP_* sources of the hub's own environment would silently add to the configured ones.
     const env: NodeJS.ProcessEnv = { ...process.env, PIP_NO_INPUT: '1', PIP_DISABLE_PIP_VERSION_CHECK: '1', PYTHONDONTWRITEBYTECODE: '1' };
     if (this.options.indexUrl || this.options.findLinks?.length) {
@@ -191,7 +191,7 @@ export class ProcessEnvironments {
         if (!(await this.exists(hash))) throw error;
         await fs.rm(staging, { recursive: true, force: true });
       }
-      log(`environment ${hash}: built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      log(`venv ${hash}: built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
       return { hash, interpreter: this.interpreterFor(hash), built: true };
     } catch (error) {
       await fs.rm(staging, { recursive: true, force: true }).catch(() => undefined);

@@ -24,7 +24,7 @@ import type { LocalFile, ServableRuntime } from '../servables/servable.ts';
 import { archiveKind, extractArchive, listFiles, safeRelativePath, type ArchiveLimits } from './archive.ts';
 import { IdentifierSync, previousIdentifiers, versionRelations } from '../hub-server/services/identifier-retry.ts';
 
-export const PUBLISH_STEPS = ['validate', 'store', 'inspect', 'build', 'warm-up', 'mint', 'register', 'index', 'ready'] as const;
+export const PUBLISH_STEPS = ['validate', 'store', 'environment', 'inspect', 'build', 'warm-up', 'mint', 'register', 'index', 'ready'] as const;
 export type PublishStep = (typeof PUBLISH_STEPS)[number];
 
 /** A file received with the publish request, already on local disk. */
@@ -96,7 +96,9 @@ export class Publisher {
     // Only servables that become container images have a build step.
     const runtime = this.options.manager.runtimeFor(metadata.servable.type);
     const builds = runtime.needsBuild?.(metadata.servable) === true;
-    const steps: TaskStep[] = PUBLISH_STEPS.filter((step) => step !== 'build' || builds).map((step) => ({ name: step, status: 'PENDING' }));
+    // Only runtimes that install declared environments (Python) have an environment step.
+    const prepares = runtime.prepareEnvironment !== undefined;
+    const steps: TaskStep[] = PUBLISH_STEPS.filter((step) => (step !== 'build' || builds) && (step !== 'environment' || prepares)).map((step) => ({ name: step, status: 'PENDING' }));
     steps[0] = { name: 'validate', status: 'SUCCEEDED', started_at: now, completed_at: now, message: 'the metadata document is valid' };
     const task: TaskDocument = {
       task_id: taskId,
@@ -229,10 +231,19 @@ export class Publisher {
       const { files, local } = await this.storeFiles(uploads, uploadDir, log, this.inFlight.get(task.task_id)!.blobs);
       await finish(`stored ${files.length} file(s), ${files.reduce((a, f) => a + f.size, 0)} bytes`);
 
-      await begin('inspect');
       const runtime = this.options.manager.runtimeFor(metadata.servable.type);
-      // A declared environment is built here, before the servable is imported: pip's output
-      // goes to the task log as it comes.
+      if (steps.some((s) => s.name === 'environment')) {
+        // A declared environment is built before the servable is imported; pip's output goes to
+        // the task log as it comes.
+        await begin('environment');
+        const environmentLines: Promise<void>[] = [];
+        const summary = await runtime
+          .prepareEnvironment!(local, metadata.servable, (line) => environmentLines.push(log(`environment: ${line}`)))
+          .finally(() => Promise.all(environmentLines));
+        await finish(summary);
+      }
+
+      await begin('inspect');
       const inspectLines: Promise<void>[] = [];
       const inspection = await runtime
         .inspect(local, metadata.servable, (line) => inspectLines.push(log(`inspect: ${line}`)))

@@ -38,6 +38,10 @@ export class IsolatedRuntime implements ServableRuntime {
     return this.inner.inspect(files, declared, log);
   }
 
+  prepareEnvironment(files: LocalFile[], declared: ServableBlock, log: (line: string) => void): Promise<string> {
+    return this.inner.prepareEnvironment?.(files, declared, log) ?? Promise.resolve('none: this runtime declares no environments');
+  }
+
   needsBuild(servable: ServableBlock): boolean {
     return this.isolated(servable);
   }

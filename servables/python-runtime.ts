@@ -394,11 +394,22 @@ export class PythonRuntime implements ServableRuntime {
     return (await this.options.environments.ensure(environment, log))?.interpreter;
   }
 
+  async prepareEnvironment(files: LocalFile[], declared: ServableBlock, log: (line: string) => void): Promise<string> {
+    const resolved = await resolveEnvironment(declared.environment, files);
+    for (const warning of resolved.warnings) log(`warning: ${warning}`);
+    const environment = resolved.environment;
+    if (!environment) return `none declared: the hub's interpreter (${this.python})`;
+    log(`from ${resolved.source}: ${[...(environment.python ?? []), ...(environment.debian ?? []).map((p) => `${p} (Debian)`)].join(', ')}`);
+    if (!this.options.environments) return `not built here: ${this.python}`;
+    const built = await this.options.environments.ensure(environment, log);
+    if (!built) return 'nothing to install on the host (the Debian packages go into the image)';
+    return `${built.built ? 'built' : 'reused'} venv ${built.hash} with ${environment.python!.join(', ')}`;
+  }
+
   async inspect(files: LocalFile[], declared: ServableBlock, log: (line: string) => void = () => undefined): Promise<PythonInspectionResult> {
     await this.requireAvailable();
+    // prepareEnvironment built it (the publish's environment step); elsewhere (the SDK) this does.
     const resolved = await resolveEnvironment(declared.environment, files);
-    for (const warning of resolved.warnings) log(`environment: ${warning}`);
-    if (resolved.environment) log(`environment: from ${resolved.source}`);
     const python = await this.interpreterFor(resolved.environment, log);
     const materialized = await materialize(files);
     try {

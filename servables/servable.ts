@@ -81,6 +81,12 @@ export interface ServableRuntime {
    */
   inspect(files: LocalFile[], declared: ServableBlock, log?: (line: string) => void): Promise<InspectionResult>;
   load(document: PublishedMetadata, files: LocalFile[]): Promise<Servable>;
+  /**
+   * Build what the servable declares it needs (`servable.environment`, or requirement files among
+   * its files) before it is inspected, streaming the tools' output to `log` (the publish task's
+   * `environment` step); resolves with a one-line summary. Runtimes without it have no such step.
+   */
+  prepareEnvironment?(files: LocalFile[], declared: ServableBlock, log: (line: string) => void): Promise<string>;
   /** Whether publishing this servable builds an artifact first (a container image). */
   needsBuild?(servable: ServableBlock): boolean;
   /** Build that artifact, streaming its output to `log`; resolves with a one-line summary. */

@@ -99,6 +99,11 @@ describe('declared environments (process mode)', () => {
     expect(fromFile.status, JSON.stringify(fromFile)).toBe('SUCCEEDED');
     expect(builtEnvironments()).toHaveLength(1);
     expect([...buildLines(declared), ...buildLines(fromFile)]).toHaveLength(1);
+    // The environment is its own step, before inspect, in both tasks.
+    for (const task of [declared, fromFile]) {
+      expect(task.steps!.map((step) => step.name).slice(0, 4)).toEqual(['validate', 'store', 'environment', 'inspect']);
+      expect(task.steps!.find((step) => step.name === 'environment')?.message).toMatch(/^(built|reused) venv [0-9a-f]{32} with hubtoy==1\.2\.0$/);
+    }
     const logs = [...(declared.log ?? []), ...(fromFile.log ?? [])];
     expect(logs.some((line) => /pip: Successfully installed hubtoy-1\.2\.0/.test(line))).toBe(true);
 
@@ -116,7 +121,8 @@ describe('declared environments (process mode)', () => {
     const task = await publish(metadata('later', { python: ['hubtoy==1.2.0'] }), [code]);
     expect(task.status).toBe('SUCCEEDED');
     expect(buildLines(task)).toHaveLength(0);
-    expect(task.log?.some((line) => line.includes('already built; reusing it'))).toBe(true);
+    expect(task.log?.some((line) => /environment: venv [0-9a-f]{32}: already built; reusing it/.test(line))).toBe(true);
+    expect(task.steps!.find((step) => step.name === 'environment')?.message).toMatch(/^reused venv/);
     expect(task.log?.some((line) => line.includes('pip:'))).toBe(false);
     expect(builtEnvironments()).toHaveLength(1);
   });
@@ -128,7 +134,7 @@ describe('declared environments (process mode)', () => {
     expect(task.error?.message).toContain('pip could not install hubtoy==9.9');
     expect(task.error?.message).toContain('No matching distribution found for hubtoy==9.9');
     expect((task.error?.details as { package?: string }).package).toBe('hubtoy==9.9');
-    expect(task.error?.step).toBe('inspect');
+    expect(task.error?.step).toBe('environment');
     // Nothing half-built is left under a hash name, and the version is not listed.
     expect(builtEnvironments()).toHaveLength(1);
     expect(fs.readdirSync(environmentsDir()).filter((entry) => entry.startsWith('.building-'))).toEqual([]);
@@ -147,6 +153,7 @@ describe('declared environments (process mode)', () => {
     expect(task.status).toBe('FAILED');
     expect(task.error?.code).toBe('MODELHUB_INVALID_METADATA');
     expect(task.error?.message).toContain('requirements.txt line 2');
+    expect(task.error?.step).toBe('environment');
   });
 
   it('Debian packages in process mode are refused: they need a container build', async () => {
