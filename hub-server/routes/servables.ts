@@ -237,6 +237,10 @@ export default async function servablesRoutes(app: FastifyInstance): Promise<voi
       try {
         const { metadata, uploads } = await receiveUpload(request, uploadDir, config.uploadIdleMs);
         const document = assertValid(ServableMetadata, metadata, 'INVALID_METADATA');
+        // Provenance is the hub's to record (publish-from-git.ts), never an uploader's claim.
+        if (document.hub.source !== undefined) {
+          throw new HubError('INVALID_METADATA', 'hub.source is filled by the hub for a publish from a git repository; leave it out of an upload');
+        }
         app.requirePublisher(request, document.hub.owner);
         const accepted = await publisher.accept(document, uploads, uploadDir);
         await app.tokens.setTaskCreator(accepted.task_id, request.viewer.user ?? null);

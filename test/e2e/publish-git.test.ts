@@ -15,7 +15,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, startTestHub, type TestHub } from '../helpers/test-hub.ts';
-import { getJson, postJson, waitForTask } from '../helpers/hub-http.ts';
+import { getJson, postJson, publishRaw, waitForTask } from '../helpers/hub-http.ts';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'publish-git-e2e-'));
 const repo = path.join(work, 'repo');
@@ -179,6 +179,14 @@ describe('publishing from a git repository', () => {
     await expectRefused(strictHub, { source: { git: 'git@example.org:repo.git', ref: 'v1.0' }, metadata: metadata('x') }, /is not a URL/);
     await expectRefused(strictHub, { source: { git: `${httpBase}/repo.git`, ref: '--upload-pack=touch' }, metadata: metadata('x') }, /not a tag, branch or commit name/);
     await expectRefused(localHub, { source: { git: `file://${repo}`, ref: 'v1.0' }, metadata: { hub: { owner: 'git', name: 'bad' } } }, /datacite/);
+  });
+
+  it('an upload cannot claim a git source: hub.source is the hub\'s to fill', async () => {
+    const claimed = { ...metadata('claimed'), hub: { owner: 'git', name: 'claimed', source: { git: 'https://example.org/x.git', ref: 'v1', commit: 'a'.repeat(40) } } };
+    const reply = await publishRaw(strictHub.url, claimed, [{ name: 'model.py', bytes: new TextEncoder().encode('def run(x):\n    return x\n') }]);
+    expect(reply.status, JSON.stringify(reply.body)).toBe(400);
+    expect(reply.body.error.code).toBe('MODELHUB_INVALID_METADATA');
+    expect(reply.body.error.message).toContain('hub.source is filled by the hub');
   });
 
   it('`modelhub publish git+file://…@v1.0` publishes the tag', async () => {
