@@ -101,6 +101,7 @@ export function pipFailure(lines: readonly string[], requirements: readonly stri
 
 export class ProcessEnvironments {
   private readonly building = new Map<string, Promise<BuiltEnvironment>>();
+  private swept: Promise<void> | undefined;
 
   constructor(private readonly options: ProcessEnvironmentOptions) {}
 
@@ -126,6 +127,7 @@ export class ProcessEnvironments {
     }
     const requirements = environment?.python ?? [];
     if (requirements.length === 0) return undefined;
+    await (this.swept ??= this.sweepUnfinished());
     const hash = environmentHash({ python: requirements }, this.options.python);
     const interpreter = this.interpreterFor(hash);
     const pending = this.building.get(hash);
@@ -140,6 +142,17 @@ export class ProcessEnvironments {
     const build = this.build(hash, requirements, log).finally(() => this.building.delete(hash));
     this.building.set(hash, build);
     return build;
+  }
+
+  /**
+   * Builds a stopped hub left half-done (`.building-*`). Run once, before this hub's first build:
+   * one hub owns a data folder, so none of them is still being written.
+   */
+  private async sweepUnfinished(): Promise<void> {
+    const entries = await fs.readdir(this.options.root).catch(() => [] as string[]);
+    for (const entry of entries.filter((name) => name.startsWith('.building-'))) {
+      await fs.rm(path.join(this.options.root, entry), { recursive: true, force: true }).catch(() => undefined);
+    }
   }
 
   private async exists(hash: string): Promise<boolean> {

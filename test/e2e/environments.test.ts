@@ -76,6 +76,8 @@ describe('declared environments (process mode)', () => {
     await exec(PYTHON, ['-m', 'pip', 'wheel', '--no-index', '--no-build-isolation', '--no-deps', '-w', wheelhouse, pkg]);
     expect(fs.readdirSync(wheelhouse)).toEqual(['hubtoy-1.2.0-py3-none-any.whl']);
     hub = await startTestHub({ env: { MODELHUB_PIP_FIND_LINKS: wheelhouse } });
+    // What a hub killed mid-build leaves: swept before the first build.
+    fs.mkdirSync(path.join(hub.dataDir, 'environments', '.building-0123abcd-killed', 'lib'), { recursive: true });
   });
 
   afterAll(async () => {
@@ -137,7 +139,7 @@ describe('declared environments (process mode)', () => {
     expect(task.error?.step).toBe('environment');
     // Nothing half-built is left under a hash name, and the version is not listed.
     expect(builtEnvironments()).toHaveLength(1);
-    expect(fs.readdirSync(environmentsDir()).filter((entry) => entry.startsWith('.building-'))).toEqual([]);
+    expect(fs.readdirSync(environmentsDir()).filter((entry) => entry.startsWith('.building-'))).toEqual([]); // the killed build's too
     expect((await fetch(`${hub.url}/api/v1/servables/envs/unsatisfiable`)).status).toBe(404);
   });
 
