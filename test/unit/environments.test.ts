@@ -129,3 +129,31 @@ describe('SDK requirements', () => {
     expect(model.setRequirements([]).toMetadata().servable.environment).toBeUndefined();
   });
 });
+
+describe('git sources (no network: what is refused before git runs)', () => {
+  it('accepts https and http, refuses transports, other schemes, scp forms and local repositories unless allowed', async () => {
+    const { checkGitUrl, checkGitRef } = await import('../../builder/git-source.ts');
+    expect(checkGitUrl('https://git.example.org/lab/model.git', false)).toEqual({ url: 'https://git.example.org/lab/model.git', local: false });
+    expect(checkGitUrl('http://127.0.0.1:8080/repo.git', false).local).toBe(false);
+    for (const url of ['ext::sh -c touch% /tmp/x', 'fd::3', 'ssh://host/repo.git', 'git://host/repo.git', 'git@host:repo.git', 'ftp://host/repo', '-uhttps://x', '']) {
+      expect(hubError(() => checkGitUrl(url, true)).code, url).toBe('MODELHUB_BAD_REQUEST');
+    }
+    for (const url of ['file:///srv/repo', '/srv/repo', './repo']) {
+      expect(hubError(() => checkGitUrl(url, false)).message, url).toContain('MODELHUB_GIT_ALLOW_LOCAL=true');
+      expect(checkGitUrl(url, true).local).toBe(true);
+    }
+    for (const ref of ['v1.0', 'main', 'release/2024-01', '0123abcdef', 'a'.repeat(40)]) expect(checkGitRef(ref)).toBe(ref);
+    for (const ref of ['--upload-pack=x', '-b', 'a..b', 'a b', 'x@{1}', 'tag.lock', 'a//b', '']) {
+      expect(hubError(() => checkGitRef(ref)).code, ref).toBe('MODELHUB_BAD_REQUEST');
+    }
+  });
+
+  it('the CLI reads git+URL@ref (pip\'s form)', async () => {
+    const { parseGitSpec } = await import('../../sdk/operations/publish-from-git.ts');
+    expect(parseGitSpec('git+https://host/lab/model.git@v1.0')).toEqual({ git: 'https://host/lab/model.git', ref: 'v1.0' });
+    expect(parseGitSpec('git+https://user@host/lab/model.git@abc1234')).toEqual({ git: 'https://user@host/lab/model.git', ref: 'abc1234' });
+    expect(parseGitSpec('git+file:///tmp/repo@main')).toEqual({ git: 'file:///tmp/repo', ref: 'main' });
+    expect(parseGitSpec('model.onnx')).toBeUndefined();
+    expect(() => parseGitSpec('git+https://host/repo.git')).toThrow(/names no ref/);
+  });
+});
