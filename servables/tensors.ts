@@ -70,7 +70,8 @@ const DTYPES_BY_V2 = Object.fromEntries(
 ) as Record<string, Dtype>;
 
 export function dtypeFromV2(datatype: string): Dtype | undefined {
-  return DTYPES_BY_V2[datatype];
+  // Own properties only: a request's "constructor" or "toString" is no datatype.
+  return Object.hasOwn(DTYPES_BY_V2, datatype) ? DTYPES_BY_V2[datatype] : undefined;
 }
 
 export function bytesPerElement(dtype: Dtype): number {
