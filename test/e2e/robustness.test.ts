@@ -849,6 +849,13 @@ describe('robustness: issue 19 bad input', () => {
       const instead = await json(hub.url, 'POST', add, { inputs: { a: inputs.a, [name]: [[1, 2, 3]] } });
       expectHubError(instead, 422, 'MODELHUB_INVALID_INPUTS', `input ${name} instead of b`);
     }
+    // v2: a datatype named like a prototype member is an unknown datatype, in the protocol's error.
+    for (const datatype of ['constructor', 'toString', '__proto__']) {
+      const v2 = await json(hub.url, 'POST', '/v2/models/issue19.add/infer', {
+        inputs: [{ name: 'a', shape: [1, 3], datatype, data: [1, 2, 3] }, { name: 'b', shape: [1, 3], datatype: 'FP32', data: [1, 2, 3] }],
+      });
+      expectV2Error(v2, 400, `v2 datatype ${datatype}`);
+    }
     // "__proto__" as a key is refused when the body is parsed (prototype poisoning).
     expectHubError(await json(hub.url, 'POST', add, '{"inputs": {"a": [[1,2,3]], "b": [[1,2,3]], "__proto__": [[1]]}}'), 400, 'MODELHUB_BAD_REQUEST', '__proto__ input');
     await addStillRuns();
