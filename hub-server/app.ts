@@ -12,6 +12,7 @@ import { HubError, toHubError, type ErrorName } from './errors.ts';
 import { checkJsonDepth } from '../servables/tensors.ts';
 import path from 'node:path';
 import hubServices from './plugins/hub-services.ts';
+import { openActionStore } from './backends.ts';
 import identity, { type TokenResolver } from './plugins/identity.ts';
 import rateLimit from './plugins/rate-limit.ts';
 import actionsPlugin from './routes/actions.ts';
@@ -190,6 +191,8 @@ export async function buildApp(config: HubConfig, options: BuildAppOptions = {})
     prefix: '/actions',
     runService: app.hub.gateway,
     dataDir: path.join(config.dataDir, 'actions'),
+    // PostgreSQL mode: actions in the shared database, so every replica finds them.
+    store: await openActionStore(config, app.hub.database, path.join(config.dataDir, 'actions')),
     // A token given to the Action Provider needs the run scope, as for every other way to run.
     identify: (request) => app.identifyRunner(request),
     publicUrl: config.publicUrl,

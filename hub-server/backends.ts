@@ -7,6 +7,7 @@ import path from 'node:path';
 import { ConfigError, type HubConfig } from './config.ts';
 import type { PostgresDatabase } from './adapters/postgres-database.ts';
 import type { TokenStore } from './ports/token-store.ts';
+import type { ActionStore } from './ports/action-store.ts';
 import type { BlobStore } from './ports/blob-store.ts';
 import type { IdentifierMinter } from './ports/identifier-minter.ts';
 import type { Registry } from './ports/registry.ts';
@@ -71,6 +72,16 @@ export async function openTokenStore(config: HubConfig, database?: PostgresDatab
   }
   const { PostgresTokenStore } = await import('./adapters/postgres-token-store.ts');
   return withDatabase(config, database, (db) => PostgresTokenStore.open(db));
+}
+
+/** Action Provider actions: PostgreSQL when MODELHUB_DATABASE_URL is set (found from every replica), else SQLite in `dataDir`. */
+export async function openActionStore(config: HubConfig, database: PostgresDatabase | undefined, dataDir: string): Promise<ActionStore> {
+  if (!config.databaseUrl) {
+    const { SqliteActionStore } = await import('./actions/action-store.ts');
+    return new SqliteActionStore(dataDir);
+  }
+  const { PostgresActionStore } = await import('./adapters/postgres-action-store.ts');
+  return withDatabase(config, database, (db) => PostgresActionStore.open(db));
 }
 
 /** Runs `open` on the given pool, or on one of its own that the adapter then owns. */

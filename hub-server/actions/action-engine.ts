@@ -9,7 +9,7 @@ import type { ActionRequest, ActionStatus } from '../../schemas/actions.ts';
 import { HubError, toHubError } from '../errors.ts';
 import type { Viewer } from '../ports/search-index.ts';
 import type { RunService, ServableRef } from '../services/run-service.ts';
-import type { ActionRecord, ActionStore } from './action-store.ts';
+import type { ActionLogPage, ActionRecord, ActionStore } from '../ports/action-store.ts';
 import { secondsToDuration } from './iso-duration.ts';
 import { creatorUrn } from './principals.ts';
 
@@ -102,28 +102,29 @@ export class ActionEngine {
   ) {}
 
   /** Resumes what a restart interrupted and starts the expiry sweeper. */
-  start(): void {
-    this.store.releaseExpired(Date.now());
-    for (const record of this.store.listByStatus(['ACTIVE', 'INACTIVE'])) {
+  async start(): Promise<void> {
+    await this.store.releaseExpired(Date.now());
+    for (const record of await this.store.listByStatus(['ACTIVE', 'INACTIVE'])) {
       if (record.deadline !== null && record.deadline <= Date.now()) {
-        this.finish(record, 'FAILED', 'Deadline passed', {
+        await this.finish(record, 'FAILED', 'Deadline passed', {
           error: { code: 'MODELHUB_DEADLINE_EXCEEDED', message: 'The deadline passed while the hub was down' },
         }, 'DeadlineExceeded');
       } else if (record.attempts >= this.options.maxAttempts) {
-        this.finish(record, 'FAILED', 'Interrupted', {
+        await this.finish(record, 'FAILED', 'Interrupted', {
           error: {
             code: 'MODELHUB_INTERNAL',
             message: `The hub restarted during this action ${record.attempts} times; it was not run again`,
           },
         }, 'ActionAbandoned');
       } else {
-        this.log(record, 'ActionResumed', 'The hub restarted while the action ran; running it again', {
+        await this.log(record, 'ActionResumed', 'The hub restarted while the action ran; running it again', {
           attempt: record.attempts + 1,
         });
-        this.execute(record);
+        await this.execute(record);
       }
     }
-    this.sweeper = setInterval(() => this.store.releaseExpired(Date.now()), this.options.sweepIntervalMs);
+    // A failed sweep (the store briefly unavailable) is simply tried again at the next interval.
+    this.sweeper = setInterval(() => void this.store.releaseExpired(Date.now()).catch(() => undefined), this.options.sweepIntervalMs);
     this.sweeper.unref();
   }
 
@@ -139,7 +140,7 @@ export class ActionEngine {
   }): Promise<{ status: ActionStatus; created: boolean }> {
     const creator = creatorUrn(input.viewer);
     const requestHash = hashRequest(input.request);
-    const existing = this.store.findByRequest(input.provider, creator, input.request.request_id);
+    const existing = await this.store.findByRequest(input.provider, creator, input.request.request_id);
     if (existing) {
       if (existing.requestHash !== requestHash) {
         // The specification lists 400 for a /run that cannot be accepted; it has no 409 there.
@@ -168,9 +169,19 @@ export class ActionEngine {
       deadline: input.request.deadline ? Date.parse(input.request.deadline) : null,
       attempts: 0,
     };
-    this.store.insert(record);
-    this.log(record, 'ActionStarted', `Action accepted for ${describeTarget(input.provider, input.request.body)}`);
-    const running = this.execute(record);
+    try {
+      await this.store.insert(record);
+    } catch (error) {
+      // The same request_id submitted at the same moment (on another replica, say): one insert wins
+      // and the other answers with the action it made, as a repeated /run does.
+      const winner = error instanceof HubError && error.code === 'MODELHUB_CONFLICT'
+        ? await this.store.findByRequest(input.provider, creator, input.request.request_id)
+        : undefined;
+      if (winner && winner.requestHash === requestHash) return { status: toStatusDocument(winner), created: false };
+      throw error;
+    }
+    await this.log(record, 'ActionStarted', `Action accepted for ${describeTarget(input.provider, input.request.body)}`);
+    const running = await this.execute(record);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       running.done,
@@ -179,54 +190,54 @@ export class ActionEngine {
       }),
     ]);
     clearTimeout(timer);
-    return { status: toStatusDocument(this.store.get(record.actionId) ?? record), created: true };
+    return { status: toStatusDocument((await this.store.get(record.actionId)) ?? record), created: true };
   }
 
   /** The stored action, unless it is unknown, under another provider, or past its release. */
-  find(provider: string, actionId: string): ActionRecord {
-    const record = this.store.get(actionId);
+  async find(provider: string, actionId: string): Promise<ActionRecord> {
+    const record = await this.store.get(actionId);
     if (!record || record.provider !== provider) throw new HubError('ACTION_NOT_FOUND', actionId);
     if (record.completionTime !== null) {
       const expires = Date.parse(record.completionTime) + record.releaseAfterSeconds * 1000;
       if (expires <= Date.now()) {
-        this.store.delete(actionId);
+        await this.store.delete(actionId);
         throw new HubError('ACTION_NOT_FOUND', `${actionId} (released after its release_after)`);
       }
     }
     return record;
   }
 
-  cancel(record: ActionRecord, by: Viewer): ActionStatus {
+  async cancel(record: ActionRecord, by: Viewer): Promise<ActionStatus> {
     if (record.status === 'SUCCEEDED' || record.status === 'FAILED') {
       throw new HubError('CONFLICT', `action ${record.actionId} already ${record.status}; nothing to cancel`, {
         details: { status: record.status },
       });
     }
     const running = this.running.get(record.actionId);
-    this.finish(record, 'FAILED', 'Cancelled', {
+    await this.finish(record, 'FAILED', 'Cancelled', {
       cancelled: true,
       error: { code: 'MODELHUB_CANCELLED', message: `Cancelled by ${creatorUrn(by)}` },
     }, 'ActionCancelled');
     running?.controller.abort(new HubError('CONFLICT', 'the action was cancelled'));
-    return toStatusDocument(this.store.get(record.actionId) ?? record);
+    return toStatusDocument((await this.store.get(record.actionId)) ?? record);
   }
 
-  release(record: ActionRecord): ActionStatus {
+  async release(record: ActionRecord): Promise<ActionStatus> {
     if (record.status === 'ACTIVE' || record.status === 'INACTIVE') {
       throw new HubError('CONFLICT', `action ${record.actionId} is still ${record.status}; cancel it or wait for it to finish`, {
         details: { status: record.status },
       });
     }
     const last = toStatusDocument(record);
-    this.store.delete(record.actionId);
+    await this.store.delete(record.actionId);
     return last;
   }
 
-  readLog(record: ActionRecord, marker: number, limit: number) {
+  readLog(record: ActionRecord, marker: number, limit: number): Promise<ActionLogPage> {
     return this.store.readLog(record.actionId, marker, limit);
   }
 
-  list(provider: string): ActionRecord[] {
+  list(provider: string): Promise<ActionRecord[]> {
     return this.store.listByStatus(['ACTIVE', 'INACTIVE', 'SUCCEEDED', 'FAILED'], provider);
   }
 
@@ -242,23 +253,27 @@ export class ActionEngine {
     await Promise.allSettled(inFlight.map((running) => running.done));
   }
 
-  private execute(record: ActionRecord): Running {
+  private async execute(record: ActionRecord): Promise<Running> {
     const controller = new AbortController();
     record.attempts += 1;
     record.displayStatus = 'Running';
-    this.store.update(record);
+    await this.store.update(record);
     const target = targetOf(record.provider, record.request.body);
-    this.log(record, 'RunStarted', `Running ${formatRef(target.ref)}`, { attempt: record.attempts });
+    await this.log(record, 'RunStarted', `Running ${formatRef(target.ref)}`, { attempt: record.attempts });
 
     const running: Running = { controller, done: Promise.resolve() };
     if (record.deadline !== null) {
       running.timer = setTimeout(() => {
         const error = new HubError('DEADLINE_EXCEEDED', `deadline ${new Date(record.deadline ?? 0).toISOString()}`);
-        const current = this.store.get(record.actionId);
-        if (current && current.status === 'ACTIVE') {
-          this.finish(current, 'FAILED', 'Deadline passed', errorDetails(error), 'DeadlineExceeded');
-        }
-        controller.abort(error);
+        void (async () => {
+          const current = await this.store.get(record.actionId);
+          if (current && current.status === 'ACTIVE') {
+            await this.finish(current, 'FAILED', 'Deadline passed', errorDetails(error), 'DeadlineExceeded');
+          }
+        })()
+          // The store unreachable: the run is still stopped; the next start settles the record.
+          .catch(() => undefined)
+          .finally(() => controller.abort(error));
       }, Math.max(0, record.deadline - Date.now()));
       running.timer.unref();
     }
@@ -274,19 +289,21 @@ export class ActionEngine {
         record.viewer,
       )
       .then(
-        (reply) => {
-          const current = this.store.get(record.actionId);
+        async (reply) => {
+          const current = await this.store.get(record.actionId);
           if (!current || current.status !== 'ACTIVE') return;
-          this.finish(current, 'SUCCEEDED', 'Succeeded', { ...reply }, 'RunSucceeded');
+          await this.finish(current, 'SUCCEEDED', 'Succeeded', { ...reply }, 'RunSucceeded');
         },
-        (error: unknown) => {
+        async (error: unknown) => {
           if (this.closing) return;
-          const current = this.store.get(record.actionId);
+          const current = await this.store.get(record.actionId);
           if (!current || current.status !== 'ACTIVE') return;
           const hubError = toHubError(error, 'SERVABLE_FAILED');
-          this.finish(current, 'FAILED', 'Failed', errorDetails(hubError), 'RunFailed');
+          await this.finish(current, 'FAILED', 'Failed', errorDetails(hubError), 'RunFailed');
         },
       )
+      // The store unreachable when the run ended: the action stays ACTIVE and the next start resumes it.
+      .catch(() => undefined)
       .finally(() => {
         clearTimeout(running.timer);
         this.running.delete(record.actionId);
@@ -295,24 +312,24 @@ export class ActionEngine {
     return running;
   }
 
-  private finish(
+  private async finish(
     record: ActionRecord,
     status: 'SUCCEEDED' | 'FAILED',
     displayStatus: string,
     details: Record<string, unknown>,
     logCode: string,
-  ): void {
+  ): Promise<void> {
     record.status = status;
     record.displayStatus = displayStatus;
     record.details = details;
     record.completionTime = now();
-    this.store.update(record);
+    await this.store.update(record);
     const error = (details.error as { message?: string } | undefined)?.message;
-    this.log(record, logCode, error ? `${displayStatus}: ${error}` : displayStatus);
+    await this.log(record, logCode, error ? `${displayStatus}: ${error}` : displayStatus);
   }
 
-  private log(record: ActionRecord, code: string, description: string, details?: Record<string, unknown>): void {
-    this.store.appendLog(record.actionId, { time: now(), code, description, ...(details ? { details } : {}) });
+  private async log(record: ActionRecord, code: string, description: string, details?: Record<string, unknown>): Promise<void> {
+    await this.store.appendLog(record.actionId, { time: now(), code, description, ...(details ? { details } : {}) });
   }
 }
 

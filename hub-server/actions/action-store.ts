@@ -6,28 +6,11 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { ActionLogEntry, ActionRequest, ActionStatusValue } from '../../schemas/actions.ts';
+import { HubError } from '../errors.ts';
+import { actionExpiresAt, type ActionLogPage, type ActionRecord, type ActionStore } from '../ports/action-store.ts';
 import type { Viewer } from '../ports/search-index.ts';
 
-export interface ActionRecord {
-  actionId: string;
-  /** `inference` or `servables/{owner}/{name}`: an action is only found under its own provider. */
-  provider: string;
-  creator: string;
-  requestId: string;
-  requestHash: string;
-  request: ActionRequest;
-  /** The caller as identified at /run: a resumed action runs with the same rights. */
-  viewer: Viewer;
-  status: ActionStatusValue;
-  displayStatus: string;
-  details: Record<string, unknown>;
-  startTime: string;
-  completionTime: string | null;
-  releaseAfterSeconds: number;
-  /** ms since the epoch, from the request's `deadline`. */
-  deadline: number | null;
-  attempts: number;
-}
+export type { ActionRecord } from '../ports/action-store.ts';
 
 interface Row {
   action_id: string;
@@ -101,12 +84,7 @@ function fromRow(row: Row): ActionRecord {
   };
 }
 
-const expiresAt = (record: ActionRecord): number | null =>
-  record.completionTime === null
-    ? null
-    : Date.parse(record.completionTime) + record.releaseAfterSeconds * 1000;
-
-export class ActionStore {
+export class SqliteActionStore implements ActionStore {
   private readonly db: Database.Database;
 
   constructor(dataDir: string) {
@@ -117,7 +95,18 @@ export class ActionStore {
     this.db.exec(SCHEMA);
   }
 
-  insert(record: ActionRecord): void {
+  async insert(record: ActionRecord): Promise<void> {
+    try {
+      this.insertRow(record);
+    } catch (error) {
+      if (String((error as { code?: unknown }).code).startsWith('SQLITE_CONSTRAINT')) {
+        throw new HubError('CONFLICT', `action ${record.actionId} or its request_id exists already`, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  private insertRow(record: ActionRecord): void {
     this.db
       .prepare(
         `INSERT INTO actions (action_id, provider, creator, request_id, request_hash, request_json,
@@ -143,12 +132,12 @@ export class ActionStore {
         release_after_s: record.releaseAfterSeconds,
         deadline_ms: record.deadline,
         attempts: record.attempts,
-        expires_at_ms: expiresAt(record),
+        expires_at_ms: actionExpiresAt(record),
       });
   }
 
   /** Writes the mutable part of an action: its status, details and attempts. */
-  update(record: ActionRecord): void {
+  async update(record: ActionRecord): Promise<void> {
     this.db
       .prepare(
         `UPDATE actions SET status = ?, display_status = ?, details_json = ?, completion_time = ?,
@@ -160,26 +149,26 @@ export class ActionStore {
         JSON.stringify(record.details),
         record.completionTime,
         record.attempts,
-        expiresAt(record),
+        actionExpiresAt(record),
         record.actionId,
       );
   }
 
-  get(actionId: string): ActionRecord | undefined {
+  async get(actionId: string): Promise<ActionRecord | undefined> {
     const row = this.db.prepare('SELECT * FROM actions WHERE action_id = ?').get(actionId) as
       | Row
       | undefined;
     return row ? fromRow(row) : undefined;
   }
 
-  findByRequest(provider: string, creator: string, requestId: string): ActionRecord | undefined {
+  async findByRequest(provider: string, creator: string, requestId: string): Promise<ActionRecord | undefined> {
     const row = this.db
       .prepare('SELECT * FROM actions WHERE provider = ? AND creator = ? AND request_id = ?')
       .get(provider, creator, requestId) as Row | undefined;
     return row ? fromRow(row) : undefined;
   }
 
-  listByStatus(statuses: readonly ActionStatusValue[], provider?: string): ActionRecord[] {
+  async listByStatus(statuses: readonly ActionStatusValue[], provider?: string): Promise<ActionRecord[]> {
     const marks = statuses.map(() => '?').join(', ');
     const rows = (
       provider === undefined
@@ -191,7 +180,11 @@ export class ActionStore {
     return rows.map(fromRow);
   }
 
-  delete(actionId: string): void {
+  async delete(actionId: string): Promise<void> {
+    this.deleteRows(actionId);
+  }
+
+  private deleteRows(actionId: string): void {
     this.db.transaction(() => {
       this.db.prepare('DELETE FROM action_log WHERE action_id = ?').run(actionId);
       this.db.prepare('DELETE FROM actions WHERE action_id = ?').run(actionId);
@@ -199,15 +192,15 @@ export class ActionStore {
   }
 
   /** Releases every completed action whose `release_after` has passed; returns how many. */
-  releaseExpired(now: number): number {
+  async releaseExpired(now: number): Promise<number> {
     const expired = this.db
       .prepare('SELECT action_id FROM actions WHERE expires_at_ms IS NOT NULL AND expires_at_ms <= ?')
       .all(now) as { action_id: string }[];
-    for (const { action_id } of expired) this.delete(action_id);
+    for (const { action_id } of expired) this.deleteRows(action_id);
     return expired.length;
   }
 
-  appendLog(actionId: string, entry: ActionLogEntry): void {
+  async appendLog(actionId: string, entry: ActionLogEntry): Promise<void> {
     this.db
       .prepare('INSERT INTO action_log (action_id, time, code, description, details_json) VALUES (?, ?, ?, ?, ?)')
       .run(
@@ -220,7 +213,7 @@ export class ActionStore {
   }
 
   /** One page of an action's log; `after` is the last sequence number already seen. */
-  readLog(actionId: string, after: number, limit: number): { entries: ActionLogEntry[]; last: number; more: boolean } {
+  async readLog(actionId: string, after: number, limit: number): Promise<ActionLogPage> {
     const rows = this.db
       .prepare(
         'SELECT seq, time, code, description, details_json FROM action_log WHERE action_id = ? AND seq > ? ORDER BY seq LIMIT ?',
@@ -245,7 +238,7 @@ export class ActionStore {
     };
   }
 
-  close(): void {
-    this.db.close();
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
   }
 }

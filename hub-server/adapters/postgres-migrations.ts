@@ -153,4 +153,39 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       ALTER TABLE tasks ADD COLUMN replica_id TEXT;
     `,
   },
+  {
+    name: 'actions',
+    sql: `
+      CREATE TABLE actions (
+        action_id       TEXT PRIMARY KEY,
+        provider        TEXT    NOT NULL,
+        creator         TEXT    NOT NULL,
+        request_id      TEXT    NOT NULL,
+        request_hash    TEXT    NOT NULL,
+        request         JSONB   NOT NULL,
+        viewer          JSONB   NOT NULL,
+        status          TEXT    NOT NULL,
+        display_status  TEXT    NOT NULL,
+        details         JSONB   NOT NULL,
+        start_time      TEXT    NOT NULL,
+        completion_time TEXT,
+        release_after_s INTEGER NOT NULL,
+        deadline_ms     BIGINT,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        expires_at_ms   BIGINT,
+        UNIQUE (provider, creator, request_id)
+      );
+      CREATE INDEX actions_by_status ON actions (status, start_time);
+      CREATE INDEX actions_by_expiry ON actions (expires_at_ms) WHERE expires_at_ms IS NOT NULL;
+      CREATE TABLE action_log (
+        seq         BIGSERIAL PRIMARY KEY,
+        action_id   TEXT NOT NULL REFERENCES actions (action_id) ON DELETE CASCADE,
+        time        TEXT NOT NULL,
+        code        TEXT NOT NULL,
+        description TEXT NOT NULL,
+        details     JSONB
+      );
+      CREATE INDEX action_log_by_action ON action_log (action_id, seq);
+    `,
+  },
 ];

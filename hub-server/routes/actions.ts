@@ -21,7 +21,8 @@ import {
 import { ErrorDocument, OwnerNameParams } from '../../schemas/api.ts';
 import type { PublishedMetadata } from '../../schemas/metadata.ts';
 import { ActionEngine, targetOf, toStatusDocument } from '../actions/action-engine.ts';
-import { ActionStore, type ActionRecord } from '../actions/action-store.ts';
+import { SqliteActionStore } from '../actions/action-store.ts';
+import type { ActionRecord, ActionStore } from '../ports/action-store.ts';
 import { servableActionInputSchema, type JsonSchema } from '../actions/input-schema.ts';
 import { durationSeconds, secondsToDuration } from '../actions/iso-duration.ts';
 import { creatorUrn, groupUrn, isAllowed, isAnonymous, principalsOf, userUrn } from '../actions/principals.ts';
@@ -32,8 +33,10 @@ import type { RunService, ServableRef } from '../services/run-service.ts';
 
 export interface ActionsPluginOptions {
   runService: RunService;
-  /** The SQLite file of actions goes here: actions survive restarts. */
+  /** The SQLite file of actions goes here (unless `store` is given): actions survive restarts. */
   dataDir: string;
+  /** Where actions live instead (PostgreSQL, shared by replicas); the plugin closes it. */
+  store?: ActionStore;
   /** The caller; anonymous = {}. Throws HubError(UNAUTHENTICATED) for a bad token. */
   identify: (request: FastifyRequest) => Promise<Viewer>;
   publicUrl: string;
@@ -75,7 +78,7 @@ const errorReplies = {
 };
 
 export default async function actionsPlugin(app: FastifyInstance, opts: ActionsPluginOptions): Promise<void> {
-  const store = new ActionStore(opts.dataDir);
+  const store = opts.store ?? new SqliteActionStore(opts.dataDir);
   const engine = new ActionEngine(store, opts.runService, {
     syncWaitMs: opts.syncWaitMs ?? 1500,
     maxAttempts: 3,
@@ -84,7 +87,7 @@ export default async function actionsPlugin(app: FastifyInstance, opts: ActionsP
   app.addHook('onReady', async () => engine.start());
   app.addHook('onClose', async () => {
     await engine.close();
-    store.close();
+    await store.close();
   });
 
   // A request document that fails its schema is the specification's 400, in the hub's error body.
@@ -230,7 +233,7 @@ export default async function actionsPlugin(app: FastifyInstance, opts: ActionsP
       const viewer = await caller(request);
       await kind.guard(request, viewer);
       const { action_id } = request.params as { action_id: string };
-      const record = engine.find(kind.key(request), action_id);
+      const record = await engine.find(kind.key(request), action_id);
       await mustStillSee(record, viewer);
       const allowed = access === 'monitor' ? record.request.monitor_by ?? [] : record.request.manage_by ?? [];
       if (!isAllowed(viewer, record.creator, allowed)) {
@@ -316,7 +319,7 @@ export default async function actionsPlugin(app: FastifyInstance, opts: ActionsP
     const log = async (request: FastifyRequest) => {
       const { record } = await load(request, 'monitor');
       const { limit = 100, marker } = request.query as { limit?: number; marker?: string };
-      const page = engine.readLog(record, marker === undefined ? 0 : Number(marker), limit);
+      const page = await engine.readLog(record, marker === undefined ? 0 : Number(marker), limit);
       // globus-action-provider-tools' ActionLogReturn (a PaginationWrapper): entries, limit,
       // has_next_page and marker; action_id is the hub's addition.
       return {
@@ -356,8 +359,7 @@ export default async function actionsPlugin(app: FastifyInstance, opts: ActionsP
           .map((s) => s.toUpperCase() as ActionStatusValue);
         const roles = parseList(query.roles ?? 'creator_id', ['creator_id', 'monitor_by', 'manage_by'], 'roles');
         const mine = principalsOf(viewer);
-        const actions = engine
-          .list(kind.key(request))
+        const actions = (await engine.list(kind.key(request)))
           .filter((record) => statuses.includes(record.status))
           .filter((record) => roles.some((role) => hasRole(record, role, mine)))
           .map(toStatusDocument);
