@@ -13,7 +13,7 @@ import type { FastifyInstance } from 'fastify';
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../hub-server/app.ts';
-import { loadConfig } from '../../hub-server/config.ts';
+import { ConfigError, loadConfig } from '../../hub-server/config.ts';
 import { groupsFromClaims, userNameFromClaims } from '../../hub-server/services/federated-identity.ts';
 import { SignInCookie, cookieHeader, readCookie, safeReturnPath } from '../../hub-server/services/web-session.ts';
 import { TEST_CLIENT_ID, TEST_CLIENT_SECRET, startTestOpenIdProvider, type TestOpenIdProvider } from '../fixtures/test-openid-provider.ts';
@@ -225,5 +225,18 @@ describe('identity mapping and session pieces', () => {
     expect(sealer.open(`${sealed.slice(0, -2)}xx`)).toBeUndefined();
     for (const bad of ['//evil.example', 'https://evil.example', '/\\evil.example', 42]) expect(safeReturnPath(bad)).toBe('/');
     expect(safeReturnPath('/models/a/b?version=2')).toBe('/models/a/b?version=2');
+  });
+});
+
+describe('sign-in configuration', () => {
+  it('names the missing or bad variable, and derives the Globus scope from the client id', () => {
+    expect(() => loadConfig({ MODELHUB_OIDC_ISSUER: 'https://idp.example.org' })).toThrow(ConfigError);
+    expect(() => loadConfig({ MODELHUB_OIDC_ISSUER: 'https://idp.example.org' })).toThrow(/MODELHUB_OIDC_CLIENT_ID/);
+    expect(() => loadConfig({ MODELHUB_OIDC_ISSUER: 'https://idp.example.org', MODELHUB_OIDC_CLIENT_ID: 'hub' })).toThrow(/MODELHUB_OIDC_CLIENT_SECRET/);
+    expect(() => loadConfig({ MODELHUB_OIDC_ISSUER: 'not a url', MODELHUB_OIDC_CLIENT_ID: 'hub', MODELHUB_OIDC_CLIENT_SECRET: 's' })).toThrow(/MODELHUB_OIDC_ISSUER/);
+    expect(() => loadConfig({ MODELHUB_GLOBUS_CLIENT_ID: 'abc' })).toThrow(/MODELHUB_GLOBUS_CLIENT_SECRET/);
+    const config = loadConfig({ MODELHUB_GLOBUS_CLIENT_ID: 'abc', MODELHUB_GLOBUS_CLIENT_SECRET: 's' });
+    expect(config.globus).toMatchObject({ authUrl: 'https://auth.globus.org', groupsUrl: 'https://groups.api.globus.org', scope: 'https://auth.globus.org/scopes/abc/action_all' });
+    expect(loadConfig({}).oidc).toBeUndefined();
   });
 });
