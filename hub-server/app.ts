@@ -193,6 +193,7 @@ export async function buildApp(config: HubConfig, options: BuildAppOptions = {})
     dataDir: path.join(config.dataDir, 'actions'),
     // PostgreSQL mode: actions in the shared database, so every replica finds them.
     store: await openActionStore(config, app.hub.database, path.join(config.dataDir, 'actions')),
+    resumeInterrupted: !config.databaseUrl,
     // A token given to the Action Provider needs the run scope, as for every other way to run.
     identify: (request) => app.identifyRunner(request),
     publicUrl: config.publicUrl,

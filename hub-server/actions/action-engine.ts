@@ -20,6 +20,12 @@ export interface ActionEngineOptions {
   maxAttempts: number;
   /** How often expired actions are looked for. */
   sweepIntervalMs: number;
+  /**
+   * Run again, at start, the actions a stop left ACTIVE (default true). Off where the store is
+   * shared by replicas: a starting replica cannot tell another live replica's actions from those of
+   * one that died, and must not run them twice.
+   */
+  resumeInterrupted?: boolean;
 }
 
 export interface ActionTarget {
@@ -104,7 +110,8 @@ export class ActionEngine {
   /** Resumes what a restart interrupted and starts the expiry sweeper. */
   async start(): Promise<void> {
     await this.store.releaseExpired(Date.now());
-    for (const record of await this.store.listByStatus(['ACTIVE', 'INACTIVE'])) {
+    const interrupted = this.options.resumeInterrupted === false ? [] : await this.store.listByStatus(['ACTIVE', 'INACTIVE']);
+    for (const record of interrupted) {
       if (record.deadline !== null && record.deadline <= Date.now()) {
         await this.finish(record, 'FAILED', 'Deadline passed', {
           error: { code: 'MODELHUB_DEADLINE_EXCEEDED', message: 'The deadline passed while the hub was down' },

@@ -37,6 +37,8 @@ export interface ActionsPluginOptions {
   dataDir: string;
   /** Where actions live instead (PostgreSQL, shared by replicas); the plugin closes it. */
   store?: ActionStore;
+  /** Run again at start what a stop left ACTIVE (default true; false where replicas share the store). */
+  resumeInterrupted?: boolean;
   /** The caller; anonymous = {}. Throws HubError(UNAUTHENTICATED) for a bad token. */
   identify: (request: FastifyRequest) => Promise<Viewer>;
   publicUrl: string;
@@ -83,6 +85,7 @@ export default async function actionsPlugin(app: FastifyInstance, opts: ActionsP
     syncWaitMs: opts.syncWaitMs ?? 1500,
     maxAttempts: 3,
     sweepIntervalMs: opts.sweepIntervalMs ?? 60_000,
+    resumeInterrupted: opts.resumeInterrupted ?? true,
   });
   app.addHook('onReady', async () => engine.start());
   app.addHook('onClose', async () => {

@@ -188,6 +188,27 @@ describePostgres('hub replicas on PostgreSQL', () => {
     expect((await getJson(`${first.url}/api/v1/search?q=shared&latest=true`)).body.hits.map((hit: { version: number }) => hit.version)).toEqual([2]);
   });
 
+  it('an action started through one replica is found, monitored and released through the other', async () => {
+    const body = { request_id: 'replica-action-1', body: { servable: 'alice/shared-mlp', inputs: INPUTS } };
+    const started = await postJson(`${first.url}/actions/inference/run`, body, as(aliceToken));
+    expect([200, 202], JSON.stringify(started.body)).toContain(started.status);
+    const id = started.body.action_id as string;
+    let status = started.body;
+    for (const since = Date.now(); status.status === 'ACTIVE' && Date.now() - since < 60_000; ) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      status = (await getJson(`${second.url}/actions/inference/${id}/status`, as(aliceToken))).body;
+    }
+    expect(status).toMatchObject({ action_id: id, status: 'SUCCEEDED' });
+    // The same request_id through the other replica is the same action (idempotent across replicas).
+    const again = await postJson(`${second.url}/actions/inference/run`, body, as(aliceToken));
+    expect(again.status).toBe(200);
+    expect(again.body.action_id).toBe(id);
+    const log = await getJson(`${second.url}/actions/inference/${id}/log`, as(aliceToken));
+    expect(log.body.entries.map((entry: { code: string }) => entry.code)).toContain('RunSucceeded');
+    expect((await postJson(`${second.url}/actions/inference/${id}/release`, {}, as(aliceToken))).status).toBe(200);
+    expect((await getJson(`${first.url}/actions/inference/${id}/status`, as(aliceToken))).status).toBe(404);
+  });
+
   it('keeps a private servable invisible to others on every replica', async () => {
     const accepted = await publishRaw(first.url, onnxMetadata('alice', 'secret-mlp', { visibility: 'private', domains: ['hidden'] }), [{ name: 'm.onnx', bytes: MODEL }], as(aliceToken));
     expect(accepted.status).toBe(202);
