@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { processOutput, type Output } from '../cli-output.ts';
 import { resolveConnection } from '../saved-login.ts';
-import type { FlowDefinition } from './flow-definition.ts';
+import { whoami } from '../operations/sign-in.ts';
+import type { FlowDefinition, FlowRunContext } from './flow-definition.ts';
 import { runFlow, type FlowEvent } from './run-flow.ts';
 import { FlowDefinitionError, formatProblem, validateFlow } from './validate-flow.ts';
 
@@ -33,6 +34,25 @@ function tokenFor(explicit: string | undefined): string | ((actionUrl: string) =
   const { url, token } = resolveConnection();
   if (!token) return undefined;
   return (actionUrl) => (actionUrl === url || actionUrl.startsWith(`${url}/`) ? token : undefined);
+}
+
+/**
+ * `$._context`'s user fields, as the hub this CLI is signed in to knows the caller (`whoami`):
+ * `username`, `user_id` (their Globus identity where they have one, else the hub's URN) and
+ * `identities`. Nothing without a hub token, or when the hub does not answer in 5 s.
+ */
+async function callerContext(url: string | undefined): Promise<Partial<FlowRunContext>> {
+  const connection = resolveConnection({ url });
+  if (!connection.token) return {};
+  try {
+    const me = await whoami({ hubUrl: connection.url, accessToken: connection.token, signal: AbortSignal.timeout(5000) });
+    if (!me.user) return {};
+    const hubUrn = me.user.startsWith('urn:') ? me.user : `urn:modelhub:user:${me.user}`;
+    const globus = me.identities.find((identity) => identity.startsWith('urn:globus:auth:identity:'));
+    return { username: me.user, user_id: globus ?? hubUrn, identities: me.identities };
+  } catch {
+    return {};
+  }
 }
 
 export function formatFlowEvent(event: FlowEvent): string {
@@ -74,11 +94,12 @@ export function registerFlowCommands(program: Command, output: Output = processO
     .action(async (file: string, _opts: unknown, command: Command) => {
       // With the global options: `modelhub --json flow run` and `modelhub flow run --json` (which
       // the program's own --json and --token would otherwise take) both count.
-      const opts = command.optsWithGlobals<{ input?: string; inputJson?: string; token?: string; pollMax: string; json?: boolean }>();
+      const opts = command.optsWithGlobals<{ input?: string; inputJson?: string; token?: string; pollMax: string; json?: boolean; url?: string }>();
       const definition = readJson(file, 'flow definition') as FlowDefinition;
       const input = opts.inputJson !== undefined ? JSON.parse(opts.inputJson) : opts.input ? readJson(opts.input, 'input') : {};
       try {
-        const events = runFlow(definition, input, { token: tokenFor(opts.token), pollMaxMs: Number(opts.pollMax) });
+        const context = await callerContext(opts.url);
+        const events = runFlow(definition, input, { token: tokenFor(opts.token), pollMaxMs: Number(opts.pollMax), context });
         for await (const event of events) {
           output.out(opts.json ? JSON.stringify(event) : formatFlowEvent(event));
           if (event.kind === 'flow_failed') process.exitCode = 1;

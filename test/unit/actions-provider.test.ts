@@ -464,4 +464,13 @@ describe('conformance with the Action Provider toolkit models', () => {
     expect(hubOnly.creator_id).toBe('urn:modelhub:user:frank');
     expect(hubOnly.creator_id).not.toMatch(TOOLKIT_PRINCIPAL);
   });
+
+  it("lets a caller follow an action whose monitor_by names one of their linked Globus identities", async () => {
+    const linked = 'urn:globus:auth:identity:0c1d2e3f-4a5b-4c6d-8e7f-901234567890';
+    const started = (await post('/actions/inference/run', { request_id: rid(), monitor_by: [linked], body: { servable: 'test/sum', inputs: [1] } }, 'alice')).json();
+    const status = (headers: Record<string, string>) =>
+      hub.app.inject({ method: 'GET', url: `/actions/inference/${started.action_id}/status`, headers: { authorization: 'Bearer gina', ...headers } });
+    expect((await status({})).statusCode).toBe(403);
+    expect((await status({ 'x-test-identity-urns': `urn:globus:auth:identity:${GLOBUS_ID},${linked}` })).statusCode).toBe(200);
+  });
 });

@@ -4,6 +4,8 @@
  * Choice operators, and the CLI commands.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
@@ -326,5 +328,51 @@ describe('the Globus Flows language at run time (issue 19)', () => {
     const program = buildCli({ out: (t: string) => lines.push(t), err: (t: string) => lines.push(`ERR ${t}`) }).exitOverride();
     await program.parseAsync(['flow', 'validate', flowFile, '--offline', '--json'], { from: 'user' });
     expect(JSON.parse(lines.join('\n'))).toMatchObject({ valid: true, errors: [] });
+  });
+});
+
+describe('modelhub flow run: $._context from the signed-in hub', () => {
+  it("fills username, user_id and identities from the hub's whoami (a stand-in hub answering whoami as the hub does)", async () => {
+    const identities = ['urn:modelhub:user:alice', 'urn:globus:auth:identity:b8a2f7c4-3d1e-4f5a-9c6b-0e1d2c3b4a59'];
+    const seen: (string | undefined)[] = [];
+    const standIn = createServer((request, response) => {
+      seen.push(request.headers.authorization);
+      response.setHeader('content-type', 'application/json');
+      if (request.url !== '/api/v1/whoami') {
+        response.statusCode = 404;
+        response.end('{}');
+        return;
+      }
+      response.end(JSON.stringify({ user: 'alice', groups: [], admin: false, identities, token_kind: 'api-token', scopes: ['run'], sign_in: { oidc: false } }));
+    });
+    await new Promise<void>((resolve) => standIn.listen(0, '127.0.0.1', resolve));
+    const previous = { url: process.env.MODELHUB_URL, token: process.env.MODELHUB_TOKEN };
+    process.env.MODELHUB_URL = `http://127.0.0.1:${(standIn.address() as AddressInfo).port}`;
+    process.env.MODELHUB_TOKEN = 'mh_test-token';
+    try {
+      const flowFile = path.join(dir, 'context-flow.json');
+      writeFileSync(flowFile, JSON.stringify({
+        StartAt: 'Who',
+        States: { Who: { Type: 'Pass', Parameters: { 'context.$': '$._context' }, ResultPath: '$.who', End: true } },
+      }));
+      const lines: string[] = [];
+      const program = buildCli({ out: (t: string) => lines.push(t), err: (t: string) => lines.push(`ERR ${t}`) }).exitOverride();
+      await program.parseAsync(['flow', 'run', flowFile, '--input-json', '{}', '--json'], { from: 'user' });
+      const outcome = JSON.parse(lines.at(-1)!) as { kind: string; output: { who: { context: Record<string, unknown> } } };
+      expect(outcome.kind).toBe('flow_succeeded');
+      expect(outcome.output.who.context).toEqual({
+        run_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+        username: 'alice',
+        user_id: identities[1],
+        identities,
+      });
+      expect(seen).toEqual(['Bearer mh_test-token']);
+    } finally {
+      for (const [key, value] of [['MODELHUB_URL', previous.url], ['MODELHUB_TOKEN', previous.token]] as const) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+      await new Promise((resolve) => standIn.close(resolve));
+    }
   });
 });
