@@ -141,3 +141,17 @@ def test_library_object_method_is_pickled_whole(client):
     model = PythonClassMethod.create(estimator, 'decision_function').set_name('alice/iris-decision').set_title('Decision').set_authors(AUTHORS)
     client.publish_servable(model, progress=False)
     np.testing.assert_allclose(client.run('alice/iris-decision', X[:4]), estimator.decision_function(X[:4]), rtol=1e-12)
+
+
+def test_helpers_from_a_sibling_module_travel_with_the_function(client, tmp_path, monkeypatch):
+    (tmp_path / 'unit_helpers.py').write_text('import math\n\nOFFSET = 0.5\n\n\ndef shifted_root(x):\n    return math.sqrt(x) + OFFSET\n')
+    (tmp_path / 'unit_analysis.py').write_text(
+        'from unit_helpers import shifted_root as root\n\n\ndef analyse(values: list) -> list:\n    return [root(v) for v in values]\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import unit_analysis
+
+    model = PythonFunction.create(unit_analysis.analyse).set_name('alice/analyse').set_title('Analyse').set_authors(AUTHORS)
+    source = open(dict((inside, local) for local, inside in model.files())['modelhub_servable.py']).read()
+    assert 'def shifted_root' in source and 'root = shifted_root' in source and 'unit_helpers' not in source.split('"""', 2)[2]
+    client.publish_servable(model, progress=False)  # the hub has no unit_helpers module: the source travelled
+    assert client.run('alice/analyse', [4, 9]).tolist() == [2.5, 3.5]

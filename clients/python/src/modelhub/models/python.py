@@ -109,6 +109,19 @@ class _ModuleWriter:
                 and not _is_library_module(module):
             self.add_definition(value)
             return
+        if (inspect.isfunction(value) or inspect.isclass(value)) and module is not None and module_name != '__main__' \
+                and not _is_library_module(module):
+            # From another module of the user's own (a sibling file the hub does not have): its
+            # source travels too, and what it refers to is looked up in that module's globals.
+            saved = self.home, self.home_module
+            self.home, self.home_module = vars(module), module_name
+            try:
+                self.add_definition(value)
+            finally:
+                self.home, self.home_module = saved
+            if value.__name__ != name:
+                self.sources.append(f'{name} = {value.__name__}\n')
+            return
         if (inspect.isfunction(value) or inspect.isclass(value) or inspect.isbuiltin(value)) and module is not None \
                 and getattr(module, getattr(value, '__name__', ''), None) is value and module_name != '__main__':
             self.modules.add(module_name)
