@@ -220,7 +220,9 @@ async function main(): Promise<void> {
   try {
     for (const threads of WORKERS) {
       console.log(`starting a hub with MODELHUB_WORKER_THREADS=${threads} (demo servables) ...`);
-      hubs.push({ threads, hub: await startTestHub({ demo: true, env: { MODELHUB_WORKER_THREADS: String(threads) }, timeoutMs: 300_000 }) });
+      // BENCH_HUB_NODE_OPTIONS=--cpu-prof (with --cpu-prof-dir) profiles the hub under the loads.
+      const nodeOptions: Record<string, string> = process.env.BENCH_HUB_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_HUB_NODE_OPTIONS } : {};
+      hubs.push({ threads, hub: await startTestHub({ demo: true, env: { MODELHUB_WORKER_THREADS: String(threads), ...nodeOptions }, timeoutMs: 300_000 }) });
     }
     console.log('starting the baseline server ...');
     const floor = await startBaseline({ MNIST_MODEL: mnistFile, DEEP_MODEL: deepFile, MLP128_MODEL: mlp128File, SILERO_MODEL: sileroFile, BIG_MODEL: bigFile });

@@ -7,6 +7,7 @@
 import { HubError } from '../hub-server/errors.ts';
 import type { ArgumentType, Dtype, Method, NdarrayArgument } from '../schemas/metadata.ts';
 import type { ServableValue, Tensor, TypedArray } from './servable.ts';
+import { NumberArray, numberArrayToTensor } from './json-number-arrays.ts';
 
 type TypedArrayConstructor = {
   new (length: number): TypedArray;
@@ -200,6 +201,10 @@ export function checkGivenShape(name: string, shape: readonly number[]): void {
 
 /** A nested JSON array (or a scalar for a rank-0 tensor) → a Tensor of the declared dtype and shape. */
 export function jsonToTensor(path: string, value: unknown, declared: NdarrayArgument): Tensor {
+  if (value instanceof NumberArray) {
+    // Read by the fast JSON path: converted in one step, or judged below as the nested arrays it is.
+    return numberArrayToTensor(value, declared.dtype, value.shape, declared.shape) ?? jsonToTensor(path, value.toNested(), declared);
+  }
   const shape = inferShape(value);
   // A scalar given for a declared [1] (e.g. a sample rate) is a common and harmless convenience.
   if (shape.length === 0 && declared.shape.length === 1 && (declared.shape[0] === 1 || declared.shape[0] === null)) {
@@ -345,6 +350,9 @@ function namesOf(method: Method, key: 'input_names' | 'output_names'): string[] 
  */
 export function decodeInputs(method: Method, io: 'tensors' | 'json', inputs: unknown): ServableValue {
   const declared = method.input;
+  // Only a tensor servable's single ndarray takes a fast-parsed array as it is; everything else
+  // sees (and checks) the nested arrays JSON.parse would have made.
+  if (inputs instanceof NumberArray && !(io === 'tensors' && declared.type === 'ndarray')) inputs = inputs.toNested();
   if (io === 'json') {
     checkJsonArgument('inputs', inputs, declared);
     checkFiniteNumbers(inputs);

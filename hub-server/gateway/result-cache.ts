@@ -6,6 +6,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { HubMetrics } from './metrics.ts';
+import { NumberArray } from '../../servables/json-number-arrays.ts';
 
 /** Whether an array holds no objects at any depth: then the engine's JSON.stringify is canonical already. */
 function objectFree(array: unknown[]): boolean {
@@ -64,6 +65,13 @@ function flattenNumbers(value: unknown[], shape: number[], depth: number, out: F
 function hashCanonical(hash: Hash, value: unknown): void {
   if (value === null || typeof value !== 'object') {
     hash.update(JSON.stringify(value) ?? 'null');
+    return;
+  }
+  if (value instanceof NumberArray) {
+    // The fast JSON path's doubles, hashed as the nested arrays below would be: the same key.
+    const values = value.values;
+    hash.update(`#[${value.shape.join(',')}]`);
+    hash.update(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
     return;
   }
   if (Array.isArray(value)) {

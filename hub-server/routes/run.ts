@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ErrorDocument, OwnerNameParams, OwnerNameVersionParams, RunReply, RunRequest, TaskAccepted } from '../../schemas/api.ts';
 import { toHubError } from '../errors.ts';
 import type { ServableRef } from '../services/run-service.ts';
+import { parseWithNumberArrays, RUN_BODY_NUMBER_ARRAYS } from '../../servables/json-number-arrays.ts';
 
 const DeadlineHeader = 'x-modelhub-deadline-ms';
 /** Raw-body cache keys of requests parsed by the hook below, for the handler to pass on. */
@@ -38,7 +39,10 @@ export default async function runRoutes(app: FastifyInstance): Promise<void> {
       if (cached !== undefined) return reply.type('application/json; charset=utf-8').send(cached);
       if (rawKey !== undefined) rawKeys.set(request, rawKey);
     }
-    request.body = await new Promise((resolve, reject) => parseJson(request, text, (error, body) => (error ? reject(error) : resolve(body))));
+    // The usual body (`inputs` a row or batch of numbers) is read straight into doubles; any other,
+    // and every body with an error in it, by fastify's parser as before (its errors, its checks).
+    const fast = parseWithNumberArrays(text, RUN_BODY_NUMBER_ARRAYS);
+    request.body = fast !== undefined ? fast : await new Promise((resolve, reject) => parseJson(request, text, (error, body) => (error ? reject(error) : resolve(body))));
   });
 
   const run = async (request: FastifyRequest, reply: import('fastify').FastifyReply) => {

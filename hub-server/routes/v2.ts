@@ -12,6 +12,7 @@ import type { ArgumentType, Dtype, Method, PublishedMetadata } from '../../schem
 import type { ServableValue, Tensor } from '../../servables/servable.ts';
 import { V2_DATATYPES, checkGivenShape, checkJsonDepth, dtypeFromV2, jsonToTensor, tensorToJson } from '../../servables/tensors.ts';
 import { decodeBinaryInfer, encodeBinaryOutputs, INFERENCE_HEADER } from './v2-binary.ts';
+import { NumberArray, numberArrayToTensor, parseWithNumberArrays, V2_BODY_NUMBER_ARRAYS } from '../../servables/json-number-arrays.ts';
 import {
   InferInput,
   InferRequest,
@@ -85,6 +86,13 @@ function v2InputToTensor(input: Static<typeof InferInput>, declared: { dtype?: D
       });
     }
     return { dtype, shape: input.shape, data: input.data as Tensor['data'] };
+  }
+  if (input.data instanceof NumberArray) {
+    // Read by the fast JSON path: one conversion where it fits; otherwise the checks below, on the
+    // nested arrays JSON.parse would have made, say what is wrong as they always did.
+    const tensor = numberArrayToTensor(input.data, dtype, input.shape, declared?.shape ?? input.shape.map(() => null));
+    if (tensor) return tensor;
+    input.data = input.data.toNested();
   }
   const data = Array.isArray(input.data) ? (input.data as unknown[]).flat(Infinity) : input.data === undefined ? [] : [input.data];
   const count = input.shape.reduce((a, b) => a * b, 1);
@@ -178,6 +186,16 @@ export default async function v2Routes(app: FastifyInstance): Promise<void> {
   // whole as a Buffer and the handler reads it as the protocol says; any other declared type
   // (text/plain, forms, multipart) is still a 415, before its body is read.
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: app.hub.config.maxUploadBytes }, (_request, body, done) => done(null, body));
+  // An inference body's `data` arrays of numbers are read straight into doubles (the fast path
+  // takes only what JSON.parse would, and gives up otherwise); every other body, and every body
+  // with an error in it, goes to fastify's own parser as before, which makes the error.
+  const isInfer = (request: FastifyRequest) => request.method === 'POST' && /\/infer(\?|$)/.test(request.url);
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body as string;
+    const fast = isInfer(request) ? parseWithNumberArrays(text, V2_BODY_NUMBER_ARRAYS) : undefined;
+    if (fast !== undefined) done(null, fast);
+    else parseJson(request, text, done);
+  });
   app.addHook('onRequest', async (request) => {
     const type = request.headers['content-type'];
     if (request.method !== 'POST' || type === undefined) return;
@@ -190,7 +208,10 @@ export default async function v2Routes(app: FastifyInstance): Promise<void> {
   /** A JSON body that came as bytes (no Content-Type, or application/octet-stream), parsed as fastify parses JSON. */
   const jsonFromBytes = async (request: FastifyRequest, bytes: Buffer): Promise<unknown> => {
     if (bytes.length === 0) return undefined;
-    const parsed = await new Promise((resolve, reject) => parseJson(request, bytes.toString('utf8'), (error, value) => (error ? reject(error) : resolve(value)))).catch(
+    const text = bytes.toString('utf8');
+    const fast = isInfer(request) ? parseWithNumberArrays(text, V2_BODY_NUMBER_ARRAYS) : undefined;
+    if (fast !== undefined) return fast;
+    const parsed = await new Promise((resolve, reject) => parseJson(request, text, (error, value) => (error ? reject(error) : resolve(value)))).catch(
       (error: Error) => {
         throw new HubError('BAD_REQUEST', `the body is not JSON: ${error.message}`);
       },
