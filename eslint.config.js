@@ -1,5 +1,6 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { layersRule } from './eslint-layers.js';
 
 export default tseslint.config(
   { ignores: ['node_modules/**', 'dist/**', '.modelhub/**', 'bench/results.json', 'hub-server/web/vendor/**'] },
@@ -10,6 +11,11 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-explicit-any': 'warn',
     },
+  },
+  {
+    // Layers only point down: see eslint-layers.js and docs/architecture.md.
+    plugins: { modelhub: { rules: { layers: layersRule } } },
+    rules: { 'modelhub/layers': 'error' },
   },
   {
     files: ['**/*.js', '**/*.cjs'],

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DockerContainerEngine } from '../hub-server/adapters/docker-container-engine.ts';
-import { LABELS } from '../hub-server/ports/container-engine.ts';
+import { LABELS } from '../schemas/ports/container-engine.ts';
 import { HubClient } from '../sdk/hub-client.ts';
 import { SklearnModel } from '../sdk/models/sklearn-model.ts';
 import { startTestHub } from '../test/helpers/test-hub.ts';

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
 import yauzl from 'yauzl';
-import { HubError } from '../hub-server/errors.ts';
+import { HubError } from '../schemas/errors.ts';
 
 export type ArchiveKind = 'tar' | 'tar.gz' | 'zip';
 

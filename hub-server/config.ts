@@ -3,6 +3,8 @@
  * with a message that names the variable (`ConfigError`).
  */
 import path from 'node:path';
+import type { GlobusConfig } from './adapters/globus-auth-client.ts';
+import type { OidcConfig } from './adapters/oidc-relying-party.ts';
 
 export class ConfigError extends Error {
   constructor(variable: string, problem: string) {
@@ -64,34 +66,6 @@ export interface HubConfig {
   oidc?: OidcConfig;
   /** Globus Auth token introspection for the Action Provider; undefined: not configured. */
   globus?: GlobusConfig;
-}
-
-export interface OidcConfig {
-  issuer: string;
-  clientId: string;
-  clientSecret: string;
-  /** The claim that names the hub user (`preferred_username`, `email`: its local part, `sub`...). */
-  userClaim: string;
-  /** The claim that lists the user's groups (`groups`, `eduPersonEntitlement`...). */
-  groupsClaim: string;
-  /** Members of this group are hub admins. */
-  adminGroup?: string;
-  clockSkewSeconds: number;
-  /** The scopes asked for at sign-in (add `offline_access` for refresh tokens where the provider wants it). */
-  scopes: string;
-  /** How long a web sign-in lasts. */
-  sessionSeconds: number;
-}
-
-export interface GlobusConfig {
-  clientId: string;
-  clientSecret: string;
-  /** Globus Auth; the hub calls `<authUrl>/v2/oauth2/token/introspect`. */
-  authUrl: string;
-  /** The Groups API; the hub calls `<groupsUrl>/v2/groups/my_groups`. */
-  groupsUrl: string;
-  /** The Action Provider's scope string, published as `globus_auth_scope`. */
-  scope: string;
 }
 
 type Env = Record<string, string | undefined>;

@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { buildApp } from './app.ts';
 import { ConfigError, loadConfig, type HubConfig } from './config.ts';
 import { publishDemoServables } from './demo.ts';
-import { DataFolderInUseError } from './services/data-folder-lock.ts';
+import { DataFolderInUseError } from './adapters/data-folder-lock.ts';
 
 export interface RunningHub {
   url: string;

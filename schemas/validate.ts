@@ -6,7 +6,7 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { Static, TSchema } from '@sinclair/typebox';
-import { HubError, type ErrorName } from '../hub-server/errors.ts';
+import { HubError, type ErrorName } from './errors.ts';
 import { ArgumentType } from './metadata.ts';
 
 // ajv-formats is CommonJS with a default export; under NodeNext its function arrives as `.default`.

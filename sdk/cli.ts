@@ -1,20 +1,15 @@
 /**
- * `modelhub`: parses arguments and calls the SDK; nothing else lives here. Other command groups
- * (flows, tokens) attach to the program that `buildCli()` returns.
+ * The client side of `modelhub`: parses arguments and calls the SDK; nothing else lives here. It
+ * talks to a hub over HTTP only. The commands that run a hub or open its data folder (serve,
+ * reindex, gc, local tokens) are added by hub-server/cli.ts, the `modelhub` the user runs.
  */
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import closeWithGrace from 'close-with-grace';
 import { Command, Option } from 'commander';
-import type { HubConfig } from '../hub-server/config.ts';
 import type { PublishedMetadata } from '../schemas/metadata.ts';
 import { SEARCH_SORTS, type SearchSort } from '../schemas/api.ts';
 import { describeTask, formatTable, processOutput, renderPublish, type Output } from './cli-output.ts';
-import { registerAdminCommands } from './admin-commands.ts';
 import { commandKit } from './cli-commands.ts';
-import { registerTokenCommands } from './token-commands.ts';
 import { registerDownloadCommand } from './download-command.ts';
 import { registerFlowCommands } from './flows/flow-commands.ts';
 import { registerDlhubImportCommand } from './dlhub-import-command.ts';
@@ -27,8 +22,6 @@ import { splitRunRequest } from './request-document.ts';
 import { parseGitSpec } from './operations/publish-from-git.ts';
 import { readSavedLogin, refreshSavedLogin, resolveConnection, saveLogin, savedLoginPath } from './saved-login.ts';
 import { deviceSignIn, refreshSignIn, whoami } from './operations/sign-in.ts';
-
-type StartServer = (config?: Partial<HubConfig>) => Promise<{ url: string; close(): Promise<void> }>;
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -94,30 +87,6 @@ export function buildCli(output: Output = processOutput): Command {
     const { url, token } = globals(command);
     return new HubClient({ ...(url ? { url } : {}), ...(token ? { token } : {}) });
   };
-
-  program
-    .command('serve')
-    .description('start a hub on this machine (settings from MODELHUB_* variables)')
-    .option('--port <port>', 'port to listen on', (v) => Number(v))
-    .option('--host <host>', 'address to listen on')
-    .option('--data <dir>', 'folder of the embedded stores')
-    .action(
-      action(async (options: { port?: number; host?: string; data?: string }, command: Command) => {
-        // Resolved at run time so the SDK and the rest of the CLI load without the server's dependencies.
-        const serverModule = new URL('../hub-server/server.ts', import.meta.url).href;
-        const { startServer } = (await import(serverModule)) as { startServer: StartServer };
-        const server = await startServer({
-          ...(options.port !== undefined ? { port: options.port } : {}),
-          ...(options.host ? { host: options.host } : {}),
-          ...(options.data ? { dataDir: path.resolve(options.data) } : {}),
-        });
-        // startServer prints where it listens; --json adds one line a script can parse.
-        if (globals(command).json) output.out(JSON.stringify({ url: server.url }));
-        closeWithGrace({ delay: 30_000 }, async () => {
-          await server.close();
-        });
-      }),
-    );
 
   program
     .command('init')
@@ -432,17 +401,7 @@ export function buildCli(output: Output = processOutput): Command {
     );
 
   registerFlowCommands(program, output);
-  registerAdminCommands(program, output);
-  registerTokenCommands(program, output);
   registerDownloadCommand(program, output);
   registerDlhubImportCommand(program, output);
   return program;
-}
-
-export async function main(argv: string[] = process.argv): Promise<void> {
-  await buildCli().parseAsync(argv);
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
-  await main();
 }

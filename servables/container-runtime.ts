@@ -11,12 +11,12 @@
  * several as an object by name.
  */
 import { readFile } from 'node:fs/promises';
-import { buildServableImage, servableLabels } from '../builder/image-builder.ts';
-import { HubError } from '../hub-server/errors.ts';
-import type { ContainerPool, PoolPolicy, V2Tensor } from '../hub-server/gateway/container-pool.ts';
-import type { ContainerEngine } from '../hub-server/ports/container-engine.ts';
+import { buildServableImage, servableLabels } from './image-builder.ts';
+import { HubError } from '../schemas/errors.ts';
+import type { ContainerPool, PoolPolicy, V2Tensor } from './container-pool.ts';
+import type { ContainerEngine } from '../schemas/ports/container-engine.ts';
 import type { PublishedMetadata, ServableBlock } from '../schemas/metadata.ts';
-import type { InspectionResult, LocalFile, RunOptions, Servable, ServableRuntime, ServableValue } from './servable.ts';
+import type { InspectionResult, LocalFile, RunOptions, Servable, ServableRuntime, ServableValue } from '../schemas/ports/servable.ts';
 
 type Leaf = 'number' | 'boolean' | 'string';
 

@@ -5,12 +5,12 @@
  * every Python servable is isolated; with `process`, those that ask for `container_isolation` run
  * the same runner as a local child process.
  */
-import { HubError } from '../hub-server/errors.ts';
+import { HubError } from '../schemas/errors.ts';
 import type { PublishedMetadata, ServableBlock } from '../schemas/metadata.ts';
-import { buildServableImage } from '../builder/image-builder.ts';
-import type { PipSources } from '../builder/environment-image.ts';
+import { buildServableImage } from './image-builder.ts';
+import type { PipSources } from './environment-image.ts';
 import { loadContainerServable, type ContainerRuntimeOptions } from './container-runtime.ts';
-import type { InspectionResult, LocalFile, Servable, ServableRuntime } from './servable.ts';
+import type { InspectionResult, LocalFile, Servable, ServableRuntime } from '../schemas/ports/servable.ts';
 
 export class IsolatedRuntime implements ServableRuntime {
   readonly type: ServableRuntime['type'];
@@ -47,7 +47,7 @@ export class IsolatedRuntime implements ServableRuntime {
   }
 
   async build(document: PublishedMetadata, files: LocalFile[], log: (line: string) => void): Promise<string> {
-    // Docker builds the environment into an image layer (builder/environment-image.ts); the
+    // Docker builds the environment into an image layer (servables/environment-image.ts); the
     // process engine runs the runner with the hub's interpreter, which has none of it: refuse
     // rather than serve something that cannot import what it declared.
     const environment = document.servable.environment;

@@ -13,10 +13,10 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import h5wasm, { type Dataset as H5Dataset, type File as H5File, type Group as H5Group } from 'h5wasm/node';
 import yauzl from 'yauzl';
-import { HubError } from '../hub-server/errors.ts';
+import { HubError } from '../schemas/errors.ts';
 import type { PublishedMetadata, ServableBlock } from '../schemas/metadata.ts';
 import { GRU_ACTIVATIONS, ModelhubGRU, ModelhubGRUCell } from './keras-gru.ts';
-import type { InspectionResult, LocalFile, Servable, ServableRuntime } from './servable.ts';
+import type { InspectionResult, LocalFile, Servable, ServableRuntime } from '../schemas/ports/servable.ts';
 import { ensureTfjsBackend, tf } from './tfjs-backend.ts';
 import { inspectRunner, layersModelRunner, readyServable } from './tfjs-runtime.ts';
 

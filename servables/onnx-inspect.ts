@@ -5,7 +5,7 @@
  */
 import onnxProto from 'onnx-proto';
 import type { onnx as Onnx } from 'onnx-proto';
-import { HubError } from '../hub-server/errors.ts';
+import { HubError } from '../schemas/errors.ts';
 import type { ArgumentType, Dtype, Method } from '../schemas/metadata.ts';
 
 const { onnx } = onnxProto;

@@ -4,7 +4,7 @@
  * loading opens one session per servable version, which runs named tensors in and out.
  */
 import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-node';
-import { HubError } from '../hub-server/errors.ts';
+import { HubError } from '../schemas/errors.ts';
 import type { ArgumentType, Dtype, Method, NdarrayArgument, PublishedMetadata, ServableBlock } from '../schemas/metadata.ts';
 import { DTYPES } from '../schemas/metadata.ts';
 import { checkOnnxSessionOffThread, inspectOnnxFileOffThread } from './publish-work-pool.ts';
@@ -18,7 +18,7 @@ import type {
   ServableValue,
   Tensor,
   TypedArray,
-} from './servable.ts';
+} from '../schemas/ports/servable.ts';
 
 type Ort = typeof import('onnxruntime-node');
 
@@ -149,7 +149,7 @@ export function reconcileRunMethod(declared: Method | undefined, facts: OnnxFact
   };
 }
 
-// float16 travels as float32 in the hub (servables/tensors.ts); onnxruntime wants the raw half bits.
+// float16 travels as float32 in the hub (schemas/codecs/tensors.ts); onnxruntime wants the raw half bits.
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 

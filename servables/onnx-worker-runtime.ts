@@ -14,11 +14,11 @@
  * worker and re-opens its servables' sessions there.
  */
 import { Worker } from 'node:worker_threads';
-import { HubError } from '../hub-server/errors.ts';
+import { HubError } from '../schemas/errors.ts';
 import type { PublishedMetadata, ServableBlock } from '../schemas/metadata.ts';
 import { checkedFeeds, fromOrtTensor, OnnxRuntime, resolveModelFile, runnableTensors, SESSION_OPTIONS, type OrtFeed } from './onnx-runtime.ts';
 import type { SessionFacts, WireTensor, WorkerReply, WorkerRequest } from './onnx-worker.ts';
-import type { InspectionResult, LocalFile, RunOptions, Servable, ServableRuntime, ServableValue, Tensor } from './servable.ts';
+import type { InspectionResult, LocalFile, RunOptions, Servable, ServableRuntime, ServableValue, Tensor } from '../schemas/ports/servable.ts';
 
 const BOOT = new URL('./onnx-worker-boot.mjs', import.meta.url);
 

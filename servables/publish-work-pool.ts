@@ -6,7 +6,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
-import { ERROR_CATALOG, HubError, type ErrorName } from '../hub-server/errors.ts';
+import { ERROR_CATALOG, HubError, type ErrorName } from '../schemas/errors.ts';
 import type { OnnxFacts } from './onnx-inspect.ts';
 import type { WorkOutcome } from './publish-work.ts';
 

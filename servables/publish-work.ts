@@ -8,7 +8,7 @@
  * its class and its catalog code; the pool turns a refusal back into the same HubError.
  */
 import { readFile } from 'node:fs/promises';
-import { isHubError } from '../hub-server/errors.ts';
+import { isHubError } from '../schemas/errors.ts';
 import { inspectOnnxBytes, type OnnxFacts } from './onnx-inspect.ts';
 
 export type WorkOutcome<T> = { ok: true; value: T } | { ok: false; code: string; message: string; details?: unknown };

@@ -9,7 +9,7 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
-import { HubError } from '../hub-server/errors.ts';
+import { HubError } from '../schemas/errors.ts';
 import type { ArgumentType, Dtype, Method, PublishedMetadata, ServableBlock } from '../schemas/metadata.ts';
 import {
   DEFAULT_PYTHON,
@@ -20,9 +20,9 @@ import {
   type PythonWorkerPoolOptions,
   type WorkerSpec,
 } from './python-worker-pool.ts';
-import { tensorToJson } from './tensors.ts';
-import { resolveEnvironment } from '../builder/environments.ts';
-import type { ProcessEnvironments } from '../builder/process-environments.ts';
+import { tensorToJson } from '../schemas/codecs/tensors.ts';
+import { resolveEnvironment } from './environments.ts';
+import type { ProcessEnvironments } from './process-environments.ts';
 import type {
   InspectionResult,
   LocalFile,
@@ -30,7 +30,7 @@ import type {
   Servable,
   ServableRuntime,
   ServableValue,
-} from './servable.ts';
+} from '../schemas/ports/servable.ts';
 
 export type PythonServableType = 'python' | 'sklearn' | 'torch';
 export const PYTHON_SERVABLE_TYPES: readonly PythonServableType[] = ['python', 'sklearn', 'torch'];

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-import { HubError } from '../hub-server/errors.ts';
+import { HubError } from '../schemas/errors.ts';
 import { recordWorker } from './worker-pid-files.ts';
 
 export const WORKER_SCRIPT = fileURLToPath(new URL('./python/worker.py', import.meta.url));

@@ -5,9 +5,9 @@
  * is absent the runtime says so at inspect and in `available()`; nothing falls back silently.
  */
 import path from 'node:path';
-import { HubError } from '../hub-server/errors.ts';
+import { HubError } from '../schemas/errors.ts';
 import type { PublishedMetadata, ServableBlock } from '../schemas/metadata.ts';
-import type { InspectionResult, LocalFile, Servable, ServableRuntime } from './servable.ts';
+import type { InspectionResult, LocalFile, Servable, ServableRuntime } from '../schemas/ports/servable.ts';
 import { applyDeclaredDtypes, dtypeFromTfjs, inspectRunner, TfjsServable, warmUp, type TensorSpec, type TfjsRunner } from './tfjs-runtime.ts';
 import type { tf } from './tfjs-backend.ts';
 

@@ -7,8 +7,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { HubError } from '../hub-server/errors.ts';
-import type { LocalFile } from './servable.ts';
+import { HubError } from '../schemas/errors.ts';
+import type { LocalFile } from '../schemas/ports/servable.ts';
 import { tf } from './tfjs-backend.ts';
 
 type ModelJSON = tf.io.ModelJSON;

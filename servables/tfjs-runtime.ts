@@ -11,7 +11,7 @@
  * original model took.
  */
 import path from 'node:path';
-import { HubError } from '../hub-server/errors.ts';
+import { HubError } from '../schemas/errors.ts';
 import type {
   ArgumentType,
   Dtype,
@@ -28,7 +28,7 @@ import type {
   ServableRuntime,
   ServableValue,
   Tensor,
-} from './servable.ts';
+} from '../schemas/ports/servable.ts';
 import { ensureTfjsBackend, tf } from './tfjs-backend.ts';
 import { localFilesIOHandler, readModelJson } from './tfjs-file-io.ts';
 

@@ -9,9 +9,8 @@
  * Owners hold no dots and the two endings differ, so no two servables can share a DOI.
  */
 import type { PublishedMetadata } from '../../schemas/metadata.ts';
-import { HubError } from '../errors.ts';
-import type { IdentifierMinter, IdentifierPush, MintedIdentifier } from '../ports/identifier-minter.ts';
-import { isDoi, landingPath } from '../services/citation-formats.ts';
+import { HubError } from '../../schemas/errors.ts';
+import { isDoi, landingPath, type IdentifierMinter, type IdentifierPush, type MintedIdentifier } from '../../schemas/ports/identifier-minter.ts';
 
 export interface DataciteMinterOptions {
   /** The REST API, e.g. https://api.datacite.org or https://api.test.datacite.org. */

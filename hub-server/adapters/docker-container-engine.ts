@@ -9,8 +9,8 @@ import { readdir } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import * as tar from 'tar';
-import { HubError } from '../errors.ts';
-import type { BackendHealth } from '../ports/blob-store.ts';
+import { HubError } from '../../schemas/errors.ts';
+import type { BackendHealth } from '../../schemas/ports/blob-store.ts';
 import {
   DEFAULT_LIMITS,
   LABELS,
@@ -27,7 +27,7 @@ import {
   type ServableImage,
   type StartContainerRequest,
   type StartedServableContainer,
-} from '../ports/container-engine.ts';
+} from '../../schemas/ports/container-engine.ts';
 
 export interface DockerEngineOptions {
   /** `unix:///path/docker.sock` or `tcp://host:port`; DOCKER_HOST or the default socket otherwise. */

@@ -16,9 +16,10 @@ import { Client, errors } from '@elastic/elasticsearch';
 import type { estypes } from '@elastic/elasticsearch';
 import type { SearchHit, SearchReply, SearchSort } from '../../schemas/api.ts';
 import type { PublishedMetadata } from '../../schemas/metadata.ts';
-import { HubError } from '../errors.ts';
-import type { BackendHealth } from '../ports/blob-store.ts';
-import { filterAlternatives, type IndexQuery, type SearchIndex, type Viewer } from '../ports/search-index.ts';
+import { HubError } from '../../schemas/errors.ts';
+import type { BackendHealth } from '../../schemas/ports/blob-store.ts';
+import { filterAlternatives, type IndexQuery, type SearchIndex } from '../../schemas/ports/search-index.ts';
+import type { Viewer } from '../../schemas/ports/viewer.ts';
 import { normalizeDoi, sortOf } from './sqlite-search-index.ts';
 
 export interface ElasticsearchSearchIndexOptions {

@@ -11,8 +11,8 @@ import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { access, mkdir, open, opendir, rename, rm, stat, statfs, unlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { HubError } from '../errors.ts';
-import type { BackendHealth, BlobListing, BlobStore, StoredBlob } from '../ports/blob-store.ts';
+import { HubError } from '../../schemas/errors.ts';
+import type { BackendHealth, BlobListing, BlobStore, StoredBlob } from '../../schemas/ports/blob-store.ts';
 
 const SHA256 = /^[a-f0-9]{64}$/;
 const PREFIX = /^[a-f0-9]{2}$/;

@@ -8,8 +8,19 @@
  */
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { GlobusConfig } from '../config.ts';
-import { HubError, InvalidTokenError } from '../errors.ts';
+import { HubError, InvalidTokenError } from '../../schemas/errors.ts';
+
+/** Its settings, read by hub-server/config.ts (MODELHUB_GLOBUS_*). */
+export interface GlobusConfig {
+  clientId: string;
+  clientSecret: string;
+  /** Globus Auth; the hub calls `<authUrl>/v2/oauth2/token/introspect`. */
+  authUrl: string;
+  /** The Groups API; the hub calls `<groupsUrl>/v2/groups/my_groups`. */
+  groupsUrl: string;
+  /** The Action Provider's scope string, published as `globus_auth_scope`. */
+  scope: string;
+}
 
 export const GLOBUS_ISSUER = 'https://auth.globus.org';
 export const GLOBUS_IDENTITY_URN = 'urn:globus:auth:identity:';

@@ -4,7 +4,7 @@
  * moment it is published.
  */
 import { NAME_PATTERN, OWNER_PATTERN, type PublishedMetadata } from '../../schemas/metadata.ts';
-import type { IdentifierMinter, MintedIdentifier } from '../ports/identifier-minter.ts';
+import type { IdentifierMinter, MintedIdentifier } from '../../schemas/ports/identifier-minter.ts';
 
 export const LOCAL_IDENTIFIER_PREFIX = 'modelhub:';
 

@@ -4,9 +4,9 @@
  * (a unique key on provider, creator and request_id).
  */
 import type { ActionLogEntry, ActionRequest, ActionStatusValue } from '../../schemas/actions.ts';
-import { HubError } from '../errors.ts';
-import { actionExpiresAt, type ActionLogPage, type ActionRecord, type ActionStore } from '../ports/action-store.ts';
-import type { Viewer } from '../ports/search-index.ts';
+import { HubError } from '../../schemas/errors.ts';
+import { actionExpiresAt, type ActionLogPage, type ActionRecord, type ActionStore } from '../../schemas/ports/action-store.ts';
+import type { Viewer } from '../../schemas/ports/viewer.ts';
 import type { PostgresDatabase } from './postgres-database.ts';
 
 interface Row {

@@ -9,8 +9,8 @@
  * `modelhub_migrations` and apply nothing, so they all end with one schema.
  */
 import pg from 'pg';
-import { HubError } from '../errors.ts';
-import type { BackendHealth } from '../ports/blob-store.ts';
+import { HubError } from '../../schemas/errors.ts';
+import type { BackendHealth } from '../../schemas/ports/blob-store.ts';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations.ts';
 
 /** Any fixed 64-bit number works; every replica must use the same one. "modelhub" in ASCII. */

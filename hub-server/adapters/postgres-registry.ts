@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { TaskDocument } from '../../schemas/api.ts';
 import type { PublishedMetadata } from '../../schemas/metadata.ts';
-import { HubError } from '../errors.ts';
+import { HubError } from '../../schemas/errors.ts';
 import type {
   IdentifierRecord,
   InterruptedTasks,
@@ -19,8 +19,8 @@ import type {
   TaskPatch,
   VersionRecord,
   VersionState,
-} from '../ports/registry.ts';
-import type { Viewer } from '../ports/search-index.ts';
+} from '../../schemas/ports/registry.ts';
+import type { Viewer } from '../../schemas/ports/viewer.ts';
 import type { PostgresDatabase, Queryable } from './postgres-database.ts';
 
 interface VersionRow {

@@ -12,9 +12,10 @@
  */
 import { SEARCH_SORTS, type SearchHit, type SearchReply, type SearchSort } from '../../schemas/api.ts';
 import type { PublishedMetadata } from '../../schemas/metadata.ts';
-import { HubError } from '../errors.ts';
-import type { BackendHealth } from '../ports/blob-store.ts';
-import { filterAlternatives, type IndexQuery, type SearchIndex, type Viewer } from '../ports/search-index.ts';
+import { HubError } from '../../schemas/errors.ts';
+import type { BackendHealth } from '../../schemas/ports/blob-store.ts';
+import { filterAlternatives, type IndexQuery, type SearchIndex } from '../../schemas/ports/search-index.ts';
+import type { Viewer } from '../../schemas/ports/viewer.ts';
 import type { PostgresDatabase, Queryable } from './postgres-database.ts';
 
 const FACET_SIZE = 50;

@@ -4,8 +4,8 @@
  * check reads the row). Secrets are made and hashed exactly as in the embedded store.
  */
 import { randomBytes } from 'node:crypto';
-import { HubError } from '../errors.ts';
-import type { CreatedToken, IdentityLink, NewIdentityLink, NewToken, TokenInfo, TokenScope, TokenStore } from '../ports/token-store.ts';
+import { HubError } from '../../schemas/errors.ts';
+import type { CreatedToken, IdentityLink, NewIdentityLink, NewToken, TokenInfo, TokenScope, TokenStore } from '../../schemas/ports/token-store.ts';
 import type { PostgresDatabase } from './postgres-database.ts';
 import { TOKEN_PREFIX, hashSecret } from './sqlite-token-store.ts';
 

@@ -9,8 +9,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { cp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
-import { HubError } from '../errors.ts';
-import type { BackendHealth } from '../ports/blob-store.ts';
+import { HubError } from '../../schemas/errors.ts';
+import type { BackendHealth } from '../../schemas/ports/blob-store.ts';
 import {
   LABELS,
   probeReady,
@@ -24,7 +24,7 @@ import {
   type ServableImage,
   type StartContainerRequest,
   type StartedServableContainer,
-} from '../ports/container-engine.ts';
+} from '../../schemas/ports/container-engine.ts';
 
 export interface ProcessEngineOptions {
   /** Where built "images" (copies of build contexts) live, e.g. `<MODELHUB_DATA>/process-images`. */

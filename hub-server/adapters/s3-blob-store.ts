@@ -17,8 +17,8 @@ import path from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Client, CopyDestinationOptions, CopySourceOptions } from 'minio';
-import { HubError, isHubError } from '../errors.ts';
-import type { BackendHealth, BlobListing, BlobStore, StoredBlob } from '../ports/blob-store.ts';
+import { HubError, isHubError } from '../../schemas/errors.ts';
+import type { BackendHealth, BlobListing, BlobStore, StoredBlob } from '../../schemas/ports/blob-store.ts';
 
 export interface S3BlobStoreOptions {
   /** e.g. `http://127.0.0.1:7480` or `https://s3.example.org`; the scheme decides TLS. */

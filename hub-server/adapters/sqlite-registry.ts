@@ -9,7 +9,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { TaskDocument } from '../../schemas/api.ts';
 import type { PublishedMetadata } from '../../schemas/metadata.ts';
-import { HubError } from '../errors.ts';
+import { HubError } from '../../schemas/errors.ts';
 import type {
   IdentifierRecord,
   InterruptedTasks,
@@ -20,8 +20,8 @@ import type {
   TaskPatch,
   VersionRecord,
   VersionState,
-} from '../ports/registry.ts';
-import type { Viewer } from '../ports/search-index.ts';
+} from '../../schemas/ports/registry.ts';
+import type { Viewer } from '../../schemas/ports/viewer.ts';
 
 /** Each entry moves the schema one `user_version` up; never edit a shipped entry, add one. */
 const MIGRATIONS: readonly string[] = [

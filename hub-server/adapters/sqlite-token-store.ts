@@ -9,8 +9,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { HubError } from '../errors.ts';
-import type { CreatedToken, IdentityLink, NewIdentityLink, NewToken, TokenInfo, TokenScope, TokenStore } from '../ports/token-store.ts';
+import { HubError } from '../../schemas/errors.ts';
+import type { CreatedToken, IdentityLink, NewIdentityLink, NewToken, TokenInfo, TokenScope, TokenStore } from '../../schemas/ports/token-store.ts';
 
 export const TOKEN_PREFIX = 'mh_';
 const SECRET_PATTERN = /^mh_[A-Za-z0-9_-]{43}$/;

@@ -16,16 +16,16 @@
  */
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { HubError, InvalidTokenError } from '../errors.ts';
-import type { Viewer } from '../ports/search-index.ts';
-import type { TokenInfo, TokenScope, TokenStore } from '../ports/token-store.ts';
-import { openTokenStore } from '../backends.ts';
+import { HubError, InvalidTokenError } from '../../schemas/errors.ts';
+import type { Viewer } from '../../schemas/ports/viewer.ts';
+import type { TokenInfo, TokenScope, TokenStore } from '../../schemas/ports/token-store.ts';
+import { openTokenStore } from '../composition-root.ts';
 import { GlobusAuthClient } from '../adapters/globus-auth-client.ts';
-import { AuditLog, type NewAuditEvent } from '../services/audit-log.ts';
-import { hasScope, viewerOf } from '../services/access.ts';
-import { FederatedIdentity } from '../services/federated-identity.ts';
-import { OidcRelyingParty } from '../services/oidc-relying-party.ts';
-import { CSRF_HEADER, SESSION_COOKIE, SESSION_LABEL, csrfTokenOf, readCookie, sameSecret } from '../services/web-session.ts';
+import { AuditLog, type NewAuditEvent } from '../adapters/audit-log.ts';
+import { hasScope, viewerOf } from '../use-cases/access.ts';
+import { FederatedIdentity } from '../adapters/federated-identity.ts';
+import { OidcRelyingParty } from '../adapters/oidc-relying-party.ts';
+import { CSRF_HEADER, SESSION_COOKIE, SESSION_LABEL, csrfTokenOf, readCookie, sameSecret } from './web-session.ts';
 
 /** How the caller proved who they are; `whoami` reports it. */
 export type TokenKind = 'anonymous' | 'api-token' | 'session' | 'oidc' | 'globus' | 'custom';

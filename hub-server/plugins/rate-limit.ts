@@ -10,7 +10,7 @@
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { LRUCache } from 'lru-cache';
-import { HubError } from '../errors.ts';
+import { HubError } from '../../schemas/errors.ts';
 
 interface Bucket {
   tokens: number;

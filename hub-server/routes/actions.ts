@@ -20,16 +20,16 @@ import {
 } from '../../schemas/actions.ts';
 import { ErrorDocument, OwnerNameParams } from '../../schemas/api.ts';
 import type { PublishedMetadata } from '../../schemas/metadata.ts';
-import { ActionEngine, targetOf, toStatusDocument } from '../actions/action-engine.ts';
-import { SqliteActionStore } from '../actions/action-store.ts';
-import type { ActionRecord, ActionStore } from '../ports/action-store.ts';
-import { servableActionInputSchema, type JsonSchema } from '../actions/input-schema.ts';
-import { durationSeconds, secondsToDuration } from '../actions/iso-duration.ts';
-import { creatorUrn, groupUrn, isAllowed, isAnonymous, principalsOf, userUrn } from '../actions/principals.ts';
-import { SchemaValidator } from '../actions/schema-validator.ts';
-import { HubError } from '../errors.ts';
-import type { Viewer } from '../ports/search-index.ts';
-import type { RunService, ServableRef } from '../services/run-service.ts';
+import { ActionEngine, targetOf, toStatusDocument } from '../use-cases/actions/action-engine.ts';
+import { SqliteActionStore } from '../adapters/sqlite-action-store.ts';
+import type { ActionRecord, ActionStore } from '../../schemas/ports/action-store.ts';
+import { servableActionInputSchema, type JsonSchema } from '../use-cases/actions/input-schema.ts';
+import { durationSeconds, secondsToDuration } from '../use-cases/actions/iso-duration.ts';
+import { creatorUrn, groupUrn, isAllowed, isAnonymous, principalsOf, userUrn } from '../use-cases/actions/principals.ts';
+import { SchemaValidator } from '../use-cases/actions/schema-validator.ts';
+import { HubError } from '../../schemas/errors.ts';
+import type { Viewer } from '../../schemas/ports/viewer.ts';
+import type { RunService, ServableRef } from '../../schemas/ports/run-service.ts';
 
 export interface ActionsPluginOptions {
   runService: RunService;

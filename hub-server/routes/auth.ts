@@ -8,8 +8,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { ErrorDocument } from '../../schemas/api.ts';
-import { HubError } from '../errors.ts';
-import type { OidcRelyingParty } from '../services/oidc-relying-party.ts';
+import { HubError } from '../../schemas/errors.ts';
+import type { OidcRelyingParty } from '../adapters/oidc-relying-party.ts';
 import {
   CSRF_FIELD,
   SESSION_COOKIE,
@@ -22,7 +22,7 @@ import {
   readCookie,
   safeReturnPath,
   sameSecret,
-} from '../services/web-session.ts';
+} from '../plugins/web-session.ts';
 import { GLOBUS_ISSUER } from '../adapters/globus-auth-client.ts';
 
 const errors = { 400: ErrorDocument, 401: ErrorDocument, 403: ErrorDocument, 404: ErrorDocument, 503: ErrorDocument };

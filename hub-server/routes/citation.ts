@@ -6,11 +6,12 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { ErrorDocument, OwnerNameParams, OwnerNameVersionParams } from '../../schemas/api.ts';
 import type { PublishedMetadata } from '../../schemas/metadata.ts';
-import { HubError } from '../errors.ts';
-import type { IdentifierRecord } from '../ports/registry.ts';
-import { canView } from '../services/access.ts';
-import { CITATION_FORMATS, CITATION_MEDIA_TYPES, formatCitation, landingPath, negotiateCitationFormat } from '../services/citation-formats.ts';
-import { loadCitationSubject, type SubjectContext } from '../services/identifier-retry.ts';
+import { HubError } from '../../schemas/errors.ts';
+import type { IdentifierRecord } from '../../schemas/ports/registry.ts';
+import { canView } from '../use-cases/access.ts';
+import { CITATION_FORMATS, CITATION_MEDIA_TYPES, formatCitation, negotiateCitationFormat } from '../use-cases/citation-formats.ts';
+import { landingPath } from '../../schemas/ports/identifier-minter.ts';
+import { loadCitationSubject, type SubjectContext } from '../use-cases/identifiers.ts';
 
 export function subjectContext(app: FastifyInstance): SubjectContext {
   const { registry, minter, config } = app.hub;

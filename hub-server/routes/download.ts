@@ -10,10 +10,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { ErrorDocument, OwnerNameParams, OwnerNameVersionParams } from '../../schemas/api.ts';
 import { takeHomeArchive } from '../../builder/take-home-archive.ts';
-import { HubError } from '../errors.ts';
-import { canView } from '../services/access.ts';
-import { formatCitation } from '../services/citation-formats.ts';
-import { loadCitationSubject } from '../services/identifier-retry.ts';
+import { HubError } from '../../schemas/errors.ts';
+import { canView } from '../use-cases/access.ts';
+import { formatCitation } from '../use-cases/citation-formats.ts';
+import { loadCitationSubject } from '../use-cases/identifiers.ts';
 import { subjectContext, versionIdentifierRecord } from './citation.ts';
 
 const PRESIGNED_SECONDS = 3600;

@@ -5,9 +5,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { ErrorDocument } from '../../schemas/api.ts';
-import { HubError } from '../errors.ts';
-import { visibleVersions } from '../services/access.ts';
-import { landingPath } from '../services/citation-formats.ts';
+import { HubError } from '../../schemas/errors.ts';
+import { visibleVersions } from '../use-cases/access.ts';
+import { landingPath } from '../../schemas/ports/identifier-minter.ts';
 
 const Resolution = Type.Object({
   identifier: Type.String(),

@@ -9,21 +9,21 @@ import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { ErrorDocument } from '../../schemas/api.ts';
-import { HubError } from '../errors.ts';
-import { canView } from '../services/access.ts';
+import { HubError } from '../../schemas/errors.ts';
+import { canView } from '../use-cases/access.ts';
 import {
   CITATION_FORMATS,
   CITATION_MEDIA_TYPES,
   escapeXml as escape,
   formatCitation,
-  landingPath,
   negotiateCitationFormat,
   orcidUrl,
   type CitationFormat,
   type CitationSubject,
-} from '../services/citation-formats.ts';
-import { loadCitationSubject } from '../services/identifier-retry.ts';
-import type { IdentifierRecord, VersionRecord } from '../ports/registry.ts';
+} from '../use-cases/citation-formats.ts';
+import { landingPath } from '../../schemas/ports/identifier-minter.ts';
+import { loadCitationSubject } from '../use-cases/identifiers.ts';
+import type { IdentifierRecord, VersionRecord } from '../../schemas/ports/registry.ts';
 import { subjectContext } from './citation.ts';
 import { identifierFromPath } from './identifiers.ts';
 

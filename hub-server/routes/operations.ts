@@ -4,8 +4,8 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { HubError } from '../errors.ts';
-import { hidePrivateServables } from '../gateway/metrics.ts';
+import { HubError } from '../../schemas/errors.ts';
+import { hidePrivateServables } from '../use-cases/gateway/metrics.ts';
 
 export default async function operationsRoutes(app: FastifyInstance): Promise<void> {
   const { metrics, manager, cache, gateway } = app.hub;

@@ -6,7 +6,7 @@
  * number is spent. The metadata is the request's, or else the repository's `modelhub.json`; the
  * hub records the commit in `hub.source` and as a DataCite `IsDerivedFrom` relation, and the
  * environment is found in the files as repo2docker finds it (requirements.txt, environment.yml,
- * apt.txt: builder/environments.ts; a Dockerfile with no servable block makes a container servable).
+ * apt.txt: servables/environments.ts; a Dockerfile with no servable block makes a container servable).
  */
 import { randomUUID } from 'node:crypto';
 import fsp from 'node:fs/promises';
@@ -17,8 +17,8 @@ import { fetchGitCommit } from '../../builder/git-source.ts';
 import type { PublishAccepted } from '../../schemas/api.ts';
 import { ServableMetadata, type RelatedIdentifier } from '../../schemas/metadata.ts';
 import { assertValid } from '../../schemas/validate.ts';
-import { checkJsonDepth } from '../../servables/tensors.ts';
-import { HubError } from '../errors.ts';
+import { checkJsonDepth } from '../../schemas/codecs/tensors.ts';
+import { HubError } from '../../schemas/errors.ts';
 
 /** The metadata document a repository may carry at its top. */
 export const REPOSITORY_METADATA_FILE = 'modelhub.json';

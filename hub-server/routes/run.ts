@@ -5,9 +5,9 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ErrorDocument, OwnerNameParams, OwnerNameVersionParams, RunReply, RunRequest, TaskAccepted } from '../../schemas/api.ts';
-import { toHubError } from '../errors.ts';
-import type { ServableRef } from '../services/run-service.ts';
-import { parseWithNumberArrays, RUN_BODY_NUMBER_ARRAYS } from '../../servables/json-number-arrays.ts';
+import { toHubError } from '../../schemas/errors.ts';
+import type { ServableRef } from '../../schemas/ports/run-service.ts';
+import { parseWithNumberArrays, RUN_BODY_NUMBER_ARRAYS } from '../../schemas/codecs/json-number-arrays.ts';
 
 const DeadlineHeader = 'x-modelhub-deadline-ms';
 /** Raw-body cache keys of requests parsed by the hook below, for the handler to pass on. */

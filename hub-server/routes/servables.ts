@@ -15,12 +15,12 @@ import { ErrorDocument, ListQuery, ServableList, OwnerNameParams, OwnerNameVersi
 import { HubBlock, ServableMetadata, Visibility, type PublishedMetadata } from '../../schemas/metadata.ts';
 import { assertValid } from '../../schemas/validate.ts';
 import { pathProblem } from '../../builder/archive.ts';
-import type { Upload } from '../../builder/publish-pipeline.ts';
+import type { Upload } from '../use-cases/publish-pipeline.ts';
 import { isGitPublish, publishFromGit } from './publish-from-git.ts';
-import { HubError } from '../errors.ts';
-import { checkJsonDepth } from '../../servables/tensors.ts';
-import { canView } from '../services/access.ts';
-import type { VersionRecord } from '../ports/registry.ts';
+import { HubError } from '../../schemas/errors.ts';
+import { checkJsonDepth } from '../../schemas/codecs/tensors.ts';
+import { canView } from '../use-cases/access.ts';
+import type { VersionRecord } from '../../schemas/ports/registry.ts';
 
 const Document = Type.Record(Type.String(), Type.Unknown(), { description: 'the servable metadata document (datacite, hub, servable)' });
 const errors = { 400: ErrorDocument, 401: ErrorDocument, 403: ErrorDocument, 404: ErrorDocument };

@@ -4,8 +4,8 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { ErrorDocument, TaskDocument } from '../../schemas/api.ts';
-import { HubError } from '../errors.ts';
-import { canSeeTask, canView } from '../services/access.ts';
+import { HubError } from '../../schemas/errors.ts';
+import { canSeeTask, canView } from '../use-cases/access.ts';
 
 export default async function taskRoutes(app: FastifyInstance): Promise<void> {
   app.get('/tasks/:task_id', {

@@ -8,9 +8,9 @@
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { ErrorDocument } from '../../schemas/api.ts';
-import { HubError } from '../errors.ts';
-import { GROUP_PATTERN, TokenInfo, TokenScope, USER_PATTERN, type NewToken } from '../ports/token-store.ts';
-import { AUDIT_ACTIONS, AuditEvent } from '../services/audit-log.ts';
+import { HubError } from '../../schemas/errors.ts';
+import { GROUP_PATTERN, TokenInfo, TokenScope, USER_PATTERN, type NewToken } from '../../schemas/ports/token-store.ts';
+import { AUDIT_ACTIONS, AuditEvent } from '../adapters/audit-log.ts';
 
 export const CreateTokenRequest = Type.Object(
   {

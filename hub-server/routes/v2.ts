@@ -4,15 +4,15 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
-import { HubError, toHubError } from '../errors.ts';
+import { HubError, toHubError } from '../../schemas/errors.ts';
 import { assertValid } from '../../schemas/validate.ts';
-import type { ServableRef } from '../services/run-service.ts';
-import { visibleVersions } from '../services/access.ts';
+import type { ServableRef } from '../../schemas/ports/run-service.ts';
+import { visibleVersions } from '../use-cases/access.ts';
 import type { ArgumentType, Dtype, Method, PublishedMetadata } from '../../schemas/metadata.ts';
-import type { ServableValue, Tensor } from '../../servables/servable.ts';
-import { V2_DATATYPES, checkGivenShape, checkJsonDepth, dtypeFromV2, jsonToTensor, tensorToJson } from '../../servables/tensors.ts';
-import { decodeBinaryInfer, encodeBinaryOutputs, INFERENCE_HEADER } from './v2-binary.ts';
-import { NumberArray, numberArrayToTensor, parseWithNumberArrays, V2_BODY_NUMBER_ARRAYS } from '../../servables/json-number-arrays.ts';
+import type { ServableValue, Tensor } from '../../schemas/ports/servable.ts';
+import { V2_DATATYPES, checkGivenShape, checkJsonDepth, dtypeFromV2, jsonToTensor, tensorToJson } from '../../schemas/codecs/tensors.ts';
+import { decodeBinaryInfer, encodeBinaryOutputs, INFERENCE_HEADER } from '../../schemas/codecs/v2.ts';
+import { NumberArray, numberArrayToTensor, parseWithNumberArrays, V2_BODY_NUMBER_ARRAYS } from '../../schemas/codecs/json-number-arrays.ts';
 import {
   InferInput,
   InferRequest,

@@ -7,7 +7,6 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { ArgumentType } from '../../schemas/metadata.ts';
-import { inspectDockerfile } from '../../servables/container-runtime.ts';
 import { ServableDescription } from './servable-description.ts';
 
 export class ContainerServable extends ServableDescription {
@@ -27,12 +26,14 @@ export class ContainerServable extends ServableDescription {
    * folder has no Dockerfile or the Dockerfile no FROM line. The run method takes and gives `any`
    * JSON unless `input`/`output` declare it.
    */
-  static create(dir: string, options: { input?: ArgumentType; output?: ArgumentType } = {}): ContainerServable {
+  static async create(dir: string, options: { input?: ArgumentType; output?: ArgumentType } = {}): Promise<ContainerServable> {
     if (!statSync(dir).isDirectory()) throw new TypeError(`${dir} is not a folder`);
     const dockerfile = path.join(dir, 'Dockerfile');
     if (!existsSync(dockerfile)) {
       throw Object.assign(new Error(`${dir} has no Dockerfile: a container servable is a folder with a Dockerfile at its top`), { code: 'MODELHUB_INVALID_MODEL' });
     }
+    // The hub's own reading of a Dockerfile, loaded only when a caller describes a container.
+    const { inspectDockerfile } = await import('../../servables/container-runtime.ts');
     const { baseImage, warnings } = inspectDockerfile(readFileSync(dockerfile, 'utf8'));
     const model = new ContainerServable(baseImage, warnings, options.input ?? { type: 'any' }, options.output ?? { type: 'any' });
     model.addDirectory(dir, '', { exclude: (relative) => relative.split('/').some((part) => part.startsWith('.')) });

@@ -6,7 +6,6 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { ServableBlock } from '../../schemas/metadata.ts';
-import { KerasRuntime } from '../../servables/keras-runtime.ts';
 import { ServableDescription } from './servable-description.ts';
 
 const UNDECLARED: ServableBlock = { type: 'keras', methods: { run: { input: { type: 'any' }, output: { type: 'any' } } } };
@@ -31,6 +30,8 @@ export class KerasModel extends ServableDescription {
     let facts: Record<string, unknown> = {};
     if (options.inspect !== false) {
       const file = { path: fileName, localPath: path.resolve(modelPath), sha256: '', size: (await stat(modelPath)).size };
+      // The hub's Keras rebuild (TensorFlow.js, h5wasm) loads only when a file is inspected.
+      const { KerasRuntime } = await import('../../servables/keras-runtime.ts');
       const inspection = await new KerasRuntime().inspect([file], servable);
       servable = { type: 'keras', model_file: fileName, methods: { run: inspection.servable.methods.run } };
       facts = inspection.facts;

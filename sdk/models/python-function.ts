@@ -7,7 +7,6 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { ArgumentType, ServableBlock } from '../../schemas/metadata.ts';
 import { requirementsNextTo } from './requirements.ts';
-import { PythonRuntime } from '../../servables/python-runtime.ts';
 import { ServableDescription } from './servable-description.ts';
 
 export interface PythonFunctionOptions {
@@ -85,6 +84,8 @@ export class PythonFunction extends ServableDescription {
     let facts: Record<string, unknown> = {};
     if (options.inspect) {
       const files = draft.files().map((file) => ({ ...file, sha256: '', size: statSync(file.localPath).size }));
+      // The hub's Python inspection (a worker process) loads only when a model is inspected.
+      const { PythonRuntime } = await import('../../servables/python-runtime.ts');
       const inspection = await new PythonRuntime('python').inspect(files, servable);
       servable = inspection.servable;
       facts = inspection.facts;

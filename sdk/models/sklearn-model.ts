@@ -7,7 +7,6 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { ServableBlock } from '../../schemas/metadata.ts';
 import { requirementsNextTo } from './requirements.ts';
-import { PythonRuntime } from '../../servables/python-runtime.ts';
 import { ServableDescription } from './servable-description.ts';
 
 export interface SklearnModelOptions {
@@ -56,6 +55,8 @@ export class SklearnModel extends ServableDescription {
     };
     let facts: Record<string, unknown> = {};
     if (options.inspect !== false) {
+      // The hub's Python inspection (a worker process) loads only when a model is inspected.
+      const { PythonRuntime } = await import('../../servables/python-runtime.ts');
       const runtime = new PythonRuntime('sklearn');
       if ((await runtime.available()).ok) {
         const file = { path: fileName, localPath: path.resolve(modelPath), sha256: '', size: (await stat(modelPath)).size };

@@ -4,7 +4,6 @@
  * or damaged weights are reported before uploading.
  */
 import type { ServableBlock } from '../../schemas/metadata.ts';
-import { pickModelJson, TfjsRuntime } from '../../servables/tfjs-runtime.ts';
 import { ServableDescription } from './servable-description.ts';
 
 export class TfjsModel extends ServableDescription {
@@ -25,6 +24,8 @@ export class TfjsModel extends ServableDescription {
     const draft = new TfjsModel({ type: 'tfjs', methods: { run: { input: { type: 'any' }, output: { type: 'any' } } } }, {});
     draft.addDirectory(dir, '', { exclude: (relative) => relative.split('/').some((part) => part.startsWith('.')) });
     const files = draft.files().map((file) => ({ ...file, sha256: '', size: 0 }));
+    // TensorFlow.js loads only when a caller describes a TensorFlow.js model.
+    const { pickModelJson, TfjsRuntime } = await import('../../servables/tfjs-runtime.ts');
     const modelFile = pickModelJson(files, options.modelFile).path;
     let servable: ServableBlock = { type: 'tfjs', model_file: modelFile, methods: { run: { input: { type: 'any' }, output: { type: 'any' } } } };
     let facts: Record<string, unknown> = {};

@@ -4,7 +4,7 @@
  * status oldest first, released with their log when their time has come, logs paged in order.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ActionRecord, ActionStore } from '../../hub-server/ports/action-store.ts';
+import type { ActionRecord, ActionStore } from '../../schemas/ports/action-store.ts';
 import { hubErrorCode } from '../helpers/rejection.ts';
 
 export type MakeActionStore = () => Promise<{ store: ActionStore; cleanup: () => Promise<void>; reopen?: (store: ActionStore) => Promise<ActionStore> }>;

@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hubErrorCode, rejection } from '../helpers/rejection.ts';
-import type { BlobStore } from '../../hub-server/ports/blob-store.ts';
+import type { BlobStore } from '../../schemas/ports/blob-store.ts';
 
 export type MakeBlobStore = () => Promise<{ store: BlobStore; cleanup: () => Promise<void> }>;
 

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TaskDocument } from '../../schemas/api.ts';
 import type { PublishedMetadata } from '../../schemas/metadata.ts';
 import { hubErrorCode } from '../helpers/rejection.ts';
-import type { Registry } from '../../hub-server/ports/registry.ts';
+import type { Registry } from '../../schemas/ports/registry.ts';
 import { publishedDocument } from './metadata-fixtures.ts';
 
 export type MakeRegistry = () => Promise<{

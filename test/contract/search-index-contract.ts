@@ -13,9 +13,9 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SearchHit, SearchReply, SearchSort } from '../../schemas/api.ts';
-import { isHubError } from '../../hub-server/errors.ts';
+import { isHubError } from '../../schemas/errors.ts';
 import type { PublishedMetadata } from '../../schemas/metadata.ts';
-import type { IndexQuery, SearchIndex } from '../../hub-server/ports/search-index.ts';
+import type { IndexQuery, SearchIndex } from '../../schemas/ports/search-index.ts';
 import { publishedDocument, searchFixtures } from './metadata-fixtures.ts';
 
 export { searchFixtures } from './metadata-fixtures.ts';

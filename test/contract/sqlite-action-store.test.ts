@@ -2,7 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { SqliteActionStore } from '../../hub-server/actions/action-store.ts';
+import { SqliteActionStore } from '../../hub-server/adapters/sqlite-action-store.ts';
 import { describeActionStoreContract } from './action-store-contract.ts';
 
 describeActionStoreContract('sqlite', async () => {

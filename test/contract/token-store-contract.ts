@@ -4,7 +4,7 @@
  * never share a name by accident. `makeStore` gives a fresh, empty store.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { TokenStore } from '../../hub-server/ports/token-store.ts';
+import type { TokenStore } from '../../schemas/ports/token-store.ts';
 import { hubErrorCode } from '../helpers/rejection.ts';
 
 export type MakeTokenStore = () => Promise<{ store: TokenStore; cleanup: () => Promise<void> }>;

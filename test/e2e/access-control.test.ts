@@ -11,7 +11,7 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildMlpOnnx, defaultMlpWeights } from '../../builder/demo/onnx-writer.ts';
 import { SqliteTokenStore } from '../../hub-server/adapters/sqlite-token-store.ts';
-import type { TokenScope } from '../../hub-server/ports/token-store.ts';
+import type { TokenScope } from '../../schemas/ports/token-store.ts';
 import { startTestHub, type TestHub } from '../helpers/test-hub.ts';
 import { onnxMetadata, publishRaw } from '../helpers/hub-http.ts';
 

@@ -141,7 +141,7 @@ describe('crash recovery: task and registry agree after a SIGKILL at any step', 
     const longAgo = new Date(Date.now() - 2 * 3600_000);
     fs.utimesSync(blobFile(dataDir, old.sha256), longAgo, longAgo);
     const gc = async () => {
-      const { stdout } = await promisify(execFile)(process.execPath, [path.join(ROOT, 'sdk/bin/modelhub.js'), '--json', 'gc', '--data', dataDir, '--grace', '3600']);
+      const { stdout } = await promisify(execFile)(process.execPath, [path.join(ROOT, 'bin/modelhub.js'), '--json', 'gc', '--data', dataDir, '--grace', '3600']);
       return JSON.parse(stdout) as { blobs: { sha256: string; size: number }[]; blobs_removed: boolean; running_hub_pid?: number };
     };
 

@@ -20,7 +20,7 @@ function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr:
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [path.join(ROOT, 'sdk/bin/modelhub.js'), '--url', hub.url, ...args],
+      [path.join(ROOT, 'bin/modelhub.js'), '--url', hub.url, ...args],
       { cwd: work, env: { ...process.env, MODELHUB_CONFIG: path.join(work, 'config.json'), MODELHUB_URL: '', MODELHUB_TOKEN: '' } },
       (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
     );

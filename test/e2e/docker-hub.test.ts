@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HubClient } from '../../sdk/hub-client.ts';
 import { ContainerServable } from '../../sdk/models/container-servable.ts';
 import { SklearnModel } from '../../sdk/models/sklearn-model.ts';
-import { LABELS } from '../../hub-server/ports/container-engine.ts';
+import { LABELS } from '../../schemas/ports/container-engine.ts';
 import type { DockerContainerEngine } from '../../hub-server/adapters/docker-container-engine.ts';
 import { dockerEngineForTests } from '../fixtures/containers/docker-engine.ts';
 import { CONTAINER_FIXTURES } from '../fixtures/containers/documents.ts';

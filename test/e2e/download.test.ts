@@ -218,7 +218,7 @@ pickle.dump(LogisticRegression(max_iter=500).fit(X, y), open(sys.argv[1], 'wb'))
     const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
       execFile(
         process.execPath,
-        [path.join(ROOT, 'sdk/bin/modelhub.js'), '--url', hub.url, '--token', tokens.alice!, '--json', 'download', 'alice/mlp@1', '-o', target],
+        [path.join(ROOT, 'bin/modelhub.js'), '--url', hub.url, '--token', tokens.alice!, '--json', 'download', 'alice/mlp@1', '-o', target],
         { cwd: work, env: { ...process.env, MODELHUB_CONFIG: path.join(work, 'config.json'), MODELHUB_URL: '', MODELHUB_TOKEN: '' } },
         (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
       ),
@@ -232,7 +232,7 @@ pickle.dump(LogisticRegression(max_iter=500).fit(X, y), open(sys.argv[1], 'wb'))
     const refused = await new Promise<{ code: number; stderr: string }>((resolve) =>
       execFile(
         process.execPath,
-        [path.join(ROOT, 'sdk/bin/modelhub.js'), '--url', hub.url, '--token', tokens.bob!, 'download', 'alice/secret', '-o', path.join(work, 'no.tar.gz')],
+        [path.join(ROOT, 'bin/modelhub.js'), '--url', hub.url, '--token', tokens.bob!, 'download', 'alice/secret', '-o', path.join(work, 'no.tar.gz')],
         { cwd: work, env: { ...process.env, MODELHUB_CONFIG: path.join(work, 'config.json'), MODELHUB_URL: '', MODELHUB_TOKEN: '' } },
         (error, _stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stderr }),
       ),

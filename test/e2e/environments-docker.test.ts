@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DockerContainerEngine } from '../../hub-server/adapters/docker-container-engine.ts';
-import { LABELS } from '../../hub-server/ports/container-engine.ts';
+import { LABELS } from '../../schemas/ports/container-engine.ts';
 import type { TaskDocument } from '../../schemas/api.ts';
 import { dockerEngineForTests } from '../fixtures/containers/docker-engine.ts';
 import { startTestHub, type TestHub } from '../helpers/test-hub.ts';

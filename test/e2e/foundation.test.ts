@@ -335,7 +335,7 @@ describe('foundation: crashes and restarts lose nothing', () => {
   it('refuses a second hub on a data folder in use, and modelhub gc leaves a running hub its containers', async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelhub-lock-'));
     const gc = async () => {
-      const { stdout } = await promisify(execFile)(process.execPath, [path.join(ROOT, 'sdk/bin/modelhub.js'), '--json', 'gc', '--data', dataDir]);
+      const { stdout } = await promisify(execFile)(process.execPath, [path.join(ROOT, 'bin/modelhub.js'), '--json', 'gc', '--data', dataDir]);
       return JSON.parse(stdout) as { containers: string[]; running_hub_pid?: number };
     };
     const hub = await startTestHub({ dataDir });

@@ -165,7 +165,7 @@ describe.skipIf(Boolean(problem) && !process.env.CI)('signing in with a real Ope
   });
 
   it('modelhub login signs in with the device grant, and the saved token is used and refreshed', async () => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'sdk/bin/modelhub.js'), '--url', hub.url, '--json', 'login'], { cwd: work, env: cliEnv });
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin/modelhub.js'), '--url', hub.url, '--json', 'login'], { cwd: work, env: cliEnv });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -196,7 +196,7 @@ describe.skipIf(Boolean(problem) && !process.env.CI)('signing in with a real Ope
 
     // The CLI sends it: an admin sees carol's private model.
     const listed = await new Promise<{ code: number; stdout: string }>((resolve) =>
-      execFile(process.execPath, [path.join(ROOT, 'sdk/bin/modelhub.js'), '--json', 'describe', 'carol/secret-mlp'], { cwd: work, env: cliEnv }, (error, out) =>
+      execFile(process.execPath, [path.join(ROOT, 'bin/modelhub.js'), '--json', 'describe', 'carol/secret-mlp'], { cwd: work, env: cliEnv }, (error, out) =>
         resolve({ code: error ? 1 : 0, stdout: out }),
       ),
     );
@@ -205,7 +205,7 @@ describe.skipIf(Boolean(problem) && !process.env.CI)('signing in with a real Ope
     // Once the token has (nearly) expired, the next command renews it first.
     fs.writeFileSync(CONFIG, JSON.stringify({ ...saved, expires_at: new Date(Date.now() - 1000).toISOString() }));
     const again = await new Promise<number>((resolve) =>
-      execFile(process.execPath, [path.join(ROOT, 'sdk/bin/modelhub.js'), '--json', 'ls'], { cwd: work, env: cliEnv }, (error) => resolve(error ? 1 : 0)),
+      execFile(process.execPath, [path.join(ROOT, 'bin/modelhub.js'), '--json', 'ls'], { cwd: work, env: cliEnv }, (error) => resolve(error ? 1 : 0)),
     );
     expect(again).toBe(0);
     const renewed = JSON.parse(fs.readFileSync(CONFIG, 'utf8')) as typeof saved;

@@ -13,7 +13,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildMlpOnnx, defaultMlpWeights } from '../../builder/demo/onnx-writer.ts';
-import { buildCli } from '../../sdk/cli.ts';
+import { buildCli } from '../../hub-server/cli.ts';
 import { getJson, onnxMetadata, postJson, publishRaw } from '../helpers/hub-http.ts';
 import { describePostgres, freshDatabase } from '../helpers/postgres.ts';
 import { startTestHub, type TestHub } from '../helpers/test-hub.ts';

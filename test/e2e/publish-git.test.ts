@@ -193,7 +193,7 @@ describe('publishing from a git repository', () => {
     const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
       execFile(
         process.execPath,
-        [path.join(ROOT, 'sdk/bin/modelhub.js'), '--url', localHub.url, '--json', 'publish', `git+file://${repo}@v1.0`, '--metadata', path.join(repo, 'modelhub.json')],
+        [path.join(ROOT, 'bin/modelhub.js'), '--url', localHub.url, '--json', 'publish', `git+file://${repo}@v1.0`, '--metadata', path.join(repo, 'modelhub.json')],
         { cwd: work, env: { ...process.env, MODELHUB_CONFIG: path.join(work, 'config.json'), MODELHUB_URL: '', MODELHUB_TOKEN: '' } },
         (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
       ),

@@ -16,7 +16,7 @@ import { splitRunRequest } from '../../sdk/request-document.ts';
 import { ROOT, startTestHub, type TestHub } from '../helpers/test-hub.ts';
 
 const README = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
-const CLI = `"${process.execPath}" "${path.join(ROOT, 'sdk/bin/modelhub.js')}"`;
+const CLI = `"${process.execPath}" "${path.join(ROOT, 'bin/modelhub.js')}"`;
 const TSX = `"${path.join(ROOT, 'node_modules/.bin/tsx')}"`;
 const work = mkdtempSync(path.join(tmpdir(), 'readme-walkthrough-'));
 // The checkout is an ES-module package (top-level await in the snippets); so is this stand-in for it.

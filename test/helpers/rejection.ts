@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { HubError } from '../../hub-server/errors.ts';
+import { HubError } from '../../schemas/errors.ts';
 
 /** The HubError a promise rejects with; the test fails if it resolves or rejects with anything else. */
 export async function rejection(promise: Promise<unknown>): Promise<HubError> {

@@ -4,8 +4,8 @@
  */
 import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
-import { argumentTypeToJsonSchema } from '../../hub-server/actions/input-schema.ts';
-import { durationSeconds, secondsToDuration } from '../../hub-server/actions/iso-duration.ts';
+import { argumentTypeToJsonSchema } from '../../hub-server/use-cases/actions/input-schema.ts';
+import { durationSeconds, secondsToDuration } from '../../hub-server/use-cases/actions/iso-duration.ts';
 import type { ArgumentType } from '../../schemas/metadata.ts';
 
 const ajv = new Ajv({ strict: false });

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { extractArchive, listFiles, pathProblem, safeRelativePath, type ArchiveKind } from '../../builder/archive.ts';
-import { HubError } from '../../hub-server/errors.ts';
+import { HubError } from '../../schemas/errors.ts';
 import { zipOf } from '../helpers/zip-bytes.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'modelhub-archive-'));

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AuditLog } from '../../hub-server/services/audit-log.ts';
+import { AuditLog } from '../../hub-server/adapters/audit-log.ts';
 
 describe('AuditLog', () => {
   let dir: string;

@@ -9,13 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildMlpOnnx, defaultMlpWeights } from '../../builder/demo/onnx-writer.ts';
-import { HubError } from '../../hub-server/errors.ts';
-import { batchingPolicy, DynamicBatcher, isBatchableMethod, type BatchingPolicy } from '../../hub-server/gateway/dynamic-batcher.ts';
-import { createHubMetrics } from '../../hub-server/gateway/metrics.ts';
-import type { LoadedServable } from '../../hub-server/gateway/servable-manager.ts';
+import { HubError } from '../../schemas/errors.ts';
+import { batchingPolicy, DynamicBatcher, isBatchableMethod, type BatchingPolicy } from '../../hub-server/use-cases/gateway/dynamic-batcher.ts';
+import { createHubMetrics } from '../../hub-server/use-cases/gateway/metrics.ts';
+import type { LoadedServable } from '../../hub-server/use-cases/gateway/servable-manager.ts';
 import type { PublishedMetadata } from '../../schemas/metadata.ts';
 import { OnnxRuntime } from '../../servables/onnx-runtime.ts';
-import type { Servable, ServableValue, Tensor } from '../../servables/servable.ts';
+import type { Servable, ServableValue, Tensor } from '../../schemas/ports/servable.ts';
 import { publishedDocument } from '../contract/metadata-fixtures.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'batcher-test-'));

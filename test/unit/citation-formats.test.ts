@@ -14,10 +14,10 @@ import {
   dataciteXml,
   escapeXml,
   formatCitation,
-  landingPath,
   negotiateCitationFormat,
   type CitationSubject,
-} from '../../hub-server/services/citation-formats.ts';
+} from '../../hub-server/use-cases/citation-formats.ts';
+import { landingPath } from '../../schemas/ports/identifier-minter.ts';
 import { RELATED_IDENTIFIER_TYPES, RELATION_TYPES } from '../../schemas/metadata.ts';
 import { publishedDocument } from '../contract/metadata-fixtures.ts';
 

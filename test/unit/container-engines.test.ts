@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildServableImage } from '../../builder/image-builder.ts';
+import { buildServableImage } from '../../servables/image-builder.ts';
 import { DockerContainerEngine } from '../../hub-server/adapters/docker-container-engine.ts';
 import { ProcessContainerEngine } from '../../hub-server/adapters/process-container-engine.ts';
 import { anyArgument, CONTAINER_FIXTURES, localFiles, publishedDocument } from '../fixtures/containers/documents.ts';

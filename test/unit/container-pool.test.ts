@@ -8,11 +8,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProcessContainerEngine } from '../../hub-server/adapters/process-container-engine.ts';
-import { ContainerPool, type PoolEvent } from '../../hub-server/gateway/container-pool.ts';
-import { LABELS } from '../../hub-server/ports/container-engine.ts';
-import { buildServableImage, servableLabels } from '../../builder/image-builder.ts';
+import { ContainerPool, type PoolEvent } from '../../servables/container-pool.ts';
+import { LABELS } from '../../schemas/ports/container-engine.ts';
+import { buildServableImage, servableLabels } from '../../servables/image-builder.ts';
 import { loadContainerServable, poolKey } from '../../servables/container-runtime.ts';
-import type { Servable } from '../../servables/servable.ts';
+import type { Servable } from '../../schemas/ports/servable.ts';
 import { adderServable, CONTAINER_FIXTURES, localFiles, publishedDocument } from '../fixtures/containers/documents.ts';
 
 const INSTANCE = 'unit-pool';

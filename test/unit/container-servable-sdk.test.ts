@@ -7,8 +7,8 @@ import { ContainerServable } from '../../sdk/models/container-servable.ts';
 import { CONTAINER_FIXTURES } from '../fixtures/containers/documents.ts';
 
 describe('ContainerServable.create', () => {
-  it('describes the echo-sum folder with its files and base image', () => {
-    const model = ContainerServable.create(path.join(CONTAINER_FIXTURES, 'echo-sum'))
+  it('describes the echo-sum folder with its files and base image', async () => {
+    const model = (await ContainerServable.create(path.join(CONTAINER_FIXTURES, 'echo-sum')))
       .setTitle('Echo and sum')
       .setName('echo-sum')
       .setOwner('tests')
@@ -23,11 +23,11 @@ describe('ContainerServable.create', () => {
   it('refuses a folder without a Dockerfile or without FROM, and warns about foreign base images', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'modelhub-sdk-container-'));
     try {
-      expect(() => ContainerServable.create(dir)).toThrow(/has no Dockerfile/);
+      await expect(ContainerServable.create(dir)).rejects.toThrow(/has no Dockerfile/);
       await writeFile(path.join(dir, 'Dockerfile'), 'RUN true\n');
-      expect(() => ContainerServable.create(dir)).toThrow(expect.objectContaining({ code: 'MODELHUB_INVALID_MODEL', message: expect.stringContaining('no FROM line') }));
+      await expect(ContainerServable.create(dir)).rejects.toThrow(expect.objectContaining({ code: 'MODELHUB_INVALID_MODEL', message: expect.stringContaining('no FROM line') }));
       await writeFile(path.join(dir, 'Dockerfile'), 'FROM python:3.12-slim\nUSER root\nCMD ["python3", "-m", "http.server"]\n');
-      expect(ContainerServable.create(dir).warnings).toEqual([
+      expect((await ContainerServable.create(dir)).warnings).toEqual([
         expect.stringContaining('not one of the hub\'s base images'),
         expect.stringContaining('switches to root'),
       ]);

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { claimDataFolder, DataFolderInUseError, hubHoldingDataFolder } from '../../hub-server/services/data-folder-lock.ts';
+import { claimDataFolder, DataFolderInUseError, hubHoldingDataFolder } from '../../hub-server/adapters/data-folder-lock.ts';
 
 let dir: string;
 beforeEach(() => {

@@ -6,7 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DataciteIdentifierMinter, dataciteDoi, parseDataciteDoi } from '../../hub-server/adapters/datacite-identifier-minter.ts';
 import { SqliteRegistry } from '../../hub-server/adapters/sqlite-registry.ts';
-import { IdentifierSync, previousIdentifiers, versionRelations } from '../../hub-server/services/identifier-retry.ts';
+import { IdentifierSync, previousIdentifiers, versionRelations } from '../../hub-server/use-cases/identifiers.ts';
 import type { PublishedMetadata } from '../../schemas/metadata.ts';
 import { publishedDocument } from '../contract/metadata-fixtures.ts';
 import { startDataciteStandIn, type DataciteStandIn } from '../fixtures/datacite-stand-in.ts';

@@ -14,9 +14,9 @@ import {
   parsePyprojectDependencies,
   parseRequirementsTxt,
   resolveEnvironment,
-} from '../../builder/environments.ts';
-import { pipFailure } from '../../builder/process-environments.ts';
-import { environmentDockerfile } from '../../builder/environment-image.ts';
+} from '../../servables/environments.ts';
+import { pipFailure } from '../../servables/process-environments.ts';
+import { environmentDockerfile } from '../../servables/environment-image.ts';
 import { PythonFunction } from '../../sdk/models/python-function.ts';
 import { ServableMetadata } from '../../schemas/metadata.ts';
 import { assertValid } from '../../schemas/validate.ts';

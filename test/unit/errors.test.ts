@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ERROR_CATALOG, HubError } from '../../hub-server/errors.ts';
+import { ERROR_CATALOG, HubError } from '../../schemas/errors.ts';
 import { ROOT } from '../helpers/test-hub.ts';
 
 describe('the error catalog', () => {

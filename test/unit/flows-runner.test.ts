@@ -12,7 +12,7 @@ import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluateRule } from '../../sdk/flows/choice.ts';
 import type { FlowDefinition } from '../../sdk/flows/flow-definition.ts';
-import { buildCli } from '../../sdk/cli.ts';
+import { buildCli } from '../../hub-server/cli.ts';
 import { registerFlowCommands } from '../../sdk/flows/flow-commands.ts';
 import { readPath, writePath } from '../../sdk/flows/json-path.ts';
 import { runFlowToCompletion, type FlowEvent } from '../../sdk/flows/run-flow.ts';

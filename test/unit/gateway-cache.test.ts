@@ -2,8 +2,8 @@
  * Result cache keys and byte-bounded LRU eviction, with the metrics they feed.
  */
 import { describe, expect, it } from 'vitest';
-import { createHubMetrics } from '../../hub-server/gateway/metrics.ts';
-import { canonicalJson, rawBodyKey, ResultCache, resultCacheKey } from '../../hub-server/gateway/result-cache.ts';
+import { createHubMetrics } from '../../hub-server/use-cases/gateway/metrics.ts';
+import { canonicalJson, rawBodyKey, ResultCache, resultCacheKey } from '../../hub-server/use-cases/gateway/result-cache.ts';
 
 const counter = async (metrics: ReturnType<typeof createHubMetrics>, event: string) =>
   (await metrics.cache.get()).values.find((v) => v.labels.event === event)?.value ?? 0;

@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FsBlobStore } from '../../hub-server/adapters/fs-blob-store.ts';
-import { createHubMetrics } from '../../hub-server/gateway/metrics.ts';
-import { ServableManager } from '../../hub-server/gateway/servable-manager.ts';
+import { createHubMetrics } from '../../hub-server/use-cases/gateway/metrics.ts';
+import { ServableManager } from '../../hub-server/use-cases/gateway/servable-manager.ts';
 import type { PublishedMetadata } from '../../schemas/metadata.ts';
-import type { Servable, ServableRuntime } from '../../servables/servable.ts';
+import type { Servable, ServableRuntime } from '../../schemas/ports/servable.ts';
 import { publishedDocument } from '../contract/metadata-fixtures.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'residency-test-'));

@@ -3,7 +3,7 @@
  * not a plain number still gets the checked path's error.
  */
 import { describe, expect, it } from 'vitest';
-import { jsonToTensor } from '../../servables/tensors.ts';
+import { jsonToTensor } from '../../schemas/codecs/tensors.ts';
 
 const float32 = { type: 'ndarray' as const, dtype: 'float32' as const, shape: [null, 4] };
 

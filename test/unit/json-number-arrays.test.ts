@@ -1,11 +1,11 @@
 /**
- * The fast JSON path for tensors (servables/json-number-arrays.ts) against JSON.parse, the
+ * The fast JSON path for tensors (schemas/codecs/json-number-arrays.ts) against JSON.parse, the
  * independent reference: on every text it either gives exactly what JSON.parse gives (number arrays
  * in the named places as their shape and doubles, bit for bit, -0 included) or gives up, and it
  * gives up on every text JSON.parse refuses, so the general parser makes every error.
  */
 import { describe, expect, it } from 'vitest';
-import { NumberArray, parseWithNumberArrays, RUN_BODY_NUMBER_ARRAYS, V2_BODY_NUMBER_ARRAYS } from '../../servables/json-number-arrays.ts';
+import { NumberArray, parseWithNumberArrays, RUN_BODY_NUMBER_ARRAYS, V2_BODY_NUMBER_ARRAYS } from '../../schemas/codecs/json-number-arrays.ts';
 
 /** A deterministic generator (mulberry32), so a failure can be replayed. */
 function generator(seed: number): () => number {
@@ -241,8 +241,8 @@ describe('the fast JSON path for tensors agrees with JSON.parse', () => {
 
 describe('what the hub makes of a fast-parsed array is what it makes of JSON.parse', () => {
   it('the same tensor, the same errors and the same result cache key', async () => {
-    const { jsonToTensor } = await import('../../servables/tensors.ts');
-    const { resultCacheKey } = await import('../../hub-server/gateway/result-cache.ts');
+    const { jsonToTensor } = await import('../../schemas/codecs/tensors.ts');
+    const { resultCacheKey } = await import('../../hub-server/use-cases/gateway/result-cache.ts');
     const outcome = (f: () => unknown) => {
       try {
         return { value: f() };

@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PublishedMetadata, ServableBlock } from '../../schemas/metadata.ts';
 import { KerasRuntime, toSnakeCase, unsupportedLayers } from '../../servables/keras-runtime.ts';
-import type { LocalFile } from '../../servables/servable.ts';
+import type { LocalFile } from '../../schemas/ports/servable.ts';
 import { KerasModel } from '../../sdk/models/keras-model.ts';
 
 const script = fileURLToPath(new URL('../fixtures/keras/make_keras_models.py', import.meta.url));

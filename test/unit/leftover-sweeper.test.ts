@@ -1,5 +1,5 @@
 /**
- * The sweep of what dead publishes leave (hub-server/services/leftover-sweeper.ts) on a real blob
+ * The sweep of what dead publishes leave (hub-server/use-cases/leftover-sweeper.ts) on a real blob
  * store and registry: what no version names goes once past the grace period; what a version names,
  * what a running publish uses and what is young stay.
  */
@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FsBlobStore } from '../../hub-server/adapters/fs-blob-store.ts';
 import { SqliteRegistry } from '../../hub-server/adapters/sqlite-registry.ts';
-import { LeftoverSweeper, sweepBlobs, sweepUploads, unreferencedBlobs } from '../../hub-server/services/leftover-sweeper.ts';
+import { LeftoverSweeper, sweepBlobs, sweepUploads, unreferencedBlobs } from '../../hub-server/use-cases/leftover-sweeper.ts';
 import { publishedDocument } from '../contract/metadata-fixtures.ts';
 
 const HOUR = 3600_000;

@@ -14,8 +14,8 @@ import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../hub-server/app.ts';
 import { ConfigError, loadConfig } from '../../hub-server/config.ts';
-import { groupsFromClaims, userNameFromClaims } from '../../hub-server/services/federated-identity.ts';
-import { SignInCookie, cookieHeader, readCookie, safeReturnPath } from '../../hub-server/services/web-session.ts';
+import { groupsFromClaims, userNameFromClaims } from '../../hub-server/adapters/federated-identity.ts';
+import { SignInCookie, cookieHeader, readCookie, safeReturnPath } from '../../hub-server/plugins/web-session.ts';
 import { TEST_CLIENT_ID, TEST_CLIENT_SECRET, startTestOpenIdProvider, type TestOpenIdProvider } from '../fixtures/test-openid-provider.ts';
 
 const dirs: string[] = [];

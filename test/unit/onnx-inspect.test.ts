@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import onnxProto from 'onnx-proto';
 import { describe, expect, it } from 'vitest';
-import { HubError } from '../../hub-server/errors.ts';
+import { HubError } from '../../schemas/errors.ts';
 import { inspectOnnxBytes, onnxFactsToMethod, type OnnxFacts } from '../../servables/onnx-inspect.ts';
 import { buildAddOnnx, buildMlpOnnx } from '../fixtures/onnx-builders.ts';
 

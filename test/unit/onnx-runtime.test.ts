@@ -6,10 +6,10 @@ import { fileURLToPath } from 'node:url';
 import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { HubError } from '../../hub-server/errors.ts';
+import { HubError } from '../../schemas/errors.ts';
 import type { ArgumentType, PublishedMetadata, ServableBlock } from '../../schemas/metadata.ts';
 import { OnnxRuntime } from '../../servables/onnx-runtime.ts';
-import type { LocalFile, Servable, Tensor } from '../../servables/servable.ts';
+import type { LocalFile, Servable, Tensor } from '../../schemas/ports/servable.ts';
 import { buildAddOnnx, buildFloat16CastOnnx, buildMlpOnnx, defaultMlpWeights } from '../fixtures/onnx-builders.ts';
 
 const { onnx } = onnxProto;

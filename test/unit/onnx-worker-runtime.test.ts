@@ -9,14 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createRuntimes } from '../../hub-server/backends.ts';
+import { createRuntimes } from '../../hub-server/composition-root.ts';
 import { loadConfig } from '../../hub-server/config.ts';
-import { HubError } from '../../hub-server/errors.ts';
+import { HubError } from '../../schemas/errors.ts';
 import type { ContainerRuntimeOptions } from '../../servables/container-runtime.ts';
 import type { PublishedMetadata, ServableBlock } from '../../schemas/metadata.ts';
 import { OnnxRuntime } from '../../servables/onnx-runtime.ts';
 import { OnnxWorkerRuntime } from '../../servables/onnx-worker-runtime.ts';
-import type { LocalFile, Servable, ServableValue, Tensor } from '../../servables/servable.ts';
+import type { LocalFile, Servable, ServableValue, Tensor } from '../../schemas/ports/servable.ts';
 import { buildDeepMlpOnnx } from '../../bench/deep-mlp.ts';
 import { buildAddOnnx, buildFloat16CastOnnx, buildMlpOnnx, defaultMlpWeights } from '../fixtures/onnx-builders.ts';
 

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rejection } from '../helpers/rejection.ts';
 import type { Method, PublishedMetadata, ServableBlock } from '../../schemas/metadata.ts';
 import { PythonRuntime } from '../../servables/python-runtime.ts';
-import type { LocalFile, Servable } from '../../servables/servable.ts';
+import type { LocalFile, Servable } from '../../schemas/ports/servable.ts';
 
 const PYTHON = process.env.MODELHUB_PYTHON ?? '/usr/bin/python3';
 const FIXTURES = fileURLToPath(new URL('../fixtures/python/', import.meta.url));

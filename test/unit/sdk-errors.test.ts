@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLIENT_ERROR_CODES, HubApiError, createApiError, parseApiError } from '../../sdk/errors.ts';
 import { HubClient } from '../../sdk/hub-client.ts';
-import { ERROR_CATALOG, HubError } from '../../hub-server/errors.ts';
+import { ERROR_CATALOG, HubError } from '../../schemas/errors.ts';
 
 describe('HubApiError', () => {
   it('carries the code, message and details of the hub error document', async () => {

@@ -5,7 +5,7 @@ import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { OnnxModel } from '../../sdk/models/onnx-model.ts';
 import { loadServable, metadataTemplate } from '../../sdk/models/from-path.ts';
-import { buildCli } from '../../sdk/cli.ts';
+import { buildCli } from '../../hub-server/cli.ts';
 import { MetadataValidationError } from '../../sdk/errors.ts';
 
 const VAD = path.resolve('node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx');

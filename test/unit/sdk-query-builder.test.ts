@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../hub-server/app.ts';
 import { loadConfig } from '../../hub-server/config.ts';
 import type { SearchReply, SearchSort } from '../../schemas/api.ts';
-import { buildCli } from '../../sdk/cli.ts';
+import { buildCli } from '../../hub-server/cli.ts';
 import { searchServables } from '../../sdk/operations/search-servables.ts';
 import { SearchQueryBuilder } from '../../sdk/query-builder.ts';
 import { searchFixtures } from '../contract/metadata-fixtures.ts';

@@ -8,10 +8,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { HubError } from '../../hub-server/errors.ts';
+import { HubError } from '../../schemas/errors.ts';
 import { SqliteSearchIndex } from '../../hub-server/adapters/sqlite-search-index.ts';
-import type { SearchIndex } from '../../hub-server/ports/search-index.ts';
-import { SearchSync } from '../../hub-server/services/search-sync.ts';
+import type { SearchIndex } from '../../schemas/ports/search-index.ts';
+import { SearchSync } from '../../hub-server/use-cases/search-sync.ts';
 import { publishedDocument } from '../contract/metadata-fixtures.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelhub-search-sync-'));

@@ -1,13 +1,13 @@
 /**
- * JSON → tensors (servables/tensors.ts) against what a hostile or careless client sends: names of
+ * JSON → tensors (schemas/codecs/tensors.ts) against what a hostile or careless client sends: names of
  * Object.prototype's members where the hub looks names up, and numbers a model must not be given
  * (non-finite, or beyond the range of the declared float type). Each is the client's error, as
  * MODELHUB_INVALID_INPUTS naming the input, never a crash and never a silent null.
  */
 import { describe, expect, it } from 'vitest';
-import { HubError } from '../../hub-server/errors.ts';
+import { HubError } from '../../schemas/errors.ts';
 import type { Method, NdarrayArgument } from '../../schemas/metadata.ts';
-import { checkJsonArgument, decodeInputs, dtypeFromV2, jsonToTensor } from '../../servables/tensors.ts';
+import { checkJsonArgument, decodeInputs, dtypeFromV2, jsonToTensor } from '../../schemas/codecs/tensors.ts';
 
 function refusal(run: () => unknown): HubError {
   try {

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PublishedMetadata, ServableBlock } from '../../schemas/metadata.ts';
-import type { LocalFile, Tensor } from '../../servables/servable.ts';
+import type { LocalFile, Tensor } from '../../schemas/ports/servable.ts';
 import { ensureTfjsBackend, tf } from '../../servables/tfjs-backend.ts';
 import { TfjsRuntime } from '../../servables/tfjs-runtime.ts';
 import { TfjsModel } from '../../sdk/models/tfjs-model.ts';

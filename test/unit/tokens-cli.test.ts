@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../hub-server/app.ts';
 import { loadConfig } from '../../hub-server/config.ts';
-import { buildCli } from '../../sdk/cli.ts';
+import { buildCli } from '../../hub-server/cli.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelhub-token-cli-'));
 

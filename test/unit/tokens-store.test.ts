@@ -11,10 +11,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteTokenStore } from '../../hub-server/adapters/sqlite-token-store.ts';
 import { TokenBuckets } from '../../hub-server/plugins/rate-limit.ts';
 import { expiryOf } from '../../hub-server/routes/tokens.ts';
-import { AuditLog } from '../../hub-server/services/audit-log.ts';
-import { canSeeTask, canView, hasScope, viewerOf } from '../../hub-server/services/access.ts';
+import { AuditLog } from '../../hub-server/adapters/audit-log.ts';
+import { canSeeTask, canView, hasScope, viewerOf } from '../../hub-server/use-cases/access.ts';
 import type { PublishedMetadata } from '../../schemas/metadata.ts';
-import { parseExpiry } from '../../sdk/token-commands.ts';
+import { parseExpiry } from '../../hub-server/cli/token-commands.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelhub-tokens-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -1,0 +1,83 @@
+/**
+ * Who may see and change what. One place, so that every route, the v2 protocol, search and the
+ * Action Provider decide alike; a servable the viewer may not see is reported exactly as an
+ * unknown one, so that replies never reveal that a private servable exists.
+ */
+import type { PublishedMetadata } from '../../schemas/metadata.ts';
+import { HubError } from '../../schemas/errors.ts';
+import type { VersionRecord } from '../../schemas/ports/registry.ts';
+import type { Viewer } from '../../schemas/ports/viewer.ts';
+import type { TokenInfo, TokenScope } from '../../schemas/ports/token-store.ts';
+
+export function canView(document: PublishedMetadata, viewer: Viewer): boolean {
+  const hub = document.hub;
+  if (hub.visibility !== 'private') return true;
+  if (viewer.admin) return true;
+  if (viewer.user === undefined) return false;
+  if (viewer.user === hub.owner) return true;
+  if (hub.shared_with?.users?.includes(viewer.user)) return true;
+  const groups = hub.shared_with?.groups ?? [];
+  return (viewer.groups ?? []).some((group) => groups.includes(group));
+}
+
+/** The versions (as `Registry.listVersions` gives them, newest first) this viewer may see. */
+export function visibleVersions(records: readonly VersionRecord[], viewer: Viewer): VersionRecord[] {
+  return records.filter((record) => record.document !== undefined && canView(record.document, viewer));
+}
+
+/**
+ * The one rule for which version a caller means, used by every route (describe, run, v2, the
+ * Action Provider, citations, identifiers): (servable's versions, optional version, viewer) → the
+ * version document. Without a version it is the newest published version THIS viewer may see, so a
+ * private version 2 never hides the public version 1 from everyone else. A version the viewer may
+ * not see answers exactly as one that does not exist (VERSION_NOT_FOUND when the viewer sees other
+ * versions, SERVABLE_NOT_FOUND when none), so no reply reveals it.
+ *
+ * `records`: `Registry.listVersions(owner, name)` (published and withdrawn versions, newest first).
+ */
+export function resolveVisibleVersion(
+  records: readonly VersionRecord[],
+  ref: { owner: string; name: string; version?: number },
+  viewer: Viewer,
+): PublishedMetadata {
+  const servable = `${ref.owner}/${ref.name}`;
+  const visible = visibleVersions(records, viewer);
+  if (ref.version !== undefined) {
+    const record = visible.find((v) => v.version === ref.version);
+    if (!record) throw new HubError(visible.length > 0 ? 'VERSION_NOT_FOUND' : 'SERVABLE_NOT_FOUND', visible.length > 0 ? `${servable}@${ref.version}` : servable);
+    if (record.state === 'withdrawn') {
+      throw new HubError('SERVABLE_WITHDRAWN', `${servable}@${record.version}`, { details: { withdrawn_at: record.withdrawn_at, reason: record.withdrawn_reason } });
+    }
+    return record.document!;
+  }
+  const latest = visible.find((v) => v.state === 'published');
+  if (latest) return latest.document!;
+  // Every version this viewer may see is withdrawn: the servable is gone, and says so.
+  const newest = visible[0];
+  if (newest) throw new HubError('SERVABLE_WITHDRAWN', servable, { details: { withdrawn_at: newest.withdrawn_at, reason: newest.withdrawn_reason } });
+  throw new HubError('SERVABLE_NOT_FOUND', servable);
+}
+
+/** Whether the viewer may manage (withdraw, change) the servables of `owner`. */
+export function canManage(owner: string, viewer: Viewer): boolean {
+  return viewer.admin === true || viewer.user === owner;
+}
+
+/** `admin` implies every scope, and every valid token may read. */
+export function hasScope(scopes: readonly TokenScope[], wanted: TokenScope): boolean {
+  return wanted === 'read' || scopes.includes('admin') || scopes.includes(wanted);
+}
+
+/** The viewer a token speaks for. */
+export function viewerOf(token: Pick<TokenInfo, 'user' | 'groups' | 'scopes'>): Viewer {
+  return { user: token.user, groups: [...token.groups], admin: token.scopes.includes('admin') };
+}
+
+/**
+ * Whether a viewer may read a task: its creator or an admin; a task started anonymously by
+ * whoever holds its id (task ids are random UUIDs). `creator` undefined: not recorded.
+ */
+export function canSeeTask(creator: string | null | undefined, viewer: Viewer): boolean {
+  if (creator === undefined || creator === null) return true;
+  return viewer.admin === true || viewer.user === creator;
+}

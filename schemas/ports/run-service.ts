@@ -1,0 +1,31 @@
+/**
+ * What the HTTP routes, the v2 protocol and the Action Provider call to run a servable. The gateway
+ * implements it; none of its callers knows which runtime, batcher or cache is behind it.
+ */
+import type { RunReply } from '../api.ts';
+import type { PublishedMetadata } from '../metadata.ts';
+import type { Viewer } from './viewer.ts';
+
+export interface ServableRef {
+  owner: string;
+  name: string;
+  /** undefined: the latest published version. */
+  version?: number;
+}
+
+export interface RunCall {
+  inputs: unknown;
+  parameters?: Record<string, unknown>;
+  /** Method name, `run` by default. */
+  method?: string;
+  /** Absolute deadline in ms since the epoch. */
+  deadline?: number;
+  signal?: AbortSignal;
+}
+
+export interface RunService {
+  /** Validates inputs against the declared method (422), runs, returns the hub API's run reply. */
+  run(ref: ServableRef, call: RunCall, viewer: Viewer): Promise<RunReply>;
+  /** The published document a viewer may see; SERVABLE_NOT_FOUND/VERSION_NOT_FOUND otherwise. */
+  describe(ref: ServableRef, viewer: Viewer): Promise<PublishedMetadata>;
+}
