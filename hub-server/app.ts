@@ -21,7 +21,6 @@ import citationRoutes from './routes/citation.ts';
 import downloadRoutes from './routes/download.ts';
 import identifierRoutes from './routes/identifiers.ts';
 import landingRoutes from './routes/landing.ts';
-import identifierSync from './use-cases/identifiers.ts';
 import operationsRoutes from './routes/operations.ts';
 import runRoutes from './routes/run.ts';
 import searchRoutes from './routes/search.ts';
@@ -160,7 +159,6 @@ export async function buildApp(config: HubConfig, options: BuildAppOptions = {})
 
   await app.register(hubServices, { config });
   await app.register(identity, { resolveToken: options.resolveToken });
-  await app.register(identifierSync);
   await app.register(rateLimit);
 
   app.addHook('onResponse', async (request, reply) => {

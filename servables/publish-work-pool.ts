@@ -4,8 +4,9 @@
  * keep being answered while a 2 GB model is decoded. One small pool per process, made on first use;
  * its threads end after a while idle, so an idle hub (or a test) holds none.
  */
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import { ERROR_CATALOG, HubError, type ErrorName } from '../schemas/errors.ts';
 import type { OnnxFacts } from './onnx-inspect.ts';
 import type { WorkOutcome } from './publish-work.ts';
@@ -15,7 +16,8 @@ const BOOT = new URL('./publish-work-boot.mjs', import.meta.url);
 let pool: Piscina | undefined;
 
 function publishWorkPool(): Piscina {
-  pool ??= new Piscina({
+  // piscina loads with the first publish that needs a thread, not with the hub.
+  pool ??= new (createRequire(import.meta.url)('piscina') as typeof import('piscina')).Piscina({
     filename: BOOT.href,
     // Publishes are rare next to requests: a couple of threads, never all the cores.
     minThreads: 0,

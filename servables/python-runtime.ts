@@ -352,7 +352,7 @@ export class PythonRuntime implements ServableRuntime {
   ) {}
 
   private get python(): string {
-    return this.options.python ?? process.env.MODELHUB_PYTHON ?? DEFAULT_PYTHON;
+    return this.options.python ?? DEFAULT_PYTHON;
   }
 
   /** Whether the interpreter starts and has the type's library (sklearn, torch); asked once per process. */
@@ -417,7 +417,7 @@ export class PythonRuntime implements ServableRuntime {
       const subject = spec.model_file ?? spec.module ?? 'the servable';
       let report: { facts: Record<string, unknown>; dependencies: Record<string, unknown>; warnings: string[] };
       try {
-        report = await runOnce('inspect', spec, { ...this.options, ...(python ? { python } : {}), timeoutMs: this.options.inspectTimeoutMs });
+        report = await runOnce('inspect', spec, { ...this.options, python: python ?? this.python, timeoutMs: this.options.inspectTimeoutMs });
       } catch (error) {
         throw loadError(error, subject);
       }
@@ -452,7 +452,7 @@ export class PythonRuntime implements ServableRuntime {
       const python = await this.interpreterFor(block.environment);
       const pool = new PythonWorkerPool(spec, {
         ...this.options,
-        ...(python ? { python } : {}),
+        python: python ?? this.python,
         timeoutMs: block.options?.timeout_ms ?? this.options.timeoutMs,
       });
       const report = await pool.start();

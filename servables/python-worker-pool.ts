@@ -92,7 +92,7 @@ export class PythonWorker {
   readonly exited: Promise<void>;
 
   constructor(options: PythonWorkerOptions = {}) {
-    const python = options.python ?? process.env.MODELHUB_PYTHON ?? DEFAULT_PYTHON;
+    const python = options.python ?? DEFAULT_PYTHON;
     const threads = String(options.threads ?? 1);
     const args = ['-B', WORKER_SCRIPT];
     const memoryLimitMb = options.memoryLimitMb ?? DEFAULT_MEMORY_LIMIT_MB;

@@ -70,7 +70,7 @@ export class ProcessContainerEngine implements ContainerEngine {
 
   constructor(options: ProcessEngineOptions) {
     this.root = path.resolve(options.root);
-    this.python = options.python ?? process.env.MODELHUB_PYTHON ?? '/usr/bin/python3';
+    this.python = options.python ?? '/usr/bin/python3';
     this.trackProcess = options.trackProcess;
   }
 

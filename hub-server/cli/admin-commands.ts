@@ -93,7 +93,7 @@ export function registerAdminCommands(program: Command, output: Output): void {
       const runningHub = await hubHoldingDataFolder(config.dataDir);
       const leftovers = await collectLeftovers(config, graceMs, runningHub !== undefined);
       const registry = createRegistry(config);
-      const engine = createContainerEngine(config);
+      const engine = await createContainerEngine(config);
       const pool = new ContainerPool(engine, { instance });
       try {
         const published = new Set<string>();

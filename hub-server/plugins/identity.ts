@@ -11,20 +11,19 @@
  * asks for (any method but GET/HEAD/OPTIONS) must carry the session's CSRF token. Every 401 says
  * why in `WWW-Authenticate`; an identity provider that cannot be reached is a 503, never a pass.
  *
- * The token store (`tokens.db`) and the audit log (`audit.db`) live in the data folder and are
- * opened here; refusals (401/403) are audited as they leave.
+ * The token store and the audit log are the hub's (opened by the composition root); refusals
+ * (401/403) are audited as they leave.
  */
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HubError, InvalidTokenError } from '../../schemas/errors.ts';
 import type { Viewer } from '../../schemas/ports/viewer.ts';
 import type { TokenInfo, TokenScope, TokenStore } from '../../schemas/ports/token-store.ts';
-import { openTokenStore } from '../composition-root.ts';
-import { GlobusAuthClient } from '../adapters/globus-auth-client.ts';
-import { AuditLog, type NewAuditEvent } from '../adapters/audit-log.ts';
+import type { GlobusAuthClient } from '../adapters/globus-auth-client.ts';
+import type { AuditLog, NewAuditEvent } from '../adapters/audit-log.ts';
 import { hasScope, viewerOf } from '../use-cases/access.ts';
-import { FederatedIdentity } from '../adapters/federated-identity.ts';
-import { OidcRelyingParty } from '../adapters/oidc-relying-party.ts';
+import type { FederatedIdentity } from '../adapters/federated-identity.ts';
+import type { OidcRelyingParty } from '../adapters/oidc-relying-party.ts';
 import { CSRF_HEADER, SESSION_COOKIE, SESSION_LABEL, csrfTokenOf, readCookie, sameSecret } from './web-session.ts';
 
 /** How the caller proved who they are; `whoami` reports it. */
@@ -113,22 +112,13 @@ const challenges = new WeakMap<FastifyRequest, string>();
 const headerValue = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
 
 async function identity(app: FastifyInstance, opts: { resolveToken?: TokenResolver }): Promise<void> {
-  const config = app.hub.config;
-  // PostgreSQL when MODELHUB_DATABASE_URL is set: a token made on one replica works on all.
-  const tokens = await openTokenStore(config, app.hub.database);
-  const audit = AuditLog.open(AuditLog.fileIn(config.dataDir), { retentionDays: config.auditRetentionDays });
-  const oidc = config.oidc ? new OidcRelyingParty(config.oidc, `${config.publicUrl}/auth/callback`) : undefined;
-  const globus = config.globus ? new GlobusAuthClient(config.globus) : undefined;
-  const federation = new FederatedIdentity(tokens, config.oidc);
+  // The stores and identity providers are the hub's (hub-server/composition-root.ts, which opens and closes them).
+  const { config, tokens, audit, oidc, globusAuth: globus, federation } = app.hub;
   app.decorate('tokens', tokens);
   app.decorate('audit', audit);
   app.decorate('oidc', oidc);
   app.decorate('globusAuth', globus);
   app.decorate('federation', federation);
-  app.addHook('onClose', async () => {
-    await tokens.close();
-    audit.close();
-  });
 
   /** An `mh_` token (an API token or a web session's): its user, with their linked identities. */
   const fromToken = async (token: TokenInfo, kind: TokenKind): Promise<Caller> => {

@@ -9,7 +9,6 @@ import path from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { ErrorDocument, OwnerNameParams, OwnerNameVersionParams } from '../../schemas/api.ts';
-import { takeHomeArchive } from '../../builder/take-home-archive.ts';
 import { HubError } from '../../schemas/errors.ts';
 import { canView } from '../use-cases/access.ts';
 import { formatCitation } from '../use-cases/citation-formats.ts';
@@ -54,6 +53,8 @@ export default async function downloadRoutes(app: FastifyInstance): Promise<void
     const loaded = await loadCitationSubject(subjectContext(app), await versionIdentifierRecord(app, document), (d) => canView(d, request.viewer));
     if (!loaded) throw new HubError('SERVABLE_NOT_FOUND', `${owner}/${name}`);
     const citation = { text: formatCitation(loaded.subject, 'apa').body, bibtex: formatCitation(loaded.subject, 'bibtex').body };
+    // The archive writer (tar) loads with the first download, not with the hub.
+    const { takeHomeArchive } = await import('../../builder/take-home-archive.ts');
     const archive = await takeHomeArchive(blobs, document, citation, path.join(config.dataDir, 'take-home'));
     return reply
       .type('application/gzip')

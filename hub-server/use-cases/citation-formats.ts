@@ -5,12 +5,25 @@
  * writer, so DataCite JSON (the attributes the DataCite REST API takes) and DataCite XML (kernel-4)
  * are written here, both from one attributes object so that they cannot disagree.
  */
-import { Cite } from '@citation-js/core';
-import '@citation-js/plugin-bibtex';
-import '@citation-js/plugin-csl';
-import '@citation-js/plugin-ris';
+import { createRequire } from 'node:module';
+import type { Cite as CiteClass } from '@citation-js/core';
 import type { Creator, PublishedMetadata, RelatedIdentifier } from '../../schemas/metadata.ts';
 import { HubError } from '../../schemas/errors.ts';
+
+/**
+ * citation-js with its BibTeX, CSL and RIS plugins (CommonJS, several megabytes), loaded on the
+ * first citation rather than with the hub: most hubs answer far more runs than citations.
+ */
+let citeClass: typeof CiteClass | undefined;
+function Cite(): typeof CiteClass {
+  if (!citeClass) {
+    const load = createRequire(import.meta.url);
+    const core = load('@citation-js/core') as { Cite: typeof CiteClass };
+    for (const plugin of ['@citation-js/plugin-bibtex', '@citation-js/plugin-csl', '@citation-js/plugin-ris']) load(plugin);
+    citeClass = core.Cite;
+  }
+  return citeClass;
+}
 
 export const CITATION_FORMATS = ['bibtex', 'csl', 'ris', 'apa', 'datacite-xml', 'datacite-json'] as const;
 export type CitationFormat = (typeof CITATION_FORMATS)[number];
@@ -163,7 +176,7 @@ const risValue = (value: unknown): string => String(value).replace(RIS_BREAKS, '
  * line each, from the document itself.
  */
 function risText(subject: CitationSubject): string {
-  const [record] = new Cite([toCsl(subject)]).format('ris', { format: 'object' }) as unknown as Record<string, unknown>[];
+  const [record] = new (Cite())([toCsl(subject)]).format('ris', { format: 'object' }) as unknown as Record<string, unknown>[];
   const { TY: type, KW: _splitKeywords, ...tags } = record!;
   const lines = [`TY  - ${risValue(type)}`];
   for (const [tag, values] of Object.entries(tags)) {
@@ -372,7 +385,7 @@ export function formatCitation(subject: CitationSubject, format: CitationFormat)
       return { body: `${JSON.stringify([toCsl(subject)], null, 2)}\n`, contentType };
   }
   if (format === 'ris') return { body: risText(subject), contentType };
-  const cite = new Cite([toCsl(subject)]);
+  const cite = new (Cite())([toCsl(subject)]);
   switch (format) {
     case 'bibtex':
       return { body: String(cite.format('bibtex')).trim() + '\n', contentType };

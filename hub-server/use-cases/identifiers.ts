@@ -5,8 +5,6 @@
  * whose remote record could not be written stays `pending` with the reason, and is retried in the
  * background until the agency takes it, so a publish never fails because DataCite is down.
  */
-import fp from 'fastify-plugin';
-import type { FastifyInstance } from 'fastify';
 import type { PublishedMetadata, RelatedIdentifier } from '../../schemas/metadata.ts';
 import { toHubError } from '../../schemas/errors.ts';
 import type { IdentifierMinter } from '../../schemas/ports/identifier-minter.ts';
@@ -243,12 +241,6 @@ export class IdentifierSync {
   }
 }
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    identifierSync: IdentifierSync;
-  }
-}
-
 /** Minters that want to hear about changes (DataCite) get a listener that syncs in the background. */
 export interface ChangeNotifyingMinter extends IdentifierMinter {
   onChange(listener: (change: { owner: string; name: string; identifier?: string }) => void): void;
@@ -257,10 +249,12 @@ export interface ChangeNotifyingMinter extends IdentifierMinter {
 const notifiesChanges = (minter: IdentifierMinter): minter is ChangeNotifyingMinter =>
   typeof (minter as Partial<ChangeNotifyingMinter>).onChange === 'function';
 
-async function identifierSyncPlugin(app: FastifyInstance): Promise<void> {
-  const { registry, minter } = app.hub;
-  const sync = new IdentifierSync({ registry, minter, log: (line) => app.log.warn(line) });
-  app.decorate('identifierSync', sync);
+/**
+ * The identifier sync of a hub: a minter that announces changes (DataCite) has them synced in the
+ * background. `start` begins the periodic retry of pending identifiers once the hub is ready.
+ */
+export function createIdentifierSync(registry: Registry, minter: IdentifierMinter, log: (line: string) => void): IdentifierSync {
+  const sync = new IdentifierSync({ registry, minter, log });
   if (notifiesChanges(minter)) {
     minter.onChange(({ owner, name, identifier }) => {
       void sync.schedule(async () => {
@@ -269,8 +263,5 @@ async function identifierSyncPlugin(app: FastifyInstance): Promise<void> {
       });
     });
   }
-  app.addHook('onReady', async () => sync.start(app.hub.config.identifierRetryMs));
-  app.addHook('onClose', async () => sync.stop());
+  return sync;
 }
-
-export default fp(identifierSyncPlugin, { name: 'identifier-sync', dependencies: ['hub-services'], fastify: '5.x' });

@@ -86,7 +86,7 @@ export class PythonFunction extends ServableDescription {
       const files = draft.files().map((file) => ({ ...file, sha256: '', size: statSync(file.localPath).size }));
       // The hub's Python inspection (a worker process) loads only when a model is inspected.
       const { PythonRuntime } = await import('../../servables/python-runtime.ts');
-      const inspection = await new PythonRuntime('python').inspect(files, servable);
+      const inspection = await new PythonRuntime('python', { python: process.env.MODELHUB_PYTHON }).inspect(files, servable);
       servable = inspection.servable;
       facts = inspection.facts;
     }

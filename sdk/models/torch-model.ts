@@ -47,7 +47,7 @@ export class TorchModel extends ServableDescription {
     if (options.inspect !== false) {
       // The hub's Python inspection (a worker process) loads only when a model is inspected.
       const { PythonRuntime } = await import('../../servables/python-runtime.ts');
-      const runtime = new PythonRuntime('torch');
+      const runtime = new PythonRuntime('torch', { python: process.env.MODELHUB_PYTHON });
       if ((await runtime.available()).ok) {
         const file = { path: fileName, localPath: path.resolve(modelPath), sha256: '', size: (await stat(modelPath)).size };
         const inspection = await runtime.inspect([file], servable);

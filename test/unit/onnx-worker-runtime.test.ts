@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createRuntimes } from '../../hub-server/composition-root.ts';
+import { LazyRuntime } from '../../servables/lazy-runtime.ts';
 import { loadConfig } from '../../hub-server/config.ts';
 import { HubError } from '../../schemas/errors.ts';
 import type { ContainerRuntimeOptions } from '../../servables/container-runtime.ts';
@@ -220,9 +221,12 @@ describe('createRuntimes', () => {
   // Only the ONNX runtime is looked at: the container options are never used here.
   const containers = { engine: { isolated: false } } as unknown as ContainerRuntimeOptions;
 
-  it('serves ONNX in-process with MODELHUB_WORKER_THREADS=0, in that many worker threads above it', async () => {
-    expect(createRuntimes(loadConfig({ MODELHUB_WORKER_THREADS: '0', MODELHUB_DATA: dir }), containers).get('onnx')).toBeInstanceOf(OnnxRuntime);
-    const runtime = createRuntimes(loadConfig({ MODELHUB_WORKER_THREADS: '3', MODELHUB_DATA: dir }), containers).get('onnx');
+  it('serves ONNX in-process with MODELHUB_WORKER_THREADS=0, in that many worker threads above it, loaded on first use', async () => {
+    const inProcess = createRuntimes(loadConfig({ MODELHUB_WORKER_THREADS: '0', MODELHUB_DATA: dir }), containers).get('onnx');
+    // onnxruntime loads with the first ONNX servable, not with the hub.
+    expect(inProcess).toBeInstanceOf(LazyRuntime);
+    expect(await (inProcess as LazyRuntime).runtime()).toBeInstanceOf(OnnxRuntime);
+    const runtime = await (createRuntimes(loadConfig({ MODELHUB_WORKER_THREADS: '3', MODELHUB_DATA: dir }), containers).get('onnx') as LazyRuntime).runtime();
     expect(runtime).toBeInstanceOf(OnnxWorkerRuntime);
     expect((runtime as OnnxWorkerRuntime).pool.size).toBe(3);
     // No thread starts before a servable is loaded.
