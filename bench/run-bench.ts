@@ -23,6 +23,7 @@ import { buildMlpOnnx } from '../builder/demo/onnx-writer.ts';
 import { buildDeepMlpOnnx } from './deep-mlp.ts';
 import { benchContainers } from './container-bench.ts';
 import { benchPublishUnderLoad } from './publish-under-load.ts';
+import { benchFootprint, printFootprint, type FootprintResult } from './footprint.ts';
 import { startTestHub, ROOT, type TestHub } from '../test/helpers/test-hub.ts';
 import { onnxMetadata, publishAndWait } from '../test/helpers/hub-http.ts';
 
@@ -203,6 +204,14 @@ function sileroBodies(): () => string {
 }
 
 async function main(): Promise<void> {
+  // The footprint first, on a quiet machine (no load generator running): restart time, idle memory
+  // and the cost of `import 'modelhub'` (issue 16). Skipped when --only picks scenarios.
+  let footprint: FootprintResult | undefined;
+  if (!process.argv.includes('--only')) {
+    console.log('footprint (compiled hub, demo servables) ...');
+    footprint = await benchFootprint({ build: true, restarts: QUICK ? 3 : 5, log: (line) => console.log(line) });
+    printFootprint(footprint);
+  }
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'modelhub-bench-'));
   console.log(`building the MNIST classifier and a 1 MiB-input model in ${work} ...`);
   const mnistFile = path.join(work, 'mnist-mlp.onnx');
@@ -459,6 +468,7 @@ async function main(): Promise<void> {
       targets,
       containers,
       publish_under_load: publishUnderLoad,
+      footprint,
     };
     fs.writeFileSync(path.join(ROOT, 'bench/results.json'), `${JSON.stringify(report, null, 2)}\n`);
 

@@ -3,31 +3,46 @@
  * publish metadata arrives inside multipart). `allErrors` so a publisher sees every failing path
  * at once, not one per attempt.
  */
-import { Ajv, type ErrorObject } from 'ajv';
-import addFormatsModule from 'ajv-formats';
+import { createRequire } from 'node:module';
+import type { Ajv, ErrorObject, Options } from 'ajv';
 import type { Static, TSchema } from '@sinclair/typebox';
 import { HubError, type ErrorName } from './errors.ts';
 import { ArgumentType } from './metadata.ts';
 
-// ajv-formats is CommonJS with a default export; under NodeNext its function arrives as `.default`.
-const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
+/**
+ * A new ajv with the standard formats. ajv is loaded on the first validation rather than with the
+ * module, so that a client that never validates (`import 'modelhub'`) does not pay for it.
+ */
+export function createAjv(options: Options): Ajv {
+  const load = createRequire(import.meta.url);
+  const { Ajv: AjvClass } = load('ajv') as typeof import('ajv');
+  const addFormats = load('ajv-formats') as typeof import('ajv-formats').default;
+  const ajv = new AjvClass(options);
+  addFormats(ajv);
+  return ajv;
+}
 
-export const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: false });
-addFormats(ajv);
-// Referenced by `$ref` from every method's input and output (schemas/metadata.ts).
-ajv.addSchema(ArgumentType);
+let shared: Ajv | undefined;
+function sharedAjv(): Ajv {
+  if (!shared) {
+    shared = createAjv({ allErrors: true, strict: false, useDefaults: false });
+    // Referenced by `$ref` from every method's input and output (schemas/metadata.ts).
+    shared.addSchema(ArgumentType);
+  }
+  return shared;
+}
 
 export interface ValidationProblem {
   path: string;
   message: string;
 }
 
-const compiled = new WeakMap<TSchema, ReturnType<typeof ajv.compile>>();
+const compiled = new WeakMap<TSchema, ReturnType<Ajv['compile']>>();
 
 export function validationProblems<T extends TSchema>(schema: T, value: unknown): ValidationProblem[] {
   let validate = compiled.get(schema);
   if (!validate) {
-    validate = ajv.compile(schema);
+    validate = sharedAjv().compile(schema);
     compiled.set(schema, validate);
   }
   if (validate(value)) return [];

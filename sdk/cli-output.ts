@@ -2,7 +2,11 @@
  * How the CLI shows things to a person: tables, the upload bar, build steps as they happen. With
  * `--json` none of this runs; commands print one JSON document instead.
  */
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type cliProgressModule from 'cli-progress';
+
+/** The progress bar library, loaded when a bar is first shown (never by `import 'modelhub'`). */
+const cliProgress = (): typeof cliProgressModule => createRequire(import.meta.url)('cli-progress') as typeof cliProgressModule;
 import type { TaskDocument } from '../schemas/api.ts';
 import type { PublishEvent } from './operations/publish-servable.ts';
 
@@ -48,7 +52,7 @@ export async function renderPublish(
   options: { quiet?: boolean; verbose?: boolean; stream?: NodeJS.WriteStream } = {},
 ): Promise<{ task?: TaskDocument; accepted?: Extract<PublishEvent, { kind: 'accepted' }> }> {
   const stream = options.stream ?? process.stderr;
-  let bar: cliProgress.SingleBar | undefined;
+  let bar: cliProgressModule.SingleBar | undefined;
   const result: { task?: TaskDocument; accepted?: Extract<PublishEvent, { kind: 'accepted' }> } = {};
   const stopBar = () => {
     bar?.stop();
@@ -64,14 +68,14 @@ export async function renderPublish(
       switch (event.kind) {
         case 'upload':
           if (!bar && stream.isTTY) {
-            bar = new cliProgress.SingleBar(
+            bar = new (cliProgress().SingleBar)(
               {
                 stream,
                 format: 'uploading [{bar}] {percentage}% {done} / {size}',
                 hideCursor: true,
                 clearOnComplete: false,
               },
-              cliProgress.Presets.shades_classic,
+              cliProgress().Presets.shades_classic,
             );
             bar.start(event.total, 0, { done: formatBytes(0), size: formatBytes(event.total) });
           }

@@ -2,7 +2,11 @@
  * `modelhub download NAME[@v] [-o file]`: the version's archive (files, metadata, citation and a
  * script to serve it locally), with a progress bar on a terminal.
  */
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type cliProgressModule from 'cli-progress';
+
+/** The progress bar library, loaded when a bar is first shown (never by `import 'modelhub'`). */
+const cliProgress = (): typeof cliProgressModule => createRequire(import.meta.url)('cli-progress') as typeof cliProgressModule;
 import type { Command } from 'commander';
 import { formatBytes, type Output } from './cli-output.ts';
 import { commandKit } from './cli-commands.ts';
@@ -19,7 +23,7 @@ export function registerDownloadCommand(program: Command, output: Output, stream
       action(async (name: string, options: { output?: string }, command: Command) => {
         const { url, token, json } = globals(command);
         const client = new HubClient({ ...(url ? { url } : {}), ...(token ? { token } : {}) });
-        let bar: cliProgress.SingleBar | undefined;
+        let bar: cliProgressModule.SingleBar | undefined;
         let result: { path: string; bytes: number; version?: number } | undefined;
         try {
           for await (const event of client.downloadProgress(name, options.output ? { destination: options.output } : {})) {
@@ -31,9 +35,9 @@ export function registerDownloadCommand(program: Command, output: Output, stream
             // The archive is streamed as it is packed, so its size is often unknown: then the bar
             // shows the bytes so far.
             if (!bar) {
-              bar = new cliProgress.SingleBar(
+              bar = new (cliProgress().SingleBar)(
                 { stream, format: event.total ? 'downloading [{bar}] {percentage}% {done}' : 'downloading {done}', hideCursor: true },
-                cliProgress.Presets.shades_classic,
+                cliProgress().Presets.shades_classic,
               );
               bar.start(event.total ?? 1, 0, { done: formatBytes(0) });
             }

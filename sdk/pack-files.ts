@@ -6,7 +6,6 @@
 import { mkdir, mkdtemp, rm, stat, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import * as tar from 'tar';
 import type { ServableFile } from './models/servable-description.ts';
 
 export interface UploadPart {
@@ -37,6 +36,8 @@ export async function packFiles(files: ServableFile[], archivePath: string): Pro
       await mkdir(path.dirname(target), { recursive: true });
       await symlink(path.resolve(file.localPath), target);
     }
+    // tar loads with the first packed upload, not with `import 'modelhub'`.
+    const tar = await import('tar');
     await tar.create(
       { gzip: true, file: archivePath, cwd: staging, follow: true, portable: true, noDirRecurse: true },
       files.map((f) => f.path),

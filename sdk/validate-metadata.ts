@@ -2,14 +2,10 @@
  * Checks a metadata document against `schemas/metadata.ts` on the client, so a publish with a
  * missing title or a malformed ORCID fails before any upload, naming every failing path.
  */
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import addFormatsModule from 'ajv-formats';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import { createAjv } from '../schemas/validate.ts';
 import { ArgumentType, ServableMetadata } from '../schemas/metadata.ts';
 import { MetadataValidationError, type MetadataProblem } from './errors.ts';
-
-// ajv-formats is CommonJS with a default export; under NodeNext the function sits on `.default`.
-const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ??
-  addFormatsModule) as typeof addFormatsModule.default;
 
 let validator: ValidateFunction | undefined;
 
@@ -28,8 +24,7 @@ function referenceArgumentType(schema: unknown): unknown {
 
 function getValidator(): ValidateFunction {
   if (!validator) {
-    const ajv = new Ajv({ allErrors: true, verbose: true, strict: false });
-    addFormats(ajv);
+    const ajv = createAjv({ allErrors: true, verbose: true, strict: false });
     ajv.addSchema(ArgumentType);
     validator = ajv.compile(referenceArgumentType(ServableMetadata) as object);
   }

@@ -43,8 +43,8 @@ export function revokeToken(params: HubParams, id: string): Promise<TokenInfo> {
 
 /** In PostgreSQL mode the hubs' tokens are in the database (MODELHUB_DATABASE_URL), not the folder. */
 async function openSharedTokenStore(url: string): Promise<import('../../schemas/ports/token-store.ts').TokenStore> {
-  const { PostgresDatabase } = (await import(new URL('../adapters/postgres-database.ts', import.meta.url).href)) as typeof import('../adapters/postgres-database.ts');
-  const { PostgresTokenStore } = (await import(new URL('../adapters/postgres-token-store.ts', import.meta.url).href)) as typeof import('../adapters/postgres-token-store.ts');
+  const { PostgresDatabase } = await import('../adapters/postgres-database.ts');
+  const { PostgresTokenStore } = await import('../adapters/postgres-token-store.ts');
   const database = PostgresDatabase.open(url);
   try {
     return await PostgresTokenStore.open(database);
@@ -55,8 +55,8 @@ async function openSharedTokenStore(url: string): Promise<import('../../schemas/
 
 /** Opens the folder's token store and audit log (the server's own modules, loaded on demand). */
 async function withLocalStore<T>(dataDir: string, work: (store: import('../../schemas/ports/token-store.ts').TokenStore, audit: (event: { action: 'token.create' | 'token.revoke'; target: string; detail?: unknown }) => void) => Promise<T>): Promise<T> {
-  const { SqliteTokenStore } = (await import(new URL('../adapters/sqlite-token-store.ts', import.meta.url).href)) as typeof import('../adapters/sqlite-token-store.ts');
-  const { AuditLog } = (await import(new URL('../adapters/audit-log.ts', import.meta.url).href)) as typeof import('../adapters/audit-log.ts');
+  const { SqliteTokenStore } = await import('../adapters/sqlite-token-store.ts');
+  const { AuditLog } = await import('../adapters/audit-log.ts');
   const store = process.env.MODELHUB_DATABASE_URL ? await openSharedTokenStore(process.env.MODELHUB_DATABASE_URL) : SqliteTokenStore.open(SqliteTokenStore.fileIn(dataDir));
   const log = AuditLog.open(AuditLog.fileIn(dataDir));
   try {

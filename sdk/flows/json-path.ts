@@ -2,7 +2,15 @@
  * JSONPath for flows: reading with `jsonpath-plus`, a syntax check that jsonpath-plus itself does
  * not make (it reads `$.a[` as `$.a`), writing at a ResultPath, and `.$` (and `.=`) Parameters.
  */
-import { JSONPath } from 'jsonpath-plus';
+import { createRequire } from 'node:module';
+import type { JSONPath as JSONPathFunction } from 'jsonpath-plus';
+
+let loaded: typeof JSONPathFunction | undefined;
+/** jsonpath-plus, loaded when a flow first reads a path (never by `import 'modelhub'` alone). */
+function jsonPath(): typeof JSONPathFunction {
+  loaded ??= (createRequire(import.meta.url)('jsonpath-plus') as { JSONPath: typeof JSONPathFunction }).JSONPath;
+  return loaded;
+}
 import { evaluateExpression } from './expression.ts';
 
 export class FlowPathError extends Error {
@@ -70,7 +78,7 @@ export function readPath(data: unknown, path: string): { found: boolean; value: 
   const problem = jsonPathProblem(path);
   if (problem) throw new FlowPathError(`JSONPath ${problem}`);
   if (path === '$') return { found: true, value: data };
-  const matches = JSONPath({ path, json: data as object, wrap: true, eval: 'safe' }) as unknown[];
+  const matches = jsonPath()({ path, json: data as object, wrap: true, eval: 'safe' }) as unknown[];
   if (isDefinitePath(path)) return matches.length > 0 ? { found: true, value: matches[0] } : { found: false, value: undefined };
   return { found: true, value: matches };
 }
@@ -80,7 +88,7 @@ export function writePath(data: unknown, path: string, value: unknown): unknown 
   const problem = jsonPathProblem(path);
   if (problem) throw new FlowPathError(`ResultPath ${problem}`);
   if (!isDefinitePath(path)) throw new FlowPathError(`ResultPath "${path}" must name one place`);
-  const keys = JSONPath.toPathArray(path).slice(1);
+  const keys = jsonPath().toPathArray(path).slice(1);
   if (keys.length === 0) return value;
   const root: Record<string, unknown> =
     data && typeof data === 'object' ? structuredClone(data as Record<string, unknown>) : {};

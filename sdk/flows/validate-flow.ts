@@ -6,17 +6,13 @@
  * then, optionally, each Action's provider: its introspection answers, and constant Parameters fit
  * its `input_schema`.
  */
-import { Ajv } from 'ajv';
-import addFormatsModule from 'ajv-formats';
+import type { Ajv } from 'ajv';
+import { createAjv } from '../../schemas/validate.ts';
 import { ActionClient, type FetchLike } from './action-client.ts';
 import { ruleProblems } from './choice.ts';
 import { expressionProblem } from './expression.ts';
 import { FLOW_ERRORS, PRIVATE_PARAMETERS, STATE_TYPES, type FlowDefinition } from './flow-definition.ts';
 import { isDefinitePath, jsonPathProblem, parameterExpressions, parameterPaths } from './json-path.ts';
-
-// ajv-formats is CommonJS with a default export; under NodeNext the function sits on `.default`.
-const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ??
-  addFormatsModule) as typeof addFormatsModule.default;
 
 export interface FlowProblem {
   /** The state the problem is in; absent for the definition as a whole. */
@@ -234,8 +230,7 @@ export async function validateFlow(definition: unknown, options: ValidateFlowOpt
   const warnings: FlowProblem[] = unreachable(def).map((state) => ({ state, message: 'no path from StartAt reaches it' }));
   if (options.fetch) {
     const client = new ActionClient({ fetch: options.fetch, token: options.token });
-    const ajv = new Ajv({ allErrors: true, strict: false });
-    addFormats(ajv);
+    const ajv = createAjv({ allErrors: true, strict: false });
     for (const [name, state] of Object.entries(def.States)) {
       if (state.Type !== 'Action') continue;
       let schema: Record<string, unknown> | undefined;
