@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { HubError } from '../../schemas/errors.ts';
 import type { CreatedToken, IdentityLink, NewIdentityLink, NewToken, TokenInfo, TokenScope, TokenStore } from '../../schemas/ports/token-store.ts';
 import type { PostgresDatabase } from './postgres-database.ts';
-import { TOKEN_PREFIX, hashSecret } from './sqlite-token-store.ts';
+import { TOKEN_PREFIX, hashSecret, laterThan } from './sqlite-token-store.ts';
 
 const SECRET_PATTERN = /^mh_[A-Za-z0-9_-]{43}$/;
 /** Writing last_used_at on every request would make every authenticated read a write. */
@@ -145,7 +145,9 @@ export class PostgresTokenStore implements TokenStore {
         const taken = await client.query('SELECT 1 FROM identity_links WHERE user_name = $1 LIMIT 1', [input.user]);
         if (taken.rowCount) throw new HubError('CONFLICT', `the user name ${input.user} already belongs to another identity`);
       }
-      const row: IdentityRow = { issuer: input.issuer, subject: input.subject, user_name: input.user, groups, created_at: now, last_seen_at: now };
+      // Under the user's advisory lock, so the order of a user's identities is the order of linking.
+      const latest = await client.query<{ at: string | null }>('SELECT MAX(created_at) AS at FROM identity_links WHERE user_name = $1', [input.user]);
+      const row: IdentityRow = { issuer: input.issuer, subject: input.subject, user_name: input.user, groups, created_at: laterThan(latest.rows[0]?.at, now), last_seen_at: now };
       try {
         await client.query(
           'INSERT INTO identity_links (issuer, subject, user_name, groups, created_at, last_seen_at) VALUES ($1, $2, $3, $4, $5, $6)',

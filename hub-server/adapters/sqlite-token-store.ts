@@ -222,7 +222,9 @@ export class SqliteTokenStore implements TokenStore {
           const taken = this.db.prepare('SELECT 1 FROM identity_links WHERE user = ? LIMIT 1').get(input.user);
           if (taken) throw new HubError('CONFLICT', `the user name ${input.user} already belongs to another identity`);
         }
-        const row: IdentityRow = { issuer: input.issuer, subject: input.subject, user: input.user, groups, created_at: now, last_seen_at: now };
+        const latest = this.db.prepare('SELECT MAX(created_at) AS at FROM identity_links WHERE user = ?').get(input.user) as { at: string | null };
+        const createdAt = laterThan(latest.at, now);
+        const row: IdentityRow = { issuer: input.issuer, subject: input.subject, user: input.user, groups, created_at: createdAt, last_seen_at: now };
         this.db
           .prepare('INSERT INTO identity_links (issuer, subject, user, groups, created_at, last_seen_at) VALUES (@issuer, @subject, @user, @groups, @created_at, @last_seen_at)')
           .run(row);
@@ -253,4 +255,13 @@ export class SqliteTokenStore implements TokenStore {
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
+}
+
+/**
+ * `now`, or a millisecond after `previous` when that is not earlier: a user's identities are listed
+ * oldest first, and two links made within one millisecond would otherwise tie.
+ */
+export function laterThan(previous: string | null | undefined, now: string): string {
+  if (!previous || previous < now) return now;
+  return new Date(Date.parse(previous) + 1).toISOString();
 }
