@@ -74,7 +74,7 @@ class RunningHub:
 
     def cli(self, *args: str) -> str:
         """The TypeScript CLI, on this hub's data folder."""
-        result = subprocess.run(['node', '--import', 'tsx', os.path.join(ROOT, 'sdk', 'cli.ts'), *args], cwd=ROOT,
+        result = subprocess.run(['node', os.path.join(ROOT, 'bin', 'modelhub.js'), *args], cwd=ROOT,
                                 env={**self.env, 'MODELHUB_CONFIG': os.path.join(self.data_dir, 'no-login.json')},
                                 capture_output=True, text=True, timeout=120)
         if result.returncode != 0:
