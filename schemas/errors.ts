@@ -1,7 +1,7 @@
 /**
  * The one error catalog. Every error the hub answers with has a stable `MODELHUB_*` code, a status
  * and a message template here; adapters translate their backend's errors into these at their
- * boundary. `test/unit/errors.test.ts` checks that every code is documented in the README.
+ * boundary. `test/unit/errors.test.ts` checks that every code is documented in docs/errors.md.
  */
 
 export const ERROR_CATALOG = {

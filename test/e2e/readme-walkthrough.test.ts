@@ -1,5 +1,5 @@
 /**
- * README.md followed by a newcomer, literally: each block they would paste is read from the README
+ * README.md (and the docs/ pages it links) followed by a newcomer, literally: each block they would paste is read from the page
  * and run against a real hub with the demo models. Only what a newcomer's machine would differ in
  * is substituted: the hub's address, its data folder, and absolute paths to the checkout where the
  * README says "in the checkout". A README edit that breaks a step breaks this test.
@@ -23,15 +23,16 @@ const work = mkdtempSync(path.join(tmpdir(), 'readme-walkthrough-'));
 writeFileSync(path.join(work, 'package.json'), '{"type": "module"}\n');
 let hub: TestHub;
 
-/** The first fenced block of `lang` after `marker` in the README. */
-function block(marker: string, lang: string): string {
-  const at = README.indexOf(marker);
-  if (at < 0) throw new Error(`README.md no longer says ${JSON.stringify(marker)}`);
+/** The first fenced block of `lang` after `marker` in `file` (the README, or a page under docs/). */
+function block(marker: string, lang: string, file = 'README.md'): string {
+  const text = file === 'README.md' ? README : readFileSync(path.join(ROOT, file), 'utf8');
+  const at = text.indexOf(marker);
+  if (at < 0) throw new Error(`${file} no longer says ${JSON.stringify(marker)}`);
   const fence = `\`\`\`${lang}\n`;
-  const start = README.indexOf(fence, at);
-  if (start < 0) throw new Error(`no \`\`\`${lang} block after ${JSON.stringify(marker)}`);
+  const start = text.indexOf(fence, at);
+  if (start < 0) throw new Error(`no \`\`\`${lang} block after ${JSON.stringify(marker)} in ${file}`);
   const body = start + fence.length;
-  return README.slice(body, README.indexOf('```', body));
+  return text.slice(body, text.indexOf('```', body));
 }
 
 /** What differs on this machine: the hub's address, its data folder, the checkout's path. */
@@ -203,7 +204,7 @@ describe('README: the demo models and their request files', () => {
 
 describe('README: the Open Inference Protocol and the Action Provider by curl', () => {
   it('the v2 infer example answers what the hub API answers for the demo digit', async () => {
-    const { stdout } = await sh(adapt(block('The Open Inference Protocol (KServe v2) is served', 'sh')));
+    const { stdout } = await sh(adapt(block('The Open Inference Protocol (KServe v2) is served', 'sh', 'docs/open-inference-protocol.md')));
     const [metadata, inferred] = stdout.trim().replace(/\}\{/g, '}\n{').split('\n').map((line) => JSON.parse(line));
     expect(metadata.inputs[0]).toMatchObject({ name: 'pixels', datatype: 'FP32', shape: [-1, 784] });
     const request = JSON.parse(readFileSync(path.join(hub.dataDir, 'demo/mnist-mlp.request.json'), 'utf8'));
@@ -212,7 +213,7 @@ describe('README: the Open Inference Protocol and the Action Provider by curl', 
   });
 
   it('the Action Provider example runs the demo digit, then reads and releases the action', async () => {
-    const script = adapt(block('Calling a provider directly', 'sh'));
+    const script = adapt(block('Calling a provider directly', 'sh', 'docs/actions.md'));
     const { stdout } = await sh(script.split('\n').filter((line) => !line.includes('<action_id>')).join('\n'));
     const action = lastJsonLine(stdout);
     expect(action).toMatchObject({ status: 'SUCCEEDED', details: { servable: 'demo/mnist-mlp', version: 1 } });
@@ -225,13 +226,13 @@ describe('README: the Open Inference Protocol and the Action Provider by curl', 
 
 describe('README: identifiers and citation', () => {
   it('the citation examples work on a fresh hub', async () => {
-    const { stdout } = await sh(adapt(block('With the demo model every fresh hub has', 'sh')));
+    const { stdout } = await sh(adapt(block('With the demo model every fresh hub has', 'sh', 'docs/citation.md')));
     expect(stdout).toContain('@misc{demo_mnist_mlp_v1,');
     expect(stdout).toContain('MNIST handwritten digit classifier (MLP) (Version 1) [Computer software]');
     expect(stdout).toContain('"identifier": "modelhub:demo/mnist-mlp"');
     expect(stdout).toContain('"identifier":"modelhub:demo/mnist-mlp/v1"');
 
-    const snippet = adapt(block('With the demo model every fresh hub has', 'ts'));
+    const snippet = adapt(block('With the demo model every fresh hub has', 'ts', 'docs/citation.md'));
     writeFileSync(
       path.join(work, 'cite.ts'),
       `import { HubClient } from '${ROOT}/sdk/index.ts';\n${snippet}console.log(ris);\n`,
@@ -245,9 +246,9 @@ describe('README: identifiers and citation', () => {
 
 describe('README: automation, a model in the loop', () => {
   it('the flow example takes the DetectSpeech branch on the 7 it builds', async () => {
-    writeFileSync(path.join(work, 'flow.json'), adapt(block('`flow.json`:', 'json')));
-    await sh(adapt(block('This writes an `input.json`', 'sh')));
-    const { stdout } = await sh(adapt(block('Then (the `ActionUrl`s name port 8700', 'sh')));
+    writeFileSync(path.join(work, 'flow.json'), adapt(block('`flow.json`:', 'json', 'docs/actions.md')));
+    await sh(adapt(block('This writes an `input.json`', 'sh', 'docs/actions.md')));
+    const { stdout } = await sh(adapt(block('Then (the `ActionUrl`s name port 8700', 'sh', 'docs/actions.md')));
     expect(stdout).toContain('is a valid flow');
     expect(stdout).toContain('→ DetectSpeech');
     expect(stdout).toContain('✓ flow succeeded');

@@ -5,12 +5,12 @@ import { ERROR_CATALOG, HubError } from '../../schemas/errors.ts';
 import { ROOT } from '../helpers/test-hub.ts';
 
 describe('the error catalog', () => {
-  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const table = fs.readFileSync(path.join(ROOT, 'docs/errors.md'), 'utf8');
 
-  it('documents every code in the README with its status', () => {
+  it('documents every code in docs/errors.md with its status', () => {
     for (const [name, entry] of Object.entries(ERROR_CATALOG)) {
-      const row = readme.split('\n').find((line) => line.startsWith(`| \`MODELHUB_${name}\` |`));
-      expect(row, `README has no row for MODELHUB_${name}`).toBeDefined();
+      const row = table.split('\n').find((line) => line.startsWith(`| \`MODELHUB_${name}\` |`));
+      expect(row, `docs/errors.md has no row for MODELHUB_${name}`).toBeDefined();
       expect(row).toContain(`| ${entry.status} |`);
     }
   });
