@@ -26,6 +26,8 @@ export const OwnerNameVersionParams = Type.Object({
   name: Type.String({ pattern: NAME_PATTERN }),
   version: Type.Integer({ minimum: 1 }),
 });
+/** The params of a handler shared by a servable's route and its `/versions/{version}` twin. */
+export type OwnerNameMaybeVersion = Static<typeof OwnerNameParams> & { version?: number };
 
 export const Timing = Type.Object({
   queue_ms: Type.Number(),

@@ -24,6 +24,7 @@ import {
   sameSecret,
 } from '../plugins/web-session.ts';
 import { GLOBUS_ISSUER } from '../adapters/globus-auth-client.ts';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 
 const errors = { 400: ErrorDocument, 401: ErrorDocument, 403: ErrorDocument, 404: ErrorDocument, 503: ErrorDocument };
 
@@ -80,7 +81,9 @@ function requireOidc(app: FastifyInstance): OidcRelyingParty {
 
 const secureCookies = (app: FastifyInstance) => app.hub.config.publicUrl.startsWith('https:');
 
-export async function authApiRoutes(app: FastifyInstance): Promise<void> {
+export async function authApiRoutes(hub: FastifyInstance): Promise<void> {
+  // Requests typed by their route schemas (TypeBox).
+  const app = hub.withTypeProvider<TypeBoxTypeProvider>();
   app.get('/whoami', {
     schema: { summary: "The caller: user, groups, identity URNs and how they signed in", tags: ['auth'], response: { 200: WhoAmI, ...errors } },
     handler: async (request): Promise<WhoAmI> => {
@@ -120,7 +123,7 @@ export async function authApiRoutes(app: FastifyInstance): Promise<void> {
     },
     handler: async (request) => {
       const oidc = requireOidc(app);
-      const body = request.body as Static<typeof TokenRequest>;
+      const body = request.body;
       if (body.grant_type === 'refresh_token') return oidc.refresh(body.refresh_token);
       const { claims, tokens } = await oidc.pollDevice(body.device_code);
       // The first sign-in creates the user, here as in the browser.
@@ -144,7 +147,7 @@ export async function authApiRoutes(app: FastifyInstance): Promise<void> {
       const user = caller.viewer.user;
       if (user === undefined || caller.kind === 'anonymous') throw new HubError('UNAUTHENTICATED', 'linking an identity needs you signed in');
       if (caller.kind === 'globus' || user.startsWith('urn:')) throw new HubError('FORBIDDEN', 'sign in to the hub (not with a Globus token) to link identities');
-      const { globus_token } = request.body as Static<typeof LinkGlobusRequest>;
+      const { globus_token } = request.body;
       // Holding an active token for this provider proves the identities are the caller's.
       const identity = await globus.introspect(globus_token);
       const links = await app.federation.linkGlobus(user, identity);
@@ -169,7 +172,9 @@ function signInFailure(reply: FastifyReply, error: HubError): FastifyReply {
     );
 }
 
-export async function signInRoutes(app: FastifyInstance): Promise<void> {
+export async function signInRoutes(hub: FastifyInstance): Promise<void> {
+  // Requests typed by their route schemas (TypeBox).
+  const app = hub.withTypeProvider<TypeBoxTypeProvider>();
   const config = app.hub.config;
   const sealer = config.oidc ? new SignInCookie(config.oidc.clientSecret) : undefined;
 
@@ -186,7 +191,7 @@ export async function signInRoutes(app: FastifyInstance): Promise<void> {
       try {
         const oidc = requireOidc(app);
         const start = await oidc.startSignIn();
-        const { return_to } = request.query as { return_to?: string };
+        const { return_to } = request.query;
         const sealed = sealer!.seal({ state: start.state, nonce: start.nonce, codeVerifier: start.codeVerifier, returnTo: safeReturnPath(return_to) });
         reply.header('set-cookie', cookieHeader(SIGN_IN_COOKIE, sealed, { maxAgeSeconds: sealer!.maxAgeSeconds, secure: secureCookies(app), path: '/auth/' }));
         return reply.header('cache-control', 'no-store').redirect(start.url, 302);

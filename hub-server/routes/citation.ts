@@ -3,8 +3,8 @@
  * the format asked for by `?format=` or, failing that, by the Accept header.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { Type } from '@sinclair/typebox';
-import { ErrorDocument, OwnerNameParams, OwnerNameVersionParams } from '../../schemas/api.ts';
+import { Type, type Static } from '@sinclair/typebox';
+import { ErrorDocument, OwnerNameParams, OwnerNameVersionParams, type OwnerNameMaybeVersion } from '../../schemas/api.ts';
 import type { PublishedMetadata } from '../../schemas/metadata.ts';
 import { HubError } from '../../schemas/errors.ts';
 import type { IdentifierRecord } from '../../schemas/ports/registry.ts';
@@ -12,6 +12,7 @@ import { canView } from '../use-cases/access.ts';
 import { CITATION_FORMATS, CITATION_MEDIA_TYPES, formatCitation, negotiateCitationFormat } from '../use-cases/citation-formats.ts';
 import { landingPath } from '../../schemas/ports/identifier-minter.ts';
 import { loadCitationSubject, type SubjectContext } from '../use-cases/identifiers.ts';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 
 export function subjectContext(app: FastifyInstance): SubjectContext {
   const { registry, minter, config } = app.hub;
@@ -28,14 +29,16 @@ const CitationQuery = Type.Object({
   format: Type.Optional(Type.Union(CITATION_FORMATS.map((f) => Type.Literal(f)), { description: 'overrides the Accept header' })),
 });
 
-export default async function citationRoutes(app: FastifyInstance): Promise<void> {
+export default async function citationRoutes(hub: FastifyInstance): Promise<void> {
+  // Requests typed by their route schemas (TypeBox), so handlers read params and bodies without casts.
+  const app = hub.withTypeProvider<TypeBoxTypeProvider>();
   const { gateway } = app.hub;
   const produces = [...Object.values(CITATION_MEDIA_TYPES)];
 
-  const cite = async (request: FastifyRequest, reply: import('fastify').FastifyReply) => {
+  const cite = async (request: FastifyRequest<{ Params: OwnerNameMaybeVersion; Querystring: Static<typeof CitationQuery> }>, reply: import('fastify').FastifyReply) => {
     app.requireReader(request);
-    const { owner, name, version } = request.params as { owner: string; name: string; version?: number };
-    const format = negotiateCitationFormat((request.query as { format?: string }).format, request.headers.accept);
+    const { owner, name, version } = request.params;
+    const format = negotiateCitationFormat(request.query.format, request.headers.accept);
     // Unknown, private-to-someone-else and withdrawn versions answer as describe does.
     const document = await gateway.describe({ owner, name, ...(version === undefined ? {} : { version }) }, request.viewer);
     const record = await versionIdentifierRecord(app, document);

@@ -7,13 +7,14 @@
  */
 import path from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { Type } from '@sinclair/typebox';
-import { ErrorDocument, OwnerNameParams, OwnerNameVersionParams } from '../../schemas/api.ts';
+import { Type, type Static } from '@sinclair/typebox';
+import { ErrorDocument, OwnerNameParams, OwnerNameVersionParams, type OwnerNameMaybeVersion } from '../../schemas/api.ts';
 import { HubError } from '../../schemas/errors.ts';
 import { canView } from '../use-cases/access.ts';
 import { formatCitation } from '../use-cases/citation-formats.ts';
 import { loadCitationSubject } from '../use-cases/identifiers.ts';
 import { subjectContext, versionIdentifierRecord } from './citation.ts';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 
 const PRESIGNED_SECONDS = 3600;
 
@@ -28,16 +29,18 @@ const PresignedReply = Type.Object({
   files: Type.Array(Type.Object({ path: Type.String(), sha256: Type.String(), size: Type.Integer(), url: Type.String() })),
 });
 
-export default async function downloadRoutes(app: FastifyInstance): Promise<void> {
+export default async function downloadRoutes(hub: FastifyInstance): Promise<void> {
+  // Requests typed by their route schemas (TypeBox), so handlers read params and bodies without casts.
+  const app = hub.withTypeProvider<TypeBoxTypeProvider>();
   const { gateway, blobs, config } = app.hub;
 
-  const download = async (request: FastifyRequest, reply: FastifyReply) => {
+  const download = async (request: FastifyRequest<{ Params: OwnerNameMaybeVersion; Querystring: Static<typeof DownloadQuery> }>, reply: FastifyReply) => {
     app.requireRunner(request);
-    const { owner, name, version } = request.params as { owner: string; name: string; version?: number };
+    const { owner, name, version } = request.params;
     const document = await gateway.describe({ owner, name, ...(version === undefined ? {} : { version }) }, request.viewer);
     const { hub } = document;
 
-    if ((request.query as { presigned?: boolean }).presigned) {
+    if (request.query.presigned) {
       if (!blobs.presignedUrl) {
         throw new HubError('BAD_REQUEST', `this hub's blob store (${blobs.kind}) gives no direct links; download the archive without ?presigned=true`);
       }

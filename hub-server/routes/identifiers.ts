@@ -2,12 +2,13 @@
  * Resolving persistent identifiers (`/api/v1/identifiers/{identifier}`) to the version they name,
  * or to a tombstone that says when and why it was withdrawn.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { ErrorDocument } from '../../schemas/api.ts';
 import { HubError } from '../../schemas/errors.ts';
 import { visibleVersions } from '../use-cases/access.ts';
 import { landingPath } from '../../schemas/ports/identifier-minter.ts';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 
 const Resolution = Type.Object({
   identifier: Type.String(),
@@ -25,15 +26,17 @@ const Resolution = Type.Object({
 });
 
 /** The identifier a `/…/*` route names, percent-decoded; a malformed encoding is the caller's 400. */
-export function identifierFromPath(request: FastifyRequest): string {
+export function identifierFromPath(request: { params: { '*': string } }): string {
   try {
-    return decodeURIComponent((request.params as { '*': string })['*']);
+    return decodeURIComponent(request.params['*']);
   } catch {
     throw new HubError('BAD_REQUEST', 'the identifier is not validly URL-encoded');
   }
 }
 
-export default async function identifierRoutes(app: FastifyInstance): Promise<void> {
+export default async function identifierRoutes(hub: FastifyInstance): Promise<void> {
+  // Requests typed by their route schemas (TypeBox), so handlers read params and bodies without casts.
+  const app = hub.withTypeProvider<TypeBoxTypeProvider>();
   const { registry, config } = app.hub;
   app.get('/identifiers/*', {
     schema: {

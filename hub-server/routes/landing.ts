@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { ErrorDocument } from '../../schemas/api.ts';
 import { HubError } from '../../schemas/errors.ts';
@@ -154,7 +155,9 @@ ${citations}
 `;
 }
 
-export default async function landingRoutes(app: FastifyInstance): Promise<void> {
+export default async function landingRoutes(hub: FastifyInstance): Promise<void> {
+  // Requests typed by their route schemas (TypeBox).
+  const app = hub.withTypeProvider<TypeBoxTypeProvider>();
   const { registry, config } = app.hub;
   app.get('/id/*', {
     schema: {
@@ -163,7 +166,7 @@ export default async function landingRoutes(app: FastifyInstance): Promise<void>
       tags: ['identifiers'],
       params: Type.Object({ '*': Type.String({ minLength: 1, maxLength: 500 }) }),
       produces: ['text/html', 'application/json', ...Object.values(CITATION_MEDIA_TYPES)],
-      response: { 401: ErrorDocument, 404: ErrorDocument, 406: ErrorDocument },
+      response: { 200: Type.Unknown({ description: 'the landing page: HTML, JSON or a citation, as Accept asks' }), 401: ErrorDocument, 404: ErrorDocument, 406: ErrorDocument },
     },
     handler: async (request, reply) => {
       app.requireReader(request);

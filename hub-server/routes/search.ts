@@ -3,6 +3,7 @@
  */
 import type { FastifyInstance, FastifySchemaValidationError } from 'fastify';
 import { ErrorDocument, SearchQuery, SearchReply } from '../../schemas/api.ts';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 
 /**
  * Fastify's wording, except that a value outside an enum (`sort=popular`) names the values that
@@ -18,7 +19,9 @@ function validationMessage(errors: FastifySchemaValidationError[], dataVar: stri
   return new Error(parts.join(', '));
 }
 
-export default async function searchRoutes(app: FastifyInstance): Promise<void> {
+export default async function searchRoutes(hub: FastifyInstance): Promise<void> {
+  // Requests typed by their route schemas (TypeBox), so handlers read params and bodies without casts.
+  const app = hub.withTypeProvider<TypeBoxTypeProvider>();
   app.get('/search', {
     schema: {
       summary: 'Search servables',
@@ -31,7 +34,7 @@ export default async function searchRoutes(app: FastifyInstance): Promise<void> 
     handler: async (request) => {
       app.requireReader(request);
       // `sort` arrives validated, `relevance` when absent: the index orders the hits.
-      const query = request.query as SearchQuery;
+      const query = request.query;
       return app.hub.index.search({ ...query, viewer: request.viewer });
     },
   });

@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Multipart } from '@fastify/multipart';
 import { Type, type Static } from '@sinclair/typebox';
-import { ErrorDocument, ListQuery, ServableList, OwnerNameParams, OwnerNameVersionParams, PublishAccepted } from '../../schemas/api.ts';
+import { ErrorDocument, ListQuery, ServableList, OwnerNameParams, OwnerNameVersionParams, PublishAccepted, type OwnerNameMaybeVersion } from '../../schemas/api.ts';
 import { HubBlock, ServableMetadata, Visibility, type PublishedMetadata } from '../../schemas/metadata.ts';
 import { assertValid } from '../../schemas/validate.ts';
 import { pathProblem } from '../../builder/archive.ts';
@@ -21,6 +21,7 @@ import { HubError } from '../../schemas/errors.ts';
 import { checkJsonDepth } from '../../schemas/codecs/tensors.ts';
 import { canView } from '../use-cases/access.ts';
 import type { VersionRecord } from '../../schemas/ports/registry.ts';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 
 const Document = Type.Record(Type.String(), Type.Unknown(), { description: 'the servable metadata document (datacite, hub, servable)' });
 const errors = { 400: ErrorDocument, 401: ErrorDocument, 403: ErrorDocument, 404: ErrorDocument };
@@ -217,7 +218,9 @@ const VersionView = Type.Object({
   title: Type.Optional(Type.String()),
 });
 
-export default async function servablesRoutes(app: FastifyInstance): Promise<void> {
+export default async function servablesRoutes(hub: FastifyInstance): Promise<void> {
+  // Requests typed by their route schemas (TypeBox), so handlers read params and bodies without casts.
+  const app = hub.withTypeProvider<TypeBoxTypeProvider>();
   const { registry, publisher, gateway, search, manager, minter, config } = app.hub;
 
   app.post('/servables', {
@@ -269,7 +272,7 @@ export default async function servablesRoutes(app: FastifyInstance): Promise<voi
     },
     handler: async (request) => {
       app.requireReader(request);
-      const query = request.query as { owner?: string; limit?: number; cursor?: string };
+      const query = request.query;
       // The registry leaves out private servables the caller may not see, so pages stay full.
       const page = await registry.listServables({ owner: query.owner, limit: query.limit ?? 50, cursor: query.cursor, viewer: request.viewer });
       return { items: page.items.map(({ document: _document, ...summary }) => summary), next_cursor: page.next_cursor };
@@ -280,7 +283,7 @@ export default async function servablesRoutes(app: FastifyInstance): Promise<voi
     schema: { summary: 'The metadata document of the latest version', tags: ['servables'], params: OwnerNameParams, response: { 200: Document, ...errors } },
     handler: async (request) => {
       app.requireReader(request);
-      const { owner, name } = request.params as { owner: string; name: string };
+      const { owner, name } = request.params;
       return gateway.describe({ owner, name }, request.viewer);
     },
   });
@@ -294,7 +297,7 @@ export default async function servablesRoutes(app: FastifyInstance): Promise<voi
     },
     handler: async (request) => {
       app.requireReader(request);
-      const { owner, name } = request.params as { owner: string; name: string };
+      const { owner, name } = request.params;
       const versions = (await registry.listVersions(owner, name)).filter((v) => v.document && canView(v.document, request.viewer));
       if (versions.length === 0) throw new HubError('SERVABLE_NOT_FOUND', `${owner}/${name}`);
       return { servable: `${owner}/${name}`, versions: versions.map(versionView) };
@@ -305,15 +308,15 @@ export default async function servablesRoutes(app: FastifyInstance): Promise<voi
     schema: { summary: 'The metadata document of one version', tags: ['servables'], params: OwnerNameVersionParams, response: { 200: Document, ...errors, 410: ErrorDocument } },
     handler: async (request) => {
       app.requireReader(request);
-      const { owner, name, version } = request.params as { owner: string; name: string; version: number };
+      const { owner, name, version } = request.params;
       return gateway.describe({ owner, name, version }, request.viewer);
     },
   });
 
-  const withdraw = async (request: FastifyRequest) => {
-    const { owner, name, version } = request.params as { owner: string; name: string; version?: number };
+  const withdraw = async (request: FastifyRequest<{ Params: OwnerNameMaybeVersion; Querystring: Static<typeof WithdrawQuery> }>) => {
+    const { owner, name, version } = request.params;
     const body = (request.body ?? {}) as { reason?: string };
-    const reason = body.reason ?? (request.query as { reason?: string }).reason ?? 'withdrawn by the owner';
+    const reason = body.reason ?? request.query.reason ?? 'withdrawn by the owner';
     // Token and scope, then existence as the caller may see it (a private servable of someone
     // else is unknown), then ownership: no answer depends on a servable the caller cannot see.
     app.requirePublisher(request);
@@ -342,9 +345,9 @@ export default async function servablesRoutes(app: FastifyInstance): Promise<voi
     handler: withdraw,
   });
 
-  const share = async (request: FastifyRequest) => {
-    const { owner, name, version } = request.params as { owner: string; name: string; version?: number };
-    const patch = request.body as SharingPatch;
+  const share = async (request: FastifyRequest<{ Params: OwnerNameMaybeVersion; Body: SharingPatch }>) => {
+    const { owner, name, version } = request.params;
+    const patch = request.body;
     app.requirePublisher(request);
     const all = (await registry.listVersions(owner, name)).filter((v) => v.document);
     const targets = all.filter((v) => version === undefined || v.version === version);

@@ -6,8 +6,11 @@ import { Type } from '@sinclair/typebox';
 import { ErrorDocument, TaskDocument } from '../../schemas/api.ts';
 import { HubError } from '../../schemas/errors.ts';
 import { canSeeTask, canView } from '../use-cases/access.ts';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 
-export default async function taskRoutes(app: FastifyInstance): Promise<void> {
+export default async function taskRoutes(hub: FastifyInstance): Promise<void> {
+  // Requests typed by their route schemas (TypeBox), so handlers read params and bodies without casts.
+  const app = hub.withTypeProvider<TypeBoxTypeProvider>();
   app.get('/tasks/:task_id', {
     schema: {
       summary: 'A publish or run task',
@@ -17,7 +20,7 @@ export default async function taskRoutes(app: FastifyInstance): Promise<void> {
     },
     handler: async (request) => {
       app.requireReader(request);
-      const { task_id } = request.params as { task_id: string };
+      const { task_id } = request.params;
       const task = await app.hub.registry.getTask(task_id);
       // Someone else's task, or one about a servable the caller may no longer see, is unknown.
       if (!task || !canSeeTask(await app.tokens.getTaskCreator(task_id), request.viewer)) throw new HubError('TASK_NOT_FOUND', task_id);

@@ -411,14 +411,17 @@ describe('access control with MODELHUB_AUTH=tokens', () => {
 
   it('limits each token to MODELHUB_RATE_LIMIT_PER_MINUTE with 429 and Retry-After', async () => {
     const replies: Reply[] = [];
+    const started = performance.now();
     for (let batch = 0; batch < RATE / 25 + 1; batch++) {
       replies.push(...(await Promise.all(Array.from({ length: 25 }, () => get('/api/v1/search?limit=0', 'ratelimited')))));
     }
     const limited = replies.filter((r) => r.status === 429);
     const ok = replies.filter((r) => r.status === 200);
-    // A minute's allowance at once, plus what refilled while the requests were sent.
+    // A minute's allowance at once, plus what refilled while the requests were sent (on a loaded
+    // machine that takes seconds, so the bound follows the time it took, not a fixed margin).
+    const refilled = Math.ceil((RATE * (performance.now() - started)) / 60_000);
     expect(ok.length).toBeGreaterThanOrEqual(RATE);
-    expect(ok.length).toBeLessThan(RATE + 20);
+    expect(ok.length).toBeLessThanOrEqual(RATE + refilled + 2);
     expect(limited.length).toBeGreaterThan(0);
     expect(limited[0]!.body.error.code).toBe('MODELHUB_RATE_LIMITED');
     expect(Number(limited[0]!.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
