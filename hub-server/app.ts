@@ -19,6 +19,7 @@ import actionsPlugin from './routes/actions.ts';
 import { authApiRoutes, signInRoutes } from './routes/auth.ts';
 import citationRoutes from './routes/citation.ts';
 import downloadRoutes from './routes/download.ts';
+import endpointRoutes from './routes/endpoints.ts';
 import identifierRoutes from './routes/identifiers.ts';
 import landingRoutes from './routes/landing.ts';
 import operationsRoutes from './routes/operations.ts';
@@ -179,6 +180,7 @@ export async function buildApp(config: HubConfig, options: BuildAppOptions = {})
       await api.register(downloadRoutes);
       await api.register(tokenRoutes);
       await api.register(authApiRoutes);
+      await api.register(endpointRoutes);
     },
     { prefix: '/api/v1' },
   );

@@ -13,6 +13,7 @@ import { commandKit } from '../sdk/cli-commands.ts';
 import { processOutput, type Output } from '../sdk/cli-output.ts';
 import { registerAdminCommands } from './cli/admin-commands.ts';
 import { registerTokenCommands } from './cli/token-commands.ts';
+import { registerEndpointCommands } from './cli/endpoint-commands.ts';
 
 function registerServeCommand(program: Command, output: Output): void {
   const { globals, action } = commandKit(output);
@@ -46,6 +47,7 @@ export function buildCli(output: Output = processOutput): Command {
   registerServeCommand(program, output);
   registerAdminCommands(program, output);
   registerTokenCommands(program, output);
+  registerEndpointCommands(program, output);
   return program;
 }
 

@@ -12,6 +12,7 @@ import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import { ConfigError, type HubConfig } from './config.ts';
 import type { PostgresDatabase } from './adapters/postgres-database.ts';
+import type { EndpointStore } from '../schemas/ports/endpoint-store.ts';
 import type { TokenStore } from '../schemas/ports/token-store.ts';
 import type { ActionStore } from '../schemas/ports/action-store.ts';
 import type { BlobStore } from '../schemas/ports/blob-store.ts';
@@ -88,6 +89,15 @@ export async function openTokenStore(config: HubConfig, database?: PostgresDatab
   }
   const { PostgresTokenStore } = await import('./adapters/postgres-token-store.ts');
   return withDatabase(config, database, (db) => PostgresTokenStore.open(db));
+}
+
+/**
+ * Compute endpoints: `endpoints.db` in the data folder (also with MODELHUB_DATABASE_URL: replicas do
+ * not share endpoints yet; docs/compute-endpoints.md).
+ */
+export async function openEndpointStore(config: HubConfig): Promise<EndpointStore> {
+  const { SqliteEndpointStore } = await import('./adapters/sqlite-endpoint-store.ts');
+  return SqliteEndpointStore.open(SqliteEndpointStore.fileIn(config.dataDir));
 }
 
 /** Action Provider actions: PostgreSQL when MODELHUB_DATABASE_URL is set (found from every replica), else SQLite in `dataDir`. */
@@ -241,6 +251,8 @@ export interface Hub {
   /** This hub's id, on the labels of everything it creates in the container engine. */
   instance: string;
   tokens: TokenStore;
+  /** Compute endpoints: who owns them, whom they are shared with, their tokens' hashes. */
+  endpointStore: EndpointStore;
   audit: AuditLog;
   /** The OpenID relying party; undefined unless MODELHUB_OIDC_ISSUER is set. */
   oidc: OidcRelyingParty | undefined;
@@ -391,6 +403,7 @@ async function openOnFolder(config: HubConfig, log: FastifyBaseLogger, opened: O
   // Who is calling: tokens (PostgreSQL when MODELHUB_DATABASE_URL is set, so that a token made on
   // one replica works on all), the audit log, and the identity providers that are configured.
   const tokens = opened(await openTokenStore(config, database), (store) => store.close());
+  const endpointStore = opened(await openEndpointStore(config), (store) => store.close());
   const audit = opened(AuditLog.open(AuditLog.fileIn(config.dataDir), { retentionDays: config.auditRetentionDays }), (a) => a.close());
   const oidc = config.oidc ? new (await import('./adapters/oidc-relying-party.ts')).OidcRelyingParty(config.oidc, `${config.publicUrl}/auth/callback`) : undefined;
   const globusAuth = config.globus ? new GlobusAuthClient(config.globus) : undefined;
@@ -398,7 +411,7 @@ async function openOnFolder(config: HubConfig, log: FastifyBaseLogger, opened: O
 
   return {
     config, database, registry, blobs, index, search, minter, identifierSync, manager, gateway, publisher, cache, metrics, engine, pool, instance,
-    tokens, audit, oidc, globusAuth, federation,
+    tokens, endpointStore, audit, oidc, globusAuth, federation,
     start: () => {
       sweeper.start();
       identifierSync.start(config.identifierRetryMs);

@@ -50,6 +50,8 @@ export interface HubConfig {
     workerThreads: number;
     defaultDeadlineMs: number;
   };
+  /** How often the hub pings each compute endpoint's agent (MODELHUB_ENDPOINT_HEARTBEAT_MS). */
+  endpointHeartbeatMs: number;
   /** Publishing from git repositories: file:// and local paths allowed, time and size bounds. */
   git: { allowLocal: boolean; timeoutMs: number; maxBytes: number };
   rateLimitPerMinute: number;
@@ -232,6 +234,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<HubConfig>
       timeoutMs: seconds(env, 'MODELHUB_GIT_TIMEOUT_SECONDS', 120, 1, 86_400),
       maxBytes: integer(env, 'MODELHUB_GIT_MAX_MB', 1024, 1, 1024 * 1024) * 1024 * 1024,
     },
+    endpointHeartbeatMs: integer(env, 'MODELHUB_ENDPOINT_HEARTBEAT_MS', 15_000, 100, 600_000),
     rateLimitPerMinute: integer(env, 'MODELHUB_RATE_LIMIT_PER_MINUTE', 0, 0, 10_000_000),
     auditRetentionDays: integer(env, 'MODELHUB_AUDIT_RETENTION_DAYS', 90, 1, 36_500),
     logLevel: oneOf(env, 'MODELHUB_LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),

@@ -10,6 +10,7 @@
  * - optional fields of the status document may be `null`, as the reference toolkit sends them.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { ENDPOINT_NAME_PATTERN } from './metadata.ts';
 
 export const PRINCIPAL_URN_PATTERN =
   '^(urn:globus:(auth:identity|groups:id):[a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{12}|urn:modelhub:(user|group):[^\\s]{1,256}|urn:modelhub:anonymous)$';
@@ -135,6 +136,7 @@ export const InferenceActionBody = Type.Object(
     version: Type.Optional(Type.Integer({ minimum: 1 })),
     inputs: Type.Unknown({ description: "JSON shaped by the servable's declared run method" }),
     parameters: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    endpoint: Type.Optional(Type.String({ pattern: ENDPOINT_NAME_PATTERN, description: 'a compute endpoint (owner/name) to run on' })),
   },
   { additionalProperties: false },
 );

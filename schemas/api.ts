@@ -3,7 +3,7 @@
  * Route schemas, the OpenAPI document and the SDK's types all come from here.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { NAME_PATTERN, OWNER_PATTERN } from './metadata.ts';
+import { ENDPOINT_NAME_PATTERN, NAME_PATTERN, OWNER_PATTERN } from './metadata.ts';
 
 export const ErrorDocument = Type.Object(
   {
@@ -42,6 +42,7 @@ export const RunRequest = Type.Object(
     parameters: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     asynchronous: Type.Optional(Type.Boolean({ default: false })),
     method: Type.Optional(Type.String({ default: 'run' })),
+    endpoint: Type.Optional(Type.String({ pattern: ENDPOINT_NAME_PATTERN, description: 'run on this compute endpoint (owner/name)' })),
   },
   { additionalProperties: false },
 );

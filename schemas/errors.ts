@@ -20,6 +20,7 @@ export const ERROR_CATALOG = {
   ROUTE_NOT_FOUND: { status: 404, message: 'No route %s' },
   ACTION_NOT_FOUND: { status: 404, message: 'No action %s' },
   TOKEN_NOT_FOUND: { status: 404, message: 'No token %s' },
+  ENDPOINT_NOT_FOUND: { status: 404, message: 'No compute endpoint %s' },
   SERVABLE_WITHDRAWN: { status: 410, message: 'The servable %s was withdrawn' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed: %s' },
   CONFLICT: { status: 409, message: 'Conflict: %s' },
@@ -36,6 +37,7 @@ export const ERROR_CATALOG = {
   RUNTIME_UNAVAILABLE: { status: 503, message: 'The runtime is not available on this hub: %s' },
   BACKEND_UNAVAILABLE: { status: 503, message: 'A backend is unavailable: %s' },
   NOT_READY: { status: 503, message: 'Not ready: %s' },
+  ENDPOINT_OFFLINE: { status: 503, message: 'The compute endpoint is offline: %s' },
   INTERNAL: { status: 500, message: 'Internal error: %s' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

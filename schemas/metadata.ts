@@ -13,6 +13,8 @@ export const OWNER_PATTERN = '^[a-z0-9][a-z0-9-]{0,38}$';
 export const NAME_PATTERN = '^[a-z0-9][a-z0-9._-]{0,63}$';
 /** Users are named like owners (a user owns the servables of that name); groups like servables. */
 export const GROUP_PATTERN = '^[a-z0-9][a-z0-9._-]{0,63}$';
+/** A compute endpoint: `owner/name`, with the servable name rules on each half. */
+export const ENDPOINT_NAME_PATTERN = '^[a-z0-9][a-z0-9-]{0,38}/[a-z0-9][a-z0-9._-]{0,63}$';
 
 const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
 /** Whom a servable can be shared with: hub users, or Globus Auth identities (docs/access.md). */
@@ -320,6 +322,8 @@ export const ServableBlock = Type.Object(
           autobatch: Type.Optional(Type.Boolean()),
           timeout_ms: Type.Optional(Type.Integer({ minimum: 1 })),
           pinned: Type.Optional(Type.Boolean()),
+          /** A compute endpoint (owner/name) runs go to when they name none and the caller may use it. */
+          endpoint: Type.Optional(Type.String({ pattern: ENDPOINT_NAME_PATTERN })),
         },
         { additionalProperties: false },
       ),

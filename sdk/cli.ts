@@ -175,12 +175,13 @@ export function buildCli(output: Output = processOutput): Command {
     .option('--parameters <json>', 'run parameters, as a JSON object')
     .option('--method <method>', 'method other than run')
     .option('--async', 'return a task id instead of waiting')
+    .option('--on <endpoint>', 'run on this compute endpoint (owner/name) instead of the hub')
     .action(
       action(
         async (
           name: string,
           inputsJson: string | undefined,
-          options: { inputFile?: string; version?: number; parameters?: string; method?: string; async?: boolean },
+          options: { inputFile?: string; version?: number; parameters?: string; method?: string; async?: boolean; on?: string },
           command: Command,
         ) => {
           if ((inputsJson === undefined) === (options.inputFile === undefined)) {
@@ -200,6 +201,7 @@ export function buildCli(output: Output = processOutput): Command {
             ...(options.version ? { version: options.version } : {}),
             ...(parameters ? { parameters } : {}),
             ...(options.method ? { method: options.method } : {}),
+            ...(options.on ? { endpoint: options.on } : {}),
           };
           const hub = client(command);
           if (options.async) {

@@ -36,6 +36,8 @@ export interface RunOptions {
   parameters?: Record<string, unknown>;
   method?: string;
   signal?: AbortSignal;
+  /** Run on this compute endpoint (owner/name) instead of the hub. */
+  endpoint?: string;
 }
 
 export class HubClient {

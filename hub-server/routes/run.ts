@@ -54,7 +54,7 @@ export default async function runRoutes(app: FastifyInstance): Promise<void> {
     const relative = Number(parameters.deadline_ms ?? request.headers[DeadlineHeader] ?? NaN);
     const deadline = Number.isFinite(relative) && relative > 0 ? Date.now() + relative : undefined;
     const { deadline_ms: _ignored, ...modelParameters } = parameters;
-    const call = { inputs: body.inputs, parameters: modelParameters, method: body.method, deadline };
+    const call = { inputs: body.inputs, parameters: modelParameters, method: body.method, deadline, ...(body.endpoint ? { endpoint: body.endpoint } : {}) };
 
     if (!body.asynchronous) return gateway.run(ref, call, request.viewer, rawKeys.get(request));
 

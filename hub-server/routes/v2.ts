@@ -12,6 +12,7 @@ import type { ArgumentType, Dtype, Method, PublishedMetadata } from '../../schem
 import type { ServableValue, Tensor } from '../../schemas/ports/servable.ts';
 import { V2_DATATYPES, checkGivenShape, checkJsonDepth, dtypeFromV2, jsonToTensor, tensorToJson } from '../../schemas/codecs/tensors.ts';
 import { decodeBinaryInfer, encodeBinaryOutputs, INFERENCE_HEADER } from '../../schemas/codecs/v2.ts';
+import { inferOnEndpoint } from './v2-endpoint.ts';
 import { NumberArray, numberArrayToTensor, parseWithNumberArrays, V2_BODY_NUMBER_ARRAYS } from '../../schemas/codecs/json-number-arrays.ts';
 import {
   InferInput,
@@ -316,15 +317,22 @@ export default async function v2Routes(app: FastifyInstance): Promise<void> {
       checkRequestedOutputs(body.outputs, namedTensors(method, 'output'));
       const single = method.input.type !== 'dict';
 
-      const loaded = await manager.acquire(document);
-      const io = loaded.servable.io;
-      manager.release(loaded);
-      const decoded: ServableValue =
-        io === 'tensors'
-          ? { kind: 'tensors', tensors }
-          : { kind: 'json', value: single ? tensorToJson(Object.values(tensors)[0]!) : Object.fromEntries(Object.entries(tensors).map(([k, t]) => [k, tensorToJson(t)])) };
-      const result = await gateway.execute(document, method, methodName, { inputs: undefined, parameters: body.parameters }, received, decoded);
-      let outputs = Object.entries(outputTensors(result.raw, method));
+      let raw: ServableValue;
+      if (body.parameters?.endpoint !== undefined || document.servable.options?.endpoint !== undefined) {
+        // On a compute endpoint (named, or the servable's default): through the gateway's run,
+        // which checks who may use it.
+        raw = await inferOnEndpoint(gateway, document, method, tensors, body.parameters ?? {}, request.viewer, namedTensors(method, 'output')[0]!.name);
+      } else {
+        const loaded = await manager.acquire(document);
+        const io = loaded.servable.io;
+        manager.release(loaded);
+        const decoded: ServableValue =
+          io === 'tensors'
+            ? { kind: 'tensors', tensors }
+            : { kind: 'json', value: single ? tensorToJson(Object.values(tensors)[0]!) : Object.fromEntries(Object.entries(tensors).map(([k, t]) => [k, tensorToJson(t)])) };
+        raw = (await gateway.execute(document, method, methodName, { inputs: undefined, parameters: body.parameters }, received, decoded)).raw;
+      }
+      let outputs = Object.entries(outputTensors(raw, method));
       if (body.outputs?.length) {
         const wanted = new Set(body.outputs.map((o) => o.name));
         outputs = outputs.filter(([name]) => wanted.has(name));

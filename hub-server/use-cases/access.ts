@@ -8,6 +8,7 @@ import { HubError } from '../../schemas/errors.ts';
 import type { VersionRecord } from '../../schemas/ports/registry.ts';
 import type { Viewer } from '../../schemas/ports/viewer.ts';
 import type { TokenInfo, TokenScope } from '../../schemas/ports/token-store.ts';
+import type { EndpointRecord } from '../../schemas/ports/endpoint-store.ts';
 
 export function canView(document: PublishedMetadata, viewer: Viewer): boolean {
   const hub = document.hub;
@@ -80,4 +81,17 @@ export function viewerOf(token: Pick<TokenInfo, 'user' | 'groups' | 'scopes'>): 
 export function canSeeTask(creator: string | null | undefined, viewer: Viewer): boolean {
   if (creator === undefined || creator === null) return true;
   return viewer.admin === true || viewer.user === creator;
+}
+
+/**
+ * Who may see and use a compute endpoint: the rule of `canView` for private servables, applied to
+ * the endpoint (its owner, an admin, the users and groups it is shared with). Everyone else is told
+ * that it does not exist.
+ */
+export function canUseEndpoint(endpoint: Pick<EndpointRecord, 'owner' | 'shared_with'>, viewer: Viewer): boolean {
+  if (viewer.admin) return true;
+  if (viewer.user === undefined) return false;
+  if (viewer.user === endpoint.owner) return true;
+  if (endpoint.shared_with.users.includes(viewer.user)) return true;
+  return (viewer.groups ?? []).some((group) => endpoint.shared_with.groups.includes(group));
 }

@@ -21,7 +21,20 @@ export interface RunCall {
   /** Absolute deadline in ms since the epoch. */
   deadline?: number;
   signal?: AbortSignal;
+  /** A compute endpoint (owner/name) to run on instead of the hub. */
+  endpoint?: string;
 }
+
+/**
+ * Runs that go to a compute endpoint (the one the call names, or the servable's default): their
+ * reply, or undefined when the hub runs it itself.
+ */
+export type RemoteRunner = (
+  document: PublishedMetadata,
+  methodName: string,
+  call: RunCall,
+  viewer: Viewer,
+) => Promise<Pick<RunReply, 'output' | 'timing'> | undefined>;
 
 export interface RunService {
   /** Validates inputs against the declared method (422), runs, returns the hub API's run reply. */

@@ -10,6 +10,8 @@ export interface RunParams extends HubParams {
   parameters?: Record<string, unknown>;
   /** Method other than `run`, for servables that declare several. */
   method?: string;
+  /** Run on this compute endpoint (owner/name) instead of the hub. */
+  endpoint?: string;
 }
 
 /** `POST .../run` and wait for the output. */
@@ -25,6 +27,7 @@ export function runServable(params: RunParams & { asynchronous?: boolean }): Pro
       inputs: params.inputs,
       ...(params.parameters ? { parameters: params.parameters } : {}),
       ...(params.method ? { method: params.method } : {}),
+      ...(params.endpoint ? { endpoint: params.endpoint } : {}),
       ...(params.asynchronous ? { asynchronous: true } : {}),
     }),
   });

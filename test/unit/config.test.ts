@@ -19,6 +19,9 @@ describe('configuration', () => {
     ['MODELHUB_ANONYMOUS_READ', 'perhaps'],
     ['MODELHUB_MAX_UPLOAD_MB', '-1'],
     ['MODELHUB_IDENTIFIER_RETRY_SECONDS', 'soon'],
+    // Unchecked, NaN made the hub ping every compute endpoint every millisecond.
+    ['MODELHUB_ENDPOINT_HEARTBEAT_MS', 'often'],
+    ['MODELHUB_ENDPOINT_HEARTBEAT_MS', '0'],
   ])('stops on a bad %s with a message naming it', (variable, value) => {
     expect(() => loadConfig({ [variable]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [variable]: value })).toThrow(new RegExp(variable));

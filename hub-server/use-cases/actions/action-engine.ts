@@ -32,6 +32,8 @@ export interface ActionTarget {
   ref: ServableRef;
   inputs: unknown;
   parameters?: Record<string, unknown>;
+  /** A compute endpoint (owner/name) the body names. */
+  endpoint?: string;
 }
 
 interface Running {
@@ -61,6 +63,7 @@ const hashRequest = (request: ActionRequest): string =>
 export function targetOf(provider: string, body: Record<string, unknown>): ActionTarget {
   const parameters = body.parameters as Record<string, unknown> | undefined;
   const version = typeof body.version === 'number' ? body.version : undefined;
+  const endpoint = typeof body.endpoint === 'string' ? { endpoint: body.endpoint } : {};
   if (provider === 'inference') {
     const match = /^([^/]+)\/([^@]+)(?:@(\d+))?$/.exec(String(body.servable));
     if (!match) throw new HubError('BAD_REQUEST', `body.servable must be owner/name: ${String(body.servable)}`);
@@ -68,10 +71,11 @@ export function targetOf(provider: string, body: Record<string, unknown>): Actio
       ref: { owner: match[1], name: match[2], version: version ?? (match[3] ? Number(match[3]) : undefined) },
       inputs: body.inputs,
       parameters,
+      ...endpoint,
     };
   }
   const [, owner, name] = provider.split('/');
-  return { ref: { owner, name, version }, inputs: body.inputs, parameters };
+  return { ref: { owner, name, version }, inputs: body.inputs, parameters, ...endpoint };
 }
 
 export function toStatusDocument(record: ActionRecord): ActionStatus {
@@ -290,6 +294,7 @@ export class ActionEngine {
         {
           inputs: target.inputs,
           parameters: target.parameters,
+          ...(target.endpoint ? { endpoint: target.endpoint } : {}),
           deadline: record.deadline ?? undefined,
           signal: controller.signal,
         },

@@ -2,7 +2,7 @@
  * A servable's declared argument types as JSON Schema, so that a per-servable Action Provider's
  * introspection tells a flow author (and `modelhub flow validate`) exactly what `inputs` it takes.
  */
-import type { ArgumentType, Dtype, PublishedMetadata } from '../../../schemas/metadata.ts';
+import { ENDPOINT_NAME_PATTERN, type ArgumentType, type Dtype, type PublishedMetadata } from '../../../schemas/metadata.ts';
 
 export type JsonSchema = Record<string, unknown>;
 
@@ -91,6 +91,7 @@ export function servableActionInputSchema(document: PublishedMetadata): JsonSche
       inputs: argumentTypeToJsonSchema(run.input),
       parameters: { type: 'object', description: 'run parameters of the servable' },
       version: { type: 'integer', minimum: 1, description: 'a published version; the latest by default' },
+      endpoint: { type: 'string', pattern: ENDPOINT_NAME_PATTERN, description: 'a compute endpoint (owner/name) to run on' },
     },
     required: ['inputs'],
     additionalProperties: false,

@@ -6,7 +6,7 @@
 import { HubError } from '../../../schemas/errors.ts';
 import type { Registry, VersionRecord } from '../../../schemas/ports/registry.ts';
 import type { Viewer } from '../../../schemas/ports/viewer.ts';
-import type { RunCall, RunService, ServableRef } from '../../../schemas/ports/run-service.ts';
+import type { RemoteRunner, RunCall, RunService, ServableRef } from '../../../schemas/ports/run-service.ts';
 import { resolveVisibleVersion } from '../access.ts';
 import type { RunReply } from '../../../schemas/api.ts';
 import type { Method, PublishedMetadata } from '../../../schemas/metadata.ts';
@@ -84,6 +84,8 @@ export class Gateway implements RunService {
   private readonly servableMetrics = new Map<string, ServableMetrics>();
   readonly batcher: DynamicBatcher;
   executor: Executor;
+  /** Runs for compute endpoints (set by the endpoints plugin). */
+  remote?: RemoteRunner;
 
   constructor(private readonly options: GatewayOptions) {
     this.batcher = new DynamicBatcher({ metrics: options.metrics });
@@ -183,6 +185,8 @@ export class Gateway implements RunService {
     const servable = `${document.hub.owner}/${document.hub.name}`;
     const version = document.hub.version;
     const cache = this.options.cache;
+    const remote = this.remote ? await this.remote(document, methodName, call, viewer) : undefined;
+    if (remote) return { ...remote, servable, version, cached: false };
 
     const cacheKey = this.cacheable(document) ? resultCacheKey(servable, version, methodName, call.inputs, call.parameters) : undefined;
     if (cacheKey) {
