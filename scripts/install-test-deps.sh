@@ -12,6 +12,7 @@ DEBIAN_PACKAGES=(
   radosgw ceph-mon ceph-osd ceph-common
   chromium
   postgresql
+  slurm-wlm munge
   libxml2-utils
   curl
   git

@@ -11,7 +11,9 @@ export NO_COLOR=1
 
 started_docker=""
 started_postgres=""
+started_slurm=""
 cleanup() {
+  if [ -n "$started_slurm" ]; then bash scripts/slurm/stop.sh >/dev/null 2>&1 || true; fi
   if [ -n "$started_docker" ]; then bash scripts/docker/stop-dockerd.sh >/dev/null 2>&1 || true; fi
   if [ -n "$started_postgres" ]; then bash scripts/postgres/stop.sh >/dev/null 2>&1 || true; fi
 }
@@ -36,6 +38,17 @@ if [ -z "${MODELHUB_TEST_DATABASE_URL:-}" ]; then
     echo "PostgreSQL: $MODELHUB_TEST_DATABASE_URL"
   else
     echo "PostgreSQL could not be started: the PostgreSQL suites will fail and say why"
+  fi
+fi
+
+# A one-node Slurm cluster for the compute endpoint suite (it fails under CI=true without SLURM_CONF).
+if [ -z "${SLURM_CONF:-}" ]; then
+  if slurm_env=$(bash scripts/slurm/start.sh); then
+    started_slurm=yes
+    eval "export $slurm_env"
+    echo "Slurm: $SLURM_CONF"
+  else
+    echo "Slurm could not be started: the Slurm suite will fail and say why"
   fi
 fi
 
