@@ -20,6 +20,7 @@ import { authApiRoutes, signInRoutes } from './routes/auth.ts';
 import citationRoutes from './routes/citation.ts';
 import downloadRoutes from './routes/download.ts';
 import endpointRoutes from './routes/endpoints.ts';
+import batchRoutes from './routes/batch.ts';
 import identifierRoutes from './routes/identifiers.ts';
 import landingRoutes from './routes/landing.ts';
 import operationsRoutes from './routes/operations.ts';
@@ -181,6 +182,7 @@ export async function buildApp(config: HubConfig, options: BuildAppOptions = {})
       await api.register(tokenRoutes);
       await api.register(authApiRoutes);
       await api.register(endpointRoutes);
+      await api.register(batchRoutes);
     },
     { prefix: '/api/v1' },
   );

@@ -81,7 +81,7 @@ export type TaskStep = Static<typeof TaskStep>;
 export const TaskDocument = Type.Object(
   {
     task_id: Type.String(),
-    kind: Type.Union([Type.Literal('publish'), Type.Literal('run')]),
+    kind: Type.Union([Type.Literal('publish'), Type.Literal('run'), Type.Literal('batch')]),
     status: Type.Union(TASK_STATUSES.map((s) => Type.Literal(s))),
     servable: Type.Optional(Type.String()),
     version: Type.Optional(Type.Integer()),
@@ -98,6 +98,8 @@ export const TaskDocument = Type.Object(
     log: Type.Optional(Type.Array(Type.String())),
     created_at: Type.String(),
     completed_at: Type.Optional(Type.String()),
+    /** A batch task's counts as it runs (records done and failed, rate, ETA). */
+    progress: Type.Optional(Type.Unknown()),
   },
   { $id: 'TaskDocument' },
 );

@@ -13,6 +13,7 @@ import { commandKit } from './cli-commands.ts';
 import { registerDownloadCommand } from './download-command.ts';
 import { registerFlowCommands } from './flows/flow-commands.ts';
 import { registerDlhubImportCommand } from './dlhub-import-command.ts';
+import { registerBatchCommand } from './batch-command.ts';
 import { HubClient } from './hub-client.ts';
 import { METADATA_FILE, defaultMetadataPath, loadServable, metadataTemplate } from './models/from-path.ts';
 import { CITATION_FORMATS, type CitationFormat } from './operations/cite-servable.ts';
@@ -405,5 +406,6 @@ export function buildCli(output: Output = processOutput): Command {
   registerFlowCommands(program, output);
   registerDownloadCommand(program, output);
   registerDlhubImportCommand(program, output);
+  registerBatchCommand(program, output);
   return program;
 }
