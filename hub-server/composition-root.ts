@@ -46,6 +46,7 @@ import { SearchSync } from './use-cases/search-sync.ts';
 import { createIdentifierSync, type IdentifierSync } from './use-cases/identifiers.ts';
 import { claimDataFolder } from './adapters/data-folder-lock.ts';
 import { AuditLog } from './adapters/audit-log.ts';
+import type { AuditStore } from '../schemas/ports/audit-store.ts';
 import { FederatedIdentity } from './adapters/federated-identity.ts';
 import { GlobusAuthClient } from './adapters/globus-auth-client.ts';
 import type { OidcRelyingParty } from './adapters/oidc-relying-party.ts';
@@ -108,6 +109,16 @@ export async function openActionStore(config: HubConfig, database: PostgresDatab
   }
   const { PostgresActionStore } = await import('./adapters/postgres-action-store.ts');
   return withDatabase(config, database, (db) => PostgresActionStore.open(db));
+}
+
+/** The audit log's store: one PostgreSQL table shared by every replica when MODELHUB_DATABASE_URL is set, else `audit.db` in the data folder. */
+export async function openAuditStore(config: HubConfig, database?: PostgresDatabase): Promise<AuditStore> {
+  if (!config.databaseUrl) {
+    const { SqliteAuditStore } = await import('./adapters/sqlite-audit-store.ts');
+    return SqliteAuditStore.open(SqliteAuditStore.fileIn(config.dataDir));
+  }
+  const { PostgresAuditStore } = await import('./adapters/postgres-audit-store.ts');
+  return withDatabase(config, database, (db) => PostgresAuditStore.open(db));
 }
 
 /** Runs `open` on the given pool, or on one of its own that the adapter then owns. */
@@ -404,7 +415,14 @@ async function openOnFolder(config: HubConfig, log: FastifyBaseLogger, opened: O
   // one replica works on all), the audit log, and the identity providers that are configured.
   const tokens = opened(await openTokenStore(config, database), (store) => store.close());
   const endpointStore = opened(await openEndpointStore(config), (store) => store.close());
-  const audit = opened(AuditLog.open(AuditLog.fileIn(config.dataDir), { retentionDays: config.auditRetentionDays }), (a) => a.close());
+  // The audit log too: one table for every replica in PostgreSQL mode.
+  const audit = opened(
+    new AuditLog(await openAuditStore(config, database), {
+      retentionDays: config.auditRetentionDays,
+      onError: (error) => log.error({ err: error }, 'could not write the audit log'),
+    }),
+    (a) => a.close(),
+  );
   const oidc = config.oidc ? new (await import('./adapters/oidc-relying-party.ts')).OidcRelyingParty(config.oidc, `${config.publicUrl}/auth/callback`) : undefined;
   const globusAuth = config.globus ? new GlobusAuthClient(config.globus) : undefined;
   const federation = new FederatedIdentity(tokens, config.oidc);

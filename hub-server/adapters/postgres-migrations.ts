@@ -188,4 +188,40 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       CREATE INDEX action_log_by_action ON action_log (action_id, seq);
     `,
   },
+  {
+    // The audit log of every replica in one table; the rate-limit buckets every replica takes from
+    // (a token bucket per key, refilled by the database's clock); the blobs each running publish
+    // has stored before its version names them, so that no replica's sweep removes them.
+    name: 'audit-rate-limits-task-blobs',
+    sql: `
+      CREATE TABLE audit_events (
+        seq      BIGSERIAL PRIMARY KEY,
+        at       TEXT  NOT NULL,
+        action   TEXT  NOT NULL,
+        actor    TEXT  NOT NULL,
+        token_id TEXT,
+        target   TEXT,
+        status   INTEGER,
+        ip       TEXT,
+        detail   JSONB
+      );
+      CREATE INDEX audit_events_by_action ON audit_events (action, seq);
+      CREATE INDEX audit_events_by_actor ON audit_events (actor, seq);
+      CREATE INDEX audit_events_by_time ON audit_events (at);
+
+      CREATE TABLE rate_buckets (
+        key        TEXT             PRIMARY KEY,
+        tokens     DOUBLE PRECISION NOT NULL,
+        updated_ms DOUBLE PRECISION NOT NULL,
+        allowed    BOOLEAN          NOT NULL
+      );
+      CREATE INDEX rate_buckets_by_age ON rate_buckets (updated_ms);
+
+      CREATE TABLE task_blobs (
+        task_id TEXT NOT NULL REFERENCES tasks (task_id) ON DELETE CASCADE,
+        sha256  TEXT NOT NULL,
+        PRIMARY KEY (task_id, sha256)
+      );
+    `,
+  },
 ];

@@ -53,17 +53,29 @@ async function openSharedTokenStore(url: string): Promise<import('../../schemas/
   }
 }
 
+async function openSharedAuditStore(url: string): Promise<import('../../schemas/ports/audit-store.ts').AuditStore> {
+  const { PostgresDatabase } = (await import(new URL('../adapters/postgres-database.ts', import.meta.url).href)) as typeof import('../adapters/postgres-database.ts');
+  const { PostgresAuditStore } = (await import(new URL('../adapters/postgres-audit-store.ts', import.meta.url).href)) as typeof import('../adapters/postgres-audit-store.ts');
+  const database = PostgresDatabase.open(url);
+  try {
+    return await PostgresAuditStore.open(database);
+  } finally {
+    await database.close(); // the store holds its own share of the pool
+  }
+}
+
 /** Opens the folder's token store and audit log (the server's own modules, loaded on demand). */
 async function withLocalStore<T>(dataDir: string, work: (store: import('../../schemas/ports/token-store.ts').TokenStore, audit: (event: { action: 'token.create' | 'token.revoke'; target: string; detail?: unknown }) => void) => Promise<T>): Promise<T> {
   const { SqliteTokenStore } = await import('../adapters/sqlite-token-store.ts');
   const { AuditLog } = await import('../adapters/audit-log.ts');
   const store = process.env.MODELHUB_DATABASE_URL ? await openSharedTokenStore(process.env.MODELHUB_DATABASE_URL) : SqliteTokenStore.open(SqliteTokenStore.fileIn(dataDir));
-  const log = AuditLog.open(AuditLog.fileIn(dataDir));
+  // Beside PostgreSQL-mode hubs the event goes to their shared audit log.
+  const log = process.env.MODELHUB_DATABASE_URL ? new AuditLog(await openSharedAuditStore(process.env.MODELHUB_DATABASE_URL)) : AuditLog.open(AuditLog.fileIn(dataDir));
   try {
     return await work(store, (event) => log.record({ ...event, actor: 'local' }));
   } finally {
     await store.close();
-    log.close();
+    await log.close();
   }
 }
 

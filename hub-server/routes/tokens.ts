@@ -133,7 +133,7 @@ export default async function tokenRoutes(app: FastifyInstance): Promise<void> {
     },
     handler: async (request) => {
       app.requireAdmin(request);
-      return { events: app.audit.list(request.query as Parameters<typeof app.audit.list>[0]) };
+      return { events: await app.audit.list(request.query as Parameters<typeof app.audit.list>[0]) };
     },
   });
 }

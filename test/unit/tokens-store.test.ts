@@ -11,7 +11,6 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteTokenStore } from '../../hub-server/adapters/sqlite-token-store.ts';
 import { TokenBuckets } from '../../hub-server/plugins/rate-limit.ts';
 import { expiryOf } from '../../hub-server/routes/tokens.ts';
-import { AuditLog } from '../../hub-server/adapters/audit-log.ts';
 import { canSeeTask, canView, hasScope, viewerOf } from '../../hub-server/use-cases/access.ts';
 import type { PublishedMetadata } from '../../schemas/metadata.ts';
 import { parseExpiry } from '../../hub-server/cli/token-commands.ts';
@@ -148,19 +147,3 @@ describe('expiry', () => {
   });
 });
 
-describe('AuditLog', () => {
-  it('appends and lists newest first, filtered', () => {
-    const log = AuditLog.open(path.join(dir, 'audit.db'));
-    log.record({ action: 'publish', actor: 'alice', token_id: 'tok_1', target: 'alice/m@1', detail: { visibility: 'private' } });
-    log.record({ action: 'denied', actor: 'anonymous', target: 'POST /api/v1/servables', status: 401 });
-    log.record({ action: 'token.create', actor: 'local', target: 'tok_2' });
-    const all = log.list();
-    expect(all.map((e) => e.action)).toEqual(['token.create', 'denied', 'publish']);
-    expect(all[2]).toMatchObject({ actor: 'alice', token_id: 'tok_1', detail: { visibility: 'private' } });
-    expect(log.list({ action: 'denied' }).map((e) => e.status)).toEqual([401]);
-    expect(log.list({ actor: 'alice' })).toHaveLength(1);
-    expect(log.list({ before: all[1]!.seq }).map((e) => e.action)).toEqual(['publish']);
-    expect(log.list({ limit: 1 })).toHaveLength(1);
-    log.close();
-  });
-});
