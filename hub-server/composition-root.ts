@@ -47,6 +47,7 @@ import { createIdentifierSync, type IdentifierSync } from './use-cases/identifie
 import { claimDataFolder } from './adapters/data-folder-lock.ts';
 import { AuditLog } from './adapters/audit-log.ts';
 import type { AuditStore } from '../schemas/ports/audit-store.ts';
+import type { RateLimitCounter } from '../schemas/ports/rate-limit-counter.ts';
 import { FederatedIdentity } from './adapters/federated-identity.ts';
 import { GlobusAuthClient } from './adapters/globus-auth-client.ts';
 import type { OidcRelyingParty } from './adapters/oidc-relying-party.ts';
@@ -119,6 +120,17 @@ export async function openAuditStore(config: HubConfig, database?: PostgresDatab
   }
   const { PostgresAuditStore } = await import('./adapters/postgres-audit-store.ts');
   return withDatabase(config, database, (db) => PostgresAuditStore.open(db));
+}
+
+/** Rate-limit buckets: in PostgreSQL (shared by every replica) when MODELHUB_DATABASE_URL is set, else in memory. */
+export async function openRateLimitCounter(config: HubConfig, database: PostgresDatabase | undefined, onFallback?: (error: unknown) => void): Promise<RateLimitCounter> {
+  const perMinute = config.rateLimitPerMinute;
+  if (!config.databaseUrl) {
+    const { MemoryRateLimitCounter } = await import('./adapters/memory-rate-limit-counter.ts');
+    return new MemoryRateLimitCounter(perMinute);
+  }
+  const { PostgresRateLimitCounter } = await import('./adapters/postgres-rate-limit-counter.ts');
+  return withDatabase(config, database, (db) => PostgresRateLimitCounter.open(db, perMinute, { onFallback }));
 }
 
 /** Runs `open` on the given pool, or on one of its own that the adapter then owns. */
@@ -265,6 +277,8 @@ export interface Hub {
   /** Compute endpoints: who owns them, whom they are shared with, their tokens' hashes. */
   endpointStore: EndpointStore;
   audit: AuditLog;
+  /** Rate-limit buckets (MODELHUB_RATE_LIMIT_PER_MINUTE); undefined when rate limits are off. */
+  rateLimits: RateLimitCounter | undefined;
   /** The OpenID relying party; undefined unless MODELHUB_OIDC_ISSUER is set. */
   oidc: OidcRelyingParty | undefined;
   /** Globus Auth introspection; undefined unless MODELHUB_GLOBUS_CLIENT_ID is set. */
@@ -423,13 +437,17 @@ async function openOnFolder(config: HubConfig, log: FastifyBaseLogger, opened: O
     }),
     (a) => a.close(),
   );
+  const rateLimits =
+    config.rateLimitPerMinute > 0
+      ? opened(await openRateLimitCounter(config, database, (error) => log.warn({ err: error }, 'rate limits counted per replica: PostgreSQL does not answer')), (r) => r.close())
+      : undefined;
   const oidc = config.oidc ? new (await import('./adapters/oidc-relying-party.ts')).OidcRelyingParty(config.oidc, `${config.publicUrl}/auth/callback`) : undefined;
   const globusAuth = config.globus ? new GlobusAuthClient(config.globus) : undefined;
   const federation = new FederatedIdentity(tokens, config.oidc);
 
   return {
     config, database, registry, blobs, index, search, minter, identifierSync, manager, gateway, publisher, cache, metrics, engine, pool, instance,
-    tokens, endpointStore, audit, oidc, globusAuth, federation,
+    tokens, endpointStore, audit, rateLimits, oidc, globusAuth, federation,
     start: () => {
       sweeper.start();
       identifierSync.start(config.identifierRetryMs);
