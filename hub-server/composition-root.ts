@@ -48,6 +48,7 @@ import { claimDataFolder } from './adapters/data-folder-lock.ts';
 import { AuditLog } from './adapters/audit-log.ts';
 import type { AuditStore } from '../schemas/ports/audit-store.ts';
 import type { RateLimitCounter } from '../schemas/ports/rate-limit-counter.ts';
+import type { WorkLocks } from '../schemas/ports/work-locks.ts';
 import { FederatedIdentity } from './adapters/federated-identity.ts';
 import { GlobusAuthClient } from './adapters/globus-auth-client.ts';
 import type { OidcRelyingParty } from './adapters/oidc-relying-party.ts';
@@ -131,6 +132,16 @@ export async function openRateLimitCounter(config: HubConfig, database: Postgres
   }
   const { PostgresRateLimitCounter } = await import('./adapters/postgres-rate-limit-counter.ts');
   return withDatabase(config, database, (db) => PostgresRateLimitCounter.open(db, perMinute, { onFallback }));
+}
+
+/** Work locks: PostgreSQL advisory locks shared by every replica when MODELHUB_DATABASE_URL is set, else in memory. */
+export async function openWorkLocks(config: HubConfig, database: PostgresDatabase | undefined): Promise<WorkLocks> {
+  if (!config.databaseUrl) {
+    const { MemoryWorkLocks } = await import('./adapters/memory-work-locks.ts');
+    return new MemoryWorkLocks();
+  }
+  const { PostgresWorkLocks } = await import('./adapters/postgres-work-locks.ts');
+  return withDatabase(config, database, async (db) => PostgresWorkLocks.open(db));
 }
 
 /** Runs `open` on the given pool, or on one of its own that the adapter then owns. */
@@ -273,6 +284,8 @@ export interface Hub {
   pool: ContainerPool;
   /** This hub's id, on the labels of everything it creates in the container engine. */
   instance: string;
+  /** Locks for work one worker at a time does (across replicas in PostgreSQL mode). */
+  locks: WorkLocks;
   tokens: TokenStore;
   /** Compute endpoints: who owns them, whom they are shared with, their tokens' hashes. */
   endpointStore: EndpointStore;
@@ -335,6 +348,7 @@ async function openOnFolder(config: HubConfig, log: FastifyBaseLogger, opened: O
   const metrics = createHubMetrics();
   const database = opened(await openDatabase(config), (db) => db?.close());
   const registry = opened(await openRegistry(config, database), (r) => r.close());
+  const locks = opened(await openWorkLocks(config, database), (l) => l.close());
   const blobs = opened(await createBlobStore(config), (b) => b.close());
   const index = opened(await createSearchIndex(config, database), (i) => i.close());
   const minter = await createMinter(config);
@@ -382,6 +396,7 @@ async function openOnFolder(config: HubConfig, log: FastifyBaseLogger, opened: O
     log: (message) => log.warn(message),
     pauseAtStep: config.testPauseAtStep,
     warmUpRuntimes: new Map([['onnx', warmUpOnnx]]),
+    locks,
   });
 
   opened(publisher, (p) => p.drain());
@@ -423,7 +438,7 @@ async function openOnFolder(config: HubConfig, log: FastifyBaseLogger, opened: O
     );
   }
   opened(sweeper, (s) => s.stop());
-  const identifierSync = opened(createIdentifierSync(registry, minter, (line) => log.warn(line)), (sync) => sync.stop());
+  const identifierSync = opened(createIdentifierSync(registry, minter, locks, (line) => log.warn(line)), (sync) => sync.stop());
 
   // Who is calling: tokens (PostgreSQL when MODELHUB_DATABASE_URL is set, so that a token made on
   // one replica works on all), the audit log, and the identity providers that are configured.
@@ -446,7 +461,7 @@ async function openOnFolder(config: HubConfig, log: FastifyBaseLogger, opened: O
   const federation = new FederatedIdentity(tokens, config.oidc);
 
   return {
-    config, database, registry, blobs, index, search, minter, identifierSync, manager, gateway, publisher, cache, metrics, engine, pool, instance,
+    config, database, registry, blobs, index, search, minter, identifierSync, manager, gateway, publisher, cache, metrics, engine, pool, instance, locks,
     tokens, endpointStore, audit, rateLimits, oidc, globusAuth, federation,
     start: () => {
       sweeper.start();

@@ -9,6 +9,7 @@ import type { PublishedMetadata, RelatedIdentifier } from '../../schemas/metadat
 import { toHubError } from '../../schemas/errors.ts';
 import type { IdentifierMinter } from '../../schemas/ports/identifier-minter.ts';
 import type { IdentifierRecord, Registry, VersionRecord } from '../../schemas/ports/registry.ts';
+import type { WorkLocks } from '../../schemas/ports/work-locks.ts';
 import { dataciteAttributes, type CitationSubject } from './citation-formats.ts';
 import { isDoi, landingPath } from '../../schemas/ports/identifier-minter.ts';
 
@@ -34,6 +35,9 @@ function mergeRelations(...lists: RelatedIdentifier[][]): RelatedIdentifier[] {
   }
   return merged;
 }
+
+/** The work lock of one servable's identifiers. */
+const identifierLockName = (owner: string, name: string) => `identifiers ${owner}/${name}`;
 
 const conceptOf = (records: IdentifierRecord[]) => records.find((r) => r.version === undefined)?.identifier;
 
@@ -135,6 +139,14 @@ export interface SyncOutcome {
 
 const isPublic = (document: PublishedMetadata) => document.hub.visibility === 'public';
 
+/** Runs every piece of work at once: use cases cannot reach an adapter's locks, so the default holds none. */
+const UNLOCKED: WorkLocks = {
+  kind: 'memory',
+  tryWithLock: async (_name, work) => ({ ran: true, value: await work() }),
+  withLock: (_name, work) => work(),
+  close: async () => undefined,
+};
+
 /**
  * Brings a remote agency's records in line with the registry. Does nothing for minters without
  * `push` (the local minter: its identifiers need no one else).
@@ -143,13 +155,23 @@ export class IdentifierSync {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
 
+  private readonly locks: WorkLocks;
+
   constructor(
     private readonly options: {
       registry: Registry;
       minter: IdentifierMinter;
       log?: (line: string) => void;
+      /**
+       * One worker per servable at a time, across replicas (PostgreSQL advisory locks): a pending
+       * identifier is pushed by one replica, not by each that finds it pending. The composition
+       * root always passes the hub's locks; without them (a sync built on its own) nothing is locked.
+       */
+      locks?: WorkLocks;
     },
-  ) {}
+  ) {
+    this.locks = options.locks ?? UNLOCKED;
+  }
 
   get remote(): boolean {
     return typeof this.options.minter.push === 'function';
@@ -160,9 +182,15 @@ export class IdentifierSync {
    * Failures are recorded on the identifier (`pending`, `last_error`), never thrown.
    */
   async syncServable(owner: string, name: string, only?: readonly string[]): Promise<SyncOutcome[]> {
+    if (!this.remote) return [];
+    return this.locks.withLock(identifierLockName(owner, name), () => this.pushServable(owner, name, only, false));
+  }
+
+  /** The work of syncServable, under the servable's lock; `pendingOnly`: skip what another worker registered meanwhile. */
+  private async pushServable(owner: string, name: string, only: readonly string[] | undefined, pendingOnly: boolean): Promise<SyncOutcome[]> {
     const { registry, minter } = this.options;
     if (!minter.push) return [];
-    const records = (await registry.listIdentifiers({ owner, name })).filter((r) => !only || only.includes(r.identifier));
+    const records = (await registry.listIdentifiers({ owner, name })).filter((r) => (!only || only.includes(r.identifier)) && (!pendingOnly || r.state === 'pending'));
     const landingUrl = (identifier: string) => minter.landingUrl?.(identifier) ?? landingPath(identifier);
     const outcomes: SyncOutcome[] = [];
     // Versions before the concept: the concept's HasVersion list points at records that then exist.
@@ -216,7 +244,11 @@ export class IdentifierSync {
       byServable.set(key, entry);
     }
     const outcomes: SyncOutcome[] = [];
-    for (const { owner, name, ids } of byServable.values()) outcomes.push(...(await this.syncServable(owner, name, ids)));
+    for (const { owner, name, ids } of byServable.values()) {
+      // A servable another replica is working on is left to it; what it leaves pending comes round again.
+      const worked = await this.locks.tryWithLock(identifierLockName(owner, name), () => this.pushServable(owner, name, ids, true));
+      if (worked.ran) outcomes.push(...worked.value);
+    }
     return outcomes;
   }
 
@@ -253,8 +285,8 @@ const notifiesChanges = (minter: IdentifierMinter): minter is ChangeNotifyingMin
  * The identifier sync of a hub: a minter that announces changes (DataCite) has them synced in the
  * background. `start` begins the periodic retry of pending identifiers once the hub is ready.
  */
-export function createIdentifierSync(registry: Registry, minter: IdentifierMinter, log: (line: string) => void): IdentifierSync {
-  const sync = new IdentifierSync({ registry, minter, log });
+export function createIdentifierSync(registry: Registry, minter: IdentifierMinter, locks: WorkLocks, log: (line: string) => void): IdentifierSync {
+  const sync = new IdentifierSync({ registry, minter, locks, log });
   if (notifiesChanges(minter)) {
     minter.onChange(({ owner, name, identifier }) => {
       void sync.schedule(async () => {

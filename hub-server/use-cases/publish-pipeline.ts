@@ -14,6 +14,7 @@ import { HubError, toHubError } from '../../schemas/errors.ts';
 import type { BlobStore } from '../../schemas/ports/blob-store.ts';
 import type { IdentifierMinter } from '../../schemas/ports/identifier-minter.ts';
 import type { Registry } from '../../schemas/ports/registry.ts';
+import type { WorkLocks } from '../../schemas/ports/work-locks.ts';
 import type { SearchSync } from './search-sync.ts';
 import type { ServableManager } from './gateway/servable-manager.ts';
 import type { HubMetrics } from './gateway/metrics.ts';
@@ -59,6 +60,8 @@ export interface PublisherOptions {
    * (onnxruntime-node loads and runs synchronously on the calling thread).
    */
   warmUpRuntimes?: ReadonlyMap<string, ServableRuntime>;
+  /** Identifier pushes take the servable's work lock (shared by replicas in PostgreSQL mode). */
+  locks?: WorkLocks;
 }
 
 export class Publisher {
@@ -181,7 +184,7 @@ export class Publisher {
     const { registry, minter } = this.options;
     const { owner, name, identifier } = document.hub;
     const concept = (await registry.listIdentifiers({ owner, name })).filter((record) => record.version === undefined).map((record) => record.identifier);
-    const sync = new IdentifierSync({ registry, minter });
+    const sync = new IdentifierSync({ registry, minter, locks: this.options.locks });
     for (const outcome of await sync.syncServable(owner, name, [identifier, ...concept, ...previousIdentifiers(document)])) {
       await log(`register: identifier ${outcome.identifier} ${outcome.error ? `pending (retried in the background): ${outcome.error}` : outcome.state}`);
     }
