@@ -422,10 +422,12 @@ async function openOnFolder(config: HubConfig, log: FastifyBaseLogger, opened: O
     intervalMs: config.sweepIntervalMs,
     inUse: () => publisher.blobsInUse(),
     uploadsInUse: () => publisher.uploadDirsInUse(),
+    locks,
     log: (report) => log.warn({ uploads: report.uploads.length, blobs: report.blobs.length, bytes: report.bytes }, 'removed what interrupted publishes left'),
     onError: (error) => log.error({ err: error }, 'sweeping what interrupted publishes left failed; tried again later'),
   });
-  await sweepUploads(uploadsDir, { graceMs: 0 });
+  // A data folder that replicas share (PostgreSQL mode) holds other replicas' running uploads: only old ones go.
+  await sweepUploads(uploadsDir, { graceMs: config.databaseUrl ? config.sweepGraceMs : 0 });
   // A remote index (Elasticsearch) is rebuilt only when the last run stopped with writes it never
   // received; in the background, queued while the backend is still down, so start-up never waits.
   const published = () => registry.allPublished();

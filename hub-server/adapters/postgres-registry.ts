@@ -441,6 +441,32 @@ export class PostgresRegistry implements Registry {
     return new Set(rows.map((row) => row.sha256));
   }
 
+  // ---- blobs of running publishes (every replica's sweep keeps them) ---------------------------
+
+  async recordTaskBlobs(taskId: string, sha256s: readonly string[]): Promise<void> {
+    if (sha256s.length === 0) return;
+    await this.db.query(
+      'INSERT INTO task_blobs (task_id, sha256) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING',
+      [taskId, [...sha256s]],
+      'record the blobs of a publish',
+    );
+  }
+
+  async blobsOfRunningTasks(): Promise<Set<string>> {
+    // What finished tasks recorded is no longer needed: their versions name the blobs, or nothing does.
+    await this.db.query(
+      `DELETE FROM task_blobs b USING tasks t WHERE t.task_id = b.task_id AND t.status NOT IN ('PENDING', 'RUNNING')`,
+      [],
+      'forget the blobs of finished publishes',
+    );
+    const { rows } = await this.db.query<{ sha256: string }>(
+      `SELECT DISTINCT b.sha256 FROM task_blobs b JOIN tasks t ON t.task_id = b.task_id WHERE t.status IN ('PENDING', 'RUNNING')`,
+      [],
+      'read the blobs of running publishes',
+    );
+    return new Set(rows.map((row) => row.sha256));
+  }
+
   // ---- identifiers ----------------------------------------------------------------------------
 
   async putIdentifier(record: IdentifierRecord): Promise<void> {

@@ -11,7 +11,7 @@ import type { Command } from 'commander';
 import type { Output } from '../../sdk/cli-output.ts';
 import { commandKit } from '../../sdk/cli-commands.ts';
 import { loadConfig } from '../config.ts';
-import { createBlobStore, createContainerEngine, createRegistry, createSearchIndex } from '../composition-root.ts';
+import { createBlobStore, createContainerEngine, createSearchIndex, openDatabase, openRegistry } from '../composition-root.ts';
 import { ContainerPool } from '../../servables/container-pool.ts';
 import { LABELS } from '../../schemas/ports/container-engine.ts';
 import { hubHoldingDataFolder } from '../adapters/data-folder-lock.ts';
@@ -23,7 +23,10 @@ import type { HubConfig } from '../config.ts';
  * reported: it alone knows what its running publishes are writing, and sweeps them itself.
  */
 async function collectLeftovers(config: HubConfig, graceMs: number, hubRuns: boolean) {
-  const registry = createRegistry(config);
+  // PostgreSQL mode: the shared registry, whose task table names what every replica's running
+  // publishes stored, so blobs are removed even while replicas run.
+  const database = await openDatabase(config);
+  const registry = await openRegistry(config, database);
   const blobs = await createBlobStore(config);
   try {
     const options = { blobs, registry, graceMs };
@@ -40,6 +43,7 @@ async function collectLeftovers(config: HubConfig, graceMs: number, hubRuns: boo
   } finally {
     await blobs.close();
     await registry.close();
+    await database?.close();
   }
 }
 
@@ -59,14 +63,17 @@ export function registerAdminCommands(program: Command, output: Output): void {
     .action(
       action(async (_options: unknown, command: Command) => {
       const config = configFor(command);
-      const registry = createRegistry(config);
-      const index = await createSearchIndex(config);
+      // PostgreSQL mode: from the shared registry into the shared index (replicas keep serving).
+      const database = await openDatabase(config);
+      const registry = await openRegistry(config, database);
+      const index = await createSearchIndex(config, database);
       try {
         const count = await index.rebuild(registry.allPublished());
         output.out(json(command) ? JSON.stringify({ indexed: count, backend: index.kind }) : `indexed ${count} published version(s) into ${index.kind}`);
       } finally {
         await index.close();
         await registry.close();
+        await database?.close();
       }
       }),
     );
@@ -92,7 +99,10 @@ export function registerAdminCommands(program: Command, output: Output): void {
       // A running hub's containers are its warm pool: leave them to it (it removes them when it stops).
       const runningHub = await hubHoldingDataFolder(config.dataDir);
       const leftovers = await collectLeftovers(config, graceMs, runningHub !== undefined);
-      const registry = createRegistry(config);
+      const database = await openDatabase(config);
+      const registry = await openRegistry(config, database);
+      // In PostgreSQL mode no lock tells whether a replica runs on this folder: its containers stay.
+      const replicaMayRun = Boolean(config.databaseUrl);
       const engine = await createContainerEngine(config);
       const pool = new ContainerPool(engine, { instance });
       try {
@@ -100,9 +110,13 @@ export function registerAdminCommands(program: Command, output: Output): void {
         for await (const document of registry.allPublished()) published.add(`${document.hub.owner}/${document.hub.name}@${document.hub.version}`);
         const report = await pool.gc({
           keepImage: (labels) => published.has(`${labels[LABELS.owner]}/${labels[LABELS.name]}@${labels[LABELS.version]}`),
-          keepAllContainers: runningHub !== undefined,
+          keepAllContainers: runningHub !== undefined || replicaMayRun,
         });
-        const kept = runningHub ? ` (a hub is running on this folder, pid ${runningHub.pid}: its containers are left to it)` : '';
+        const kept = runningHub
+          ? ` (a hub is running on this folder, pid ${runningHub.pid}: its containers are left to it)`
+          : replicaMayRun
+            ? ' (PostgreSQL mode: containers are left to the replicas, which remove them when they stop)'
+            : '';
         const { blobBytes, ...leftoverReport } = leftovers;
         const blobLine = runningHub
           ? `${leftovers.blobs.length} blob(s) no version names (${blobBytes} bytes), left to the running hub, which removes them itself`
@@ -116,6 +130,7 @@ export function registerAdminCommands(program: Command, output: Output): void {
         await pool.close();
         await engine.close();
         await registry.close();
+        await database?.close();
       }
       }),
     );

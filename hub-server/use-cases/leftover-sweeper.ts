@@ -6,12 +6,15 @@
  *
  * What is never removed: anything younger than the grace period (an upload still arriving, a blob
  * another process's publish has just stored; a put of bytes already stored refreshes the blob's
- * age), and what a running publish of this hub says it uses (`inUse`), whatever its age.
+ * age), and what a running publish of this hub says it uses (`inUse`), whatever its age. Replicas
+ * sharing a blob store (PostgreSQL mode) also keep what any replica's running publish recorded in
+ * the shared task table, and sweep blobs one replica at a time.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { BlobListing, BlobStore } from '../../schemas/ports/blob-store.ts';
 import type { Registry } from '../../schemas/ports/registry.ts';
+import type { WorkLocks } from '../../schemas/ports/work-locks.ts';
 
 export interface SweepOptions {
   /** Leftovers younger than this are kept. */
@@ -28,8 +31,11 @@ export interface UploadSweepOptions extends SweepOptions {
 export interface BlobSweepOptions extends SweepOptions {
   blobs: BlobStore;
   registry: Registry;
-  /** Digests that running publishes stored and have not registered yet. */
-  inUse?: () => Set<string>;
+  /**
+   * Digests that running publishes stored and have not registered yet: this hub's, and with a
+   * shared registry every replica's (`Registry.blobsOfRunningTasks`, read from the task table).
+   */
+  inUse?: () => Set<string> | Promise<Set<string>>;
 }
 
 export interface SweepReport {
@@ -83,7 +89,7 @@ export async function unreferencedBlobs(options: BlobSweepOptions): Promise<Blob
   const now = options.now ?? Date.now;
   // In this order: a publish that registers its version after the registry was read had its blobs
   // in use before (or stored them after, and they are young).
-  const inUse = options.inUse?.() ?? new Set<string>();
+  const inUse = await runningPublishBlobs(options);
   const referenced = await options.registry.referencedBlobs();
   const found: BlobListing[] = [];
   for await (const blob of options.blobs.list()) {
@@ -94,11 +100,21 @@ export async function unreferencedBlobs(options: BlobSweepOptions): Promise<Blob
   return found;
 }
 
+/** This hub's running publishes' blobs and, with a shared registry, those every replica's running publishes recorded. */
+async function runningPublishBlobs(options: BlobSweepOptions): Promise<Set<string>> {
+  const own = (await options.inUse?.()) ?? new Set<string>();
+  const shared = (await options.registry.blobsOfRunningTasks?.()) ?? new Set<string>();
+  return new Set([...own, ...shared]);
+}
+
 /** Deletes what `unreferencedBlobs` finds; answers what it deleted. */
 export async function sweepBlobs(options: BlobSweepOptions): Promise<{ removed: BlobListing[]; bytes: number }> {
   const removed: BlobListing[] = [];
-  for (const blob of await unreferencedBlobs(options)) {
-    if (options.inUse?.().has(blob.sha256)) continue;
+  const found = await unreferencedBlobs(options);
+  // Asked again right before removing: a publish (here or on another replica) may have taken one since.
+  const inUse = found.length > 0 ? await runningPublishBlobs(options) : new Set<string>();
+  for (const blob of found) {
+    if (inUse.has(blob.sha256)) continue;
     await options.blobs.delete(blob.sha256);
     removed.push(blob);
   }
@@ -107,6 +123,8 @@ export async function sweepBlobs(options: BlobSweepOptions): Promise<{ removed: 
 
 export interface LeftoverSweeperOptions extends BlobSweepOptions {
   uploadsDir: string;
+  /** Replicas sharing a blob store sweep it one at a time (the others skip that turn). */
+  locks?: WorkLocks;
   uploadsInUse?: () => Set<string>;
   intervalMs: number;
   log: (report: SweepReport) => void;
@@ -143,10 +161,16 @@ export class LeftoverSweeper {
     await this.running;
   }
 
+  private async sweepSharedBlobs(): Promise<{ removed: BlobListing[]; bytes: number }> {
+    if (!this.options.locks) return sweepBlobs(this.options);
+    const swept = await this.options.locks.tryWithLock('sweep blobs', () => sweepBlobs(this.options));
+    return swept.ran ? swept.value : { removed: [], bytes: 0 };
+  }
+
   private async sweepOnce(): Promise<SweepReport | undefined> {
     try {
       const uploads = await sweepUploads(this.options.uploadsDir, { ...this.options, inUse: this.options.uploadsInUse });
-      const blobs = this.stopped ? { removed: [], bytes: 0 } : await sweepBlobs(this.options);
+      const blobs = this.stopped ? { removed: [], bytes: 0 } : await this.sweepSharedBlobs();
       const report = { uploads: uploads.removed, blobs: blobs.removed, bytes: uploads.bytes + blobs.bytes };
       if (report.uploads.length > 0 || report.blobs.length > 0) this.options.log(report);
       return report;

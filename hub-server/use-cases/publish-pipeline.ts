@@ -231,7 +231,7 @@ export class Publisher {
     let registered = false;
     try {
       await begin('store');
-      const { files, local } = await this.storeFiles(uploads, uploadDir, log, this.inFlight.get(task.task_id)!.blobs);
+      const { files, local } = await this.storeFiles(uploads, uploadDir, log, this.inFlight.get(task.task_id)!.blobs, task.task_id);
       await finish(`stored ${files.length} file(s), ${files.reduce((a, f) => a + f.size, 0)} bytes`);
 
       const runtime = this.options.manager.runtimeFor(metadata.servable.type);
@@ -351,7 +351,7 @@ export class Publisher {
   }
 
   /** Unpack archives, store every file content-addressed, and keep a local view for inspection. */
-  private async storeFiles(uploads: Upload[], uploadDir: string, log: (line: string) => Promise<void>, stored: Set<string>) {
+  private async storeFiles(uploads: Upload[], uploadDir: string, log: (line: string) => Promise<void>, stored: Set<string>, taskId: string) {
     if (uploads.length === 0) throw new HubError('BAD_REQUEST', 'the publish request has no file parts');
     const tree = path.join(uploadDir, 'tree');
     await fsp.mkdir(tree, { recursive: true });
@@ -376,6 +376,8 @@ export class Publisher {
       const localPath = path.join(tree, relative);
       const blob = await this.options.blobs.put(fs.createReadStream(localPath));
       stored.add(blob.sha256);
+      // Replicas sharing the blob store keep it while this task runs (their sweeps read this).
+      await this.options.registry.recordTaskBlobs?.(taskId, [blob.sha256]);
       files.push({ path: relative, sha256: blob.sha256, size: blob.size });
       local.push({ path: relative, localPath, sha256: blob.sha256, size: blob.size });
     }

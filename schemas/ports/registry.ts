@@ -100,6 +100,14 @@ export interface Registry {
   settleInterruptedTasks(reason: string): Promise<InterruptedTasks>;
   /** The sha256 of every file a version's document names (published or withdrawn): blobs in use. */
   referencedBlobs(): Promise<Set<string>>;
+  /**
+   * Shared registries (PostgreSQL) record the blobs a publish task has stored before its version
+   * names them, so that a sweep on any replica keeps them while the task is PENDING or RUNNING.
+   * A registry of one hub need not: that hub's publisher knows its own.
+   */
+  recordTaskBlobs?(taskId: string, sha256s: readonly string[]): Promise<void>;
+  /** The blobs recorded by publish tasks still PENDING or RUNNING, on any replica. */
+  blobsOfRunningTasks?(): Promise<Set<string>>;
 
   putIdentifier(record: IdentifierRecord): Promise<void>;
   getIdentifier(identifier: string): Promise<IdentifierRecord | undefined>;
