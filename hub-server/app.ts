@@ -15,6 +15,7 @@ import hubServices from './plugins/hub-services.ts';
 import { openActionStore } from './composition-root.ts';
 import identity, { type TokenResolver } from './plugins/identity.ts';
 import rateLimit from './plugins/rate-limit.ts';
+import replicaJobs from './plugins/replica-jobs.ts';
 import actionsPlugin from './routes/actions.ts';
 import { authApiRoutes, signInRoutes } from './routes/auth.ts';
 import citationRoutes from './routes/citation.ts';
@@ -162,6 +163,7 @@ export async function buildApp(config: HubConfig, options: BuildAppOptions = {})
   await app.register(hubServices, { config });
   await app.register(identity, { resolveToken: options.resolveToken });
   await app.register(rateLimit);
+  await app.register(replicaJobs); // PostgreSQL mode: work any replica can finish
 
   app.addHook('onResponse', async (request, reply) => {
     app.hub.metrics.httpSeconds.observe(
@@ -196,6 +198,8 @@ export async function buildApp(config: HubConfig, options: BuildAppOptions = {})
     // PostgreSQL mode: actions in the shared database, so every replica finds them.
     store: await openActionStore(config, app.hub.database, path.join(config.dataDir, 'actions')),
     resumeInterrupted: !config.databaseUrl,
+    // ... where they are jobs instead: another replica resumes an action whose replica died.
+    ...(app.jobs ? { jobs: app.jobs } : {}),
     // A token given to the Action Provider needs the run scope, as for every other way to run.
     identify: (request) => app.identifyRunner(request),
     publicUrl: config.publicUrl,

@@ -62,6 +62,8 @@ export interface HubConfig {
   sweepIntervalMs: number;
   /** ...once they are this old: younger ones may belong to a publish or an upload still under way. */
   sweepGraceMs: number;
+  /** PostgreSQL mode: a job (run, action, publish) whose replica is silent this long is resumed by another (MODELHUB_JOB_LEASE_SECONDS). */
+  jobLeaseMs: number;
   /** Test hook for crash tests only (MODELHUB_TEST_PAUSE_AT_STEP): publishes stop at this step. */
   testPauseAtStep?: string;
   /** OpenID Connect sign-in and bearer JWTs (docs/access.md); undefined: not configured. */
@@ -240,6 +242,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<HubConfig>
     logLevel: oneOf(env, 'MODELHUB_LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
     sweepIntervalMs: seconds(env, 'MODELHUB_SWEEP_INTERVAL_SECONDS', 3600, 0.01, 7 * 86_400),
     sweepGraceMs: seconds(env, 'MODELHUB_SWEEP_GRACE_SECONDS', 6 * 3600, 0, 30 * 86_400),
+    jobLeaseMs: seconds(env, 'MODELHUB_JOB_LEASE_SECONDS', 30, 1, 3600),
     ...(env.MODELHUB_TEST_PAUSE_AT_STEP ? { testPauseAtStep: env.MODELHUB_TEST_PAUSE_AT_STEP } : {}),
   };
   const oidc = oidcConfig(env);

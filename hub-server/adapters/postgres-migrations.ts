@@ -224,4 +224,25 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       );
     `,
   },
+  {
+    // Work any replica can finish: a job per asynchronous run, action or publish, leased to the
+    // replica working on it and renewed by its heartbeat; a lease that runs out (the replica died)
+    // lets another replica claim the job (FOR UPDATE SKIP LOCKED) and resume or retry it.
+    name: 'jobs',
+    sql: `
+      CREATE TABLE jobs (
+        job_id       TEXT        PRIMARY KEY,
+        kind         TEXT        NOT NULL,
+        payload      JSONB       NOT NULL,
+        state        TEXT        NOT NULL CHECK (state IN ('queued', 'active', 'done')),
+        attempts     INTEGER     NOT NULL DEFAULT 0,
+        max_attempts INTEGER     NOT NULL,
+        lease_owner  TEXT,
+        lease_until  TIMESTAMPTZ,
+        created_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
+        finished_at  TIMESTAMPTZ
+      );
+      CREATE INDEX jobs_claimable ON jobs (state, lease_until) WHERE state <> 'done';
+    `,
+  },
 ];

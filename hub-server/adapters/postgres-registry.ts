@@ -5,6 +5,7 @@
  * one order across replicas. Each registry is one replica with a heartbeat: settling interrupted
  * tasks at start-up touches only its own and those of replicas that stopped, never a live one's.
  */
+import { SERVABLE_CHANGES_CHANNEL } from './postgres-change-feed.ts';
 import { randomUUID } from 'node:crypto';
 import type { TaskDocument } from '../../schemas/api.ts';
 import type { PublishedMetadata } from '../../schemas/metadata.ts';
@@ -170,6 +171,8 @@ export class PostgresRegistry implements Registry {
          WHERE owner = $3 AND name = $4 AND version = $5`,
         [JSON.stringify(document), document.hub.publication_date || now(), owner, name, version],
       );
+      // Delivered at commit: every replica forgets its cached version list of this servable.
+      await client.query('SELECT pg_notify($1, $2)', [SERVABLE_CHANGES_CHANNEL, `${owner}/${name}`]);
     }, 'commit a version');
   }
 
@@ -278,6 +281,7 @@ export class PostgresRegistry implements Registry {
       [now(), reason, owner, name, version ?? null],
       'withdraw',
     );
+    if (rows.length > 0) await this.notifyChanged(owner, name);
     return rows.map((row) => row.version).sort((a, b) => b - a);
   }
 
@@ -290,6 +294,12 @@ export class PostgresRegistry implements Registry {
       'update a document',
     );
     if (rowCount === 0) throw new HubError('VERSION_NOT_FOUND', `${owner}/${name}@${version}`);
+    await this.notifyChanged(owner, name);
+  }
+
+  /** Tells every replica (LISTEN, see postgres-change-feed.ts) that a servable's versions changed. */
+  private async notifyChanged(owner: string, name: string): Promise<void> {
+    await this.db.query('SELECT pg_notify($1, $2)', [SERVABLE_CHANGES_CHANNEL, `${owner}/${name}`], 'announce a change');
   }
 
   // ---- tasks ----------------------------------------------------------------------------------
@@ -388,6 +398,8 @@ export class PostgresRegistry implements Registry {
            AND (t.replica_id IS NULL OR t.replica_id = $1 OR NOT EXISTS (
                  SELECT 1 FROM registry_replicas r
                  WHERE r.replica_id = t.replica_id AND r.last_seen > now() - make_interval(secs => $2)))
+           -- A task with an unfinished job is resumed by whichever replica claims the job, not failed here.
+           AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.job_id = t.task_id AND j.state <> 'done')
          ORDER BY t.created_at FOR UPDATE OF t`,
         [this.replicaId, this.leaseSeconds],
       );

@@ -30,6 +30,7 @@ import { SchemaValidator } from '../use-cases/actions/schema-validator.ts';
 import { HubError } from '../../schemas/errors.ts';
 import type { Viewer } from '../../schemas/ports/viewer.ts';
 import type { RunService, ServableRef } from '../../schemas/ports/run-service.ts';
+import type { JobRunner } from '../use-cases/job-runner.ts';
 
 export interface ActionsPluginOptions {
   runService: RunService;
@@ -39,6 +40,8 @@ export interface ActionsPluginOptions {
   store?: ActionStore;
   /** Run again at start what a stop left ACTIVE (default true; false where replicas share the store). */
   resumeInterrupted?: boolean;
+  /** PostgreSQL mode: actions are jobs any replica resumes when the one running them dies. */
+  jobs?: JobRunner;
   /** The caller; anonymous = {}. Throws HubError(UNAUTHENTICATED) for a bad token. */
   identify: (request: FastifyRequest) => Promise<Viewer>;
   publicUrl: string;
@@ -86,7 +89,9 @@ export default async function actionsPlugin(app: FastifyInstance, opts: ActionsP
     maxAttempts: 3,
     sweepIntervalMs: opts.sweepIntervalMs ?? 60_000,
     resumeInterrupted: opts.resumeInterrupted ?? true,
+    ...(opts.jobs ? { jobs: opts.jobs } : {}),
   });
+  opts.jobs?.handle('action', { run: (job) => engine.resume(job.job_id), abandon: (job, reason) => engine.abandon(job.job_id, reason) });
   app.addHook('onReady', async () => engine.start());
   app.addHook('onClose', async () => {
     await engine.close();

@@ -73,6 +73,11 @@ export default async function runRoutes(app: FastifyInstance): Promise<void> {
     // Only its creator (or an admin) may read the task: its result is the output of their run.
     await app.tokens.setTaskCreator(taskId, request.viewer.user ?? null);
     const viewer = request.viewer;
+    if (app.jobs) {
+      // PostgreSQL mode: a durable job first, so that another replica finishes the run if this one dies.
+      await app.jobs.submit('run', taskId, { ref: { ...ref, version: document.hub.version }, call, viewer });
+      return reply.code(202).send({ task_id: taskId });
+    }
     void gateway
       .run({ ...ref, version: document.hub.version }, call, viewer)
       .then(

@@ -15,6 +15,7 @@ import type { BlobStore } from '../../schemas/ports/blob-store.ts';
 import type { IdentifierMinter } from '../../schemas/ports/identifier-minter.ts';
 import type { Registry } from '../../schemas/ports/registry.ts';
 import type { WorkLocks } from '../../schemas/ports/work-locks.ts';
+import type { JobRunner } from './job-runner.ts';
 import type { SearchSync } from './search-sync.ts';
 import type { ServableManager } from './gateway/servable-manager.ts';
 import type { HubMetrics } from './gateway/metrics.ts';
@@ -69,6 +70,8 @@ export class Publisher {
   /** Per running publish: its upload folder and the blobs it stored (not yet referenced by a version). */
   private readonly inFlight = new Map<string, { uploadDir: string; blobs: Set<string> }>();
   private readonly stopping = new AbortController();
+  /** PostgreSQL mode: each publish is also a job, so that another replica settles it if this one dies. */
+  private jobs?: Pick<JobRunner, 'track'>;
 
   constructor(private readonly options: PublisherOptions) {
     const pause = options.pauseAtStep;
@@ -117,7 +120,43 @@ export class Publisher {
     this.inFlight.set(taskId, { uploadDir, blobs: new Set() });
     const run = this.pipeline(task, metadata, uploads, uploadDir).finally(() => this.running.delete(run));
     this.running.add(run);
+    await this.jobs?.track('publish', taskId, {}, run);
     return { task_id: taskId, servable: `${owner}/${name}`, version };
+  }
+
+  /** Makes every publish from now on a job of the replicas' queue (PostgreSQL mode). */
+  useJobs(jobs: Pick<JobRunner, 'track'>): void {
+    this.jobs = jobs;
+  }
+
+  /**
+   * A publish whose replica died (its job's lease ran out), settled by another replica: a version
+   * the registry committed is finished (as after a restart); otherwise the task fails, saying at
+   * which step its replica stopped, and the version number is never used. Nothing is published
+   * twice: the task keeps its one reserved version. Does nothing for a task that has ended.
+   */
+  async settleAbandoned(taskId: string): Promise<void> {
+    const { registry } = this.options;
+    const task = await registry.getTask(taskId);
+    if (!task || task.status === 'SUCCEEDED' || task.status === 'FAILED') return;
+    const [owner = '', name = ''] = (task.servable ?? '').split('/');
+    const record = task.version === undefined ? undefined : await registry.getVersion(owner, name, task.version);
+    if (record?.document && (record.state === 'published' || record.state === 'withdrawn')) {
+      await this.completeInterrupted([task]);
+      return;
+    }
+    const at = new Date().toISOString();
+    const stoppedAt = task.steps?.find((step) => step.status === 'RUNNING')?.name ?? 'store';
+    const message = `the hub replica building this publish stopped during the ${stoppedAt} step; nothing was published: publish again`;
+    if (task.version !== undefined) await registry.failVersion(owner, name, task.version);
+    await registry.appendTaskLog(taskId, `${at} ${stoppedAt}: FAILED: ${message}`);
+    await registry.updateTask(taskId, {
+      status: 'FAILED',
+      steps: task.steps?.map((step) => (step.status === 'RUNNING' ? { ...step, status: 'FAILED' as const, completed_at: at, message } : step)),
+      completed_at: at,
+      error: { code: 'MODELHUB_INTERNAL', message, step: stoppedAt },
+    });
+    this.options.metrics?.publishes.inc({ outcome: 'failed' });
   }
 
   /** Wait for running publishes (on shutdown). */

@@ -8,6 +8,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { ActionRequest, ActionStatus } from '../../../schemas/actions.ts';
 import { HubError, toHubError } from '../../../schemas/errors.ts';
 import type { Viewer } from '../../../schemas/ports/viewer.ts';
+import type { JobRunner } from '../job-runner.ts';
 import type { RunService, ServableRef } from '../../../schemas/ports/run-service.ts';
 import type { ActionLogPage, ActionRecord, ActionStore } from '../../../schemas/ports/action-store.ts';
 import { secondsToDuration } from './iso-duration.ts';
@@ -26,6 +27,11 @@ export interface ActionEngineOptions {
    * one that died, and must not run them twice.
    */
   resumeInterrupted?: boolean;
+  /**
+   * The replicas' durable work queue (PostgreSQL mode): each action runs as a job leased to the
+   * replica running it, and another replica resumes it (`resume`) if that one dies.
+   */
+  jobs?: Pick<JobRunner, 'track'>;
 }
 
 export interface ActionTarget {
@@ -115,28 +121,49 @@ export class ActionEngine {
   async start(): Promise<void> {
     await this.store.releaseExpired(Date.now());
     const interrupted = this.options.resumeInterrupted === false ? [] : await this.store.listByStatus(['ACTIVE', 'INACTIVE']);
-    for (const record of interrupted) {
-      if (record.deadline !== null && record.deadline <= Date.now()) {
-        await this.finish(record, 'FAILED', 'Deadline passed', {
-          error: { code: 'MODELHUB_DEADLINE_EXCEEDED', message: 'The deadline passed while the hub was down' },
-        }, 'DeadlineExceeded');
-      } else if (record.attempts >= this.options.maxAttempts) {
-        await this.finish(record, 'FAILED', 'Interrupted', {
-          error: {
-            code: 'MODELHUB_INTERNAL',
-            message: `The hub restarted during this action ${record.attempts} times; it was not run again`,
-          },
-        }, 'ActionAbandoned');
-      } else {
-        await this.log(record, 'ActionResumed', 'The hub restarted while the action ran; running it again', {
-          attempt: record.attempts + 1,
-        });
-        await this.execute(record);
-      }
-    }
+    for (const record of interrupted) await this.resumeRecord(record, 'The hub restarted while the action ran; running it again');
     // A failed sweep (the store briefly unavailable) is simply tried again at the next interval.
     this.sweeper = setInterval(() => void this.store.releaseExpired(Date.now()).catch(() => undefined), this.options.sweepIntervalMs);
     this.sweeper.unref();
+  }
+
+  /** Runs again an interrupted action (deadline and attempts permitting); answers the run, if one started. */
+  private async resumeRecord(record: ActionRecord, why: string): Promise<Running | undefined> {
+    if (record.deadline !== null && record.deadline <= Date.now()) {
+      await this.finish(record, 'FAILED', 'Deadline passed', {
+        error: { code: 'MODELHUB_DEADLINE_EXCEEDED', message: 'The deadline passed while the hub was down' },
+      }, 'DeadlineExceeded');
+      return undefined;
+    }
+    if (record.attempts >= this.options.maxAttempts) {
+      await this.finish(record, 'FAILED', 'Interrupted', {
+        error: {
+          code: 'MODELHUB_INTERNAL',
+          message: `The hub restarted during this action ${record.attempts} times; it was not run again`,
+        },
+      }, 'ActionAbandoned');
+      return undefined;
+    }
+    await this.log(record, 'ActionResumed', why, { attempt: record.attempts + 1 });
+    return this.execute(record);
+  }
+
+  /**
+   * PostgreSQL mode: resumes an action whose replica stopped while running it (its job's lease ran
+   * out); does nothing when the action has ended meanwhile. Resolves when the run has ended.
+   */
+  async resume(actionId: string): Promise<void> {
+    const record = await this.store.get(actionId);
+    if (!record || (record.status !== 'ACTIVE' && record.status !== 'INACTIVE')) return;
+    const running = await this.resumeRecord(record, 'The replica running this action stopped; another replica runs it again');
+    await running?.done;
+  }
+
+  /** PostgreSQL mode: the action's job was given up (its replicas kept stopping): it fails with the reason. */
+  async abandon(actionId: string, reason: string): Promise<void> {
+    const record = await this.store.get(actionId);
+    if (!record || (record.status !== 'ACTIVE' && record.status !== 'INACTIVE')) return;
+    await this.finish(record, 'FAILED', 'Interrupted', { error: { code: 'MODELHUB_INTERNAL', message: `The action was not finished: ${reason}` } }, 'ActionAbandoned');
   }
 
   /**
@@ -193,6 +220,8 @@ export class ActionEngine {
     }
     await this.log(record, 'ActionStarted', `Action accepted for ${describeTarget(input.provider, input.request.body)}`);
     const running = await this.execute(record);
+    // Durable before the reply: if this replica dies now, another resumes the action.
+    await this.options.jobs?.track('action', record.actionId, {}, running.done);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       running.done,

@@ -97,6 +97,11 @@ export class Gateway implements RunService {
     this.versionLists.delete(`${owner}/${name}`);
   }
 
+  /** Forgets every servable's cached versions (changes made elsewhere may have been missed). */
+  invalidateAll(): void {
+    this.versionLists.clear();
+  }
+
   /**
    * The version document this viewer means (the latest one they may see when `ref.version` is
    * undefined): the one rule of services/access.ts over the servable's cached version list.
