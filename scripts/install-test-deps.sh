@@ -11,7 +11,7 @@ DEBIAN_PACKAGES=(
   docker.io debootstrap
   radosgw ceph-mon ceph-osd ceph-common
   chromium
-  postgresql
+  postgresql haproxy
   slurm-wlm munge
   libxml2-utils
   curl
