@@ -12,23 +12,26 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { Type } from '@sinclair/typebox';
 import type { MultipartFile, MultipartValue } from '@fastify/multipart';
-import { ErrorDocument, OwnerNameParams, OwnerNameVersionParams, TaskAccepted } from '../../schemas/api.ts';
+import { ErrorDocument, OwnerNameParams, OwnerNameVersionParams, TaskAccepted, type OwnerNameMaybeVersion } from '../../schemas/api.ts';
 import { ENDPOINT_NAME_PATTERN } from '../../schemas/metadata.ts';
 import { HubError } from '../../schemas/errors.ts';
 import { canSeeTask } from '../use-cases/access.ts';
 import { DATASET_FORMATS, formatOfFilename, openDataset, type DatasetFormat } from '../use-cases/batch/datasets.ts';
 import { BatchRunner } from '../use-cases/batch/batch-runner.ts';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 
 const DEFAULT_CHUNK = 500;
 
-async function batchRoutes(app: FastifyInstance): Promise<void> {
+async function batchRoutes(hub: FastifyInstance): Promise<void> {
+  // Requests typed by their route schemas (TypeBox), so handlers read params and bodies without casts.
+  const app = hub.withTypeProvider<TypeBoxTypeProvider>();
   const { config, registry, blobs, gateway } = app.hub;
   const runner = new BatchRunner({ dir: path.join(config.dataDir, 'batches'), registry, blobs, runService: gateway, stopping: () => app.endpoints.dispatcher.closed, log: app.log });
   await fs.mkdir(path.join(config.dataDir, 'batches'), { recursive: true });
 
-  const submit = async (request: FastifyRequest, reply: import('fastify').FastifyReply) => {
+  const submit = async (request: FastifyRequest<{ Params: OwnerNameMaybeVersion }>, reply: import('fastify').FastifyReply) => {
     app.requireRunner(request);
-    const params = request.params as { owner: string; name: string; version?: number | string };
+    const params = request.params;
     const ref = { owner: params.owner, name: params.name, version: params.version === undefined ? undefined : Number(params.version) };
     // An unknown (or invisible) servable is a 404 before the data set is read.
     const document = await gateway.describe(ref, request.viewer);
@@ -105,7 +108,7 @@ async function batchRoutes(app: FastifyInstance): Promise<void> {
     schema: { summary: "A batch task's results (NDJSON, one line per record in order)", tags: ['tasks'], params: Type.Object({ task_id: Type.String({ maxLength: 100 }) }) },
     handler: async (request, reply) => {
       app.requireReader(request);
-      const { task_id } = request.params as { task_id: string };
+      const { task_id } = request.params;
       const task = await registry.getTask(task_id);
       if (!task || task.kind !== 'batch' || !canSeeTask(await app.tokens.getTaskCreator(task_id), request.viewer)) throw new HubError('TASK_NOT_FOUND', task_id);
       const sha256 = (task.result as { results?: { sha256?: string } } | undefined)?.results?.sha256;

@@ -26,6 +26,7 @@ import {
   RegisteredEndpoint,
   type EndpointDocument as EndpointDocumentType,
 } from '../../schemas/endpoints.ts';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -39,7 +40,9 @@ export interface EndpointRoutesOptions {
   heartbeatMs?: number;
 }
 
-async function endpointRoutes(app: FastifyInstance, opts: EndpointRoutesOptions): Promise<void> {
+async function endpointRoutes(hub: FastifyInstance, opts: EndpointRoutesOptions): Promise<void> {
+  // Requests typed by their route schemas (TypeBox), so handlers read params and bodies without casts.
+  const app = hub.withTypeProvider<TypeBoxTypeProvider>();
   const { config, gateway, blobs } = app.hub;
   const store = app.hub.endpointStore;
   const dispatcher = new EndpointDispatcher({
@@ -74,8 +77,8 @@ async function endpointRoutes(app: FastifyInstance, opts: EndpointRoutesOptions)
     ...(canManage(record.owner, viewer) ? { shared_with: record.shared_with } : {}),
   });
 
-  const visible = async (request: FastifyRequest): Promise<EndpointRecord> => {
-    const { owner, name } = request.params as { owner: string; name: string };
+  const visible = async (request: { params: { owner: string; name: string }; viewer: FastifyRequest['viewer'] }): Promise<EndpointRecord> => {
+    const { owner, name } = request.params;
     const record = await store.get(owner, name);
     if (!record || !canUseEndpoint(record, request.viewer)) throw new HubError('ENDPOINT_NOT_FOUND', `${owner}/${name}`);
     return record;
@@ -89,7 +92,7 @@ async function endpointRoutes(app: FastifyInstance, opts: EndpointRoutesOptions)
       app.requireRunner(request);
       const owner = request.viewer.user;
       if (owner === undefined) throw new HubError('UNAUTHENTICATED', 'registering an endpoint needs a user token');
-      const body = request.body as RegisterEndpointRequest;
+      const body = request.body;
       const existed = (await store.get(owner, body.name)) !== undefined;
       const { endpoint, token } = await store.register({
         owner,
@@ -113,7 +116,7 @@ async function endpointRoutes(app: FastifyInstance, opts: EndpointRoutesOptions)
       response: { 200: Type.Object({ items: Type.Array(EndpointDocument) }), ...errors },
     },
     handler: async (request) => {
-      const { owner } = request.query as { owner?: string };
+      const { owner } = request.query;
       const records = await store.list(owner ? { owner } : {});
       return { items: records.filter((record) => canUseEndpoint(record, request.viewer)).map((record) => view(record, request.viewer)) };
     },
@@ -147,8 +150,8 @@ async function endpointRoutes(app: FastifyInstance, opts: EndpointRoutesOptions)
       querystring: Type.Object({ servable: Type.String({ maxLength: 200 }), version: Type.Integer({ minimum: 1 }) }),
     },
     handler: async (request, reply) => {
-      const { owner, name, sha256 } = request.params as { owner: string; name: string; sha256: string };
-      const { servable, version } = request.query as { servable: string; version: number };
+      const { owner, name, sha256 } = request.params;
+      const { servable, version } = request.query;
       const token = request.headers[ENDPOINT_TOKEN_HEADER];
       const endpoint = typeof token === 'string' ? await store.byToken(token) : undefined;
       if (!endpoint) throw new HubError('UNAUTHENTICATED', `the ${ENDPOINT_TOKEN_HEADER} header must carry an endpoint's token`);

@@ -11,6 +11,7 @@ import { ErrorDocument } from '../../schemas/api.ts';
 import { HubError } from '../../schemas/errors.ts';
 import { GROUP_PATTERN, TokenInfo, TokenScope, USER_PATTERN, type NewToken } from '../../schemas/ports/token-store.ts';
 import { AUDIT_ACTIONS, AuditEvent } from '../adapters/audit-log.ts';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 
 export const CreateTokenRequest = Type.Object(
   {
@@ -42,7 +43,9 @@ export function expiryOf(request: Pick<CreateTokenRequest, 'expires_at' | 'expir
   return new Date(at).toISOString();
 }
 
-export default async function tokenRoutes(app: FastifyInstance): Promise<void> {
+export default async function tokenRoutes(hub: FastifyInstance): Promise<void> {
+  // Requests typed by their route schemas (TypeBox), so handlers read params and bodies without casts.
+  const app = hub.withTypeProvider<TypeBoxTypeProvider>();
   app.post('/tokens', {
     schema: {
       summary: 'Create an API token (the secret is in this reply only)',
@@ -54,7 +57,7 @@ export default async function tokenRoutes(app: FastifyInstance): Promise<void> {
       const caller = request.token;
       const viewer = request.viewer;
       if (viewer.user === undefined) throw new HubError('UNAUTHENTICATED', 'creating tokens needs a token');
-      const body = request.body as CreateTokenRequest;
+      const body = request.body;
       const wanted: NewToken = {
         user: body.user ?? viewer.user!,
         groups: body.groups ?? (body.user === undefined || body.user === viewer.user ? viewer.groups ?? [] : []),
@@ -93,7 +96,7 @@ export default async function tokenRoutes(app: FastifyInstance): Promise<void> {
     handler: async (request) => {
       const viewer = request.viewer;
       if (viewer.user === undefined) throw new HubError('UNAUTHENTICATED', 'listing tokens needs a token');
-      const { user } = request.query as { user?: string };
+      const { user } = request.query;
       if (!viewer.admin && user !== undefined && user !== viewer.user) throw new HubError('FORBIDDEN', `only an admin may list the tokens of ${user}`);
       return { tokens: await app.tokens.list({ user: viewer.admin ? user : viewer.user }) };
     },
@@ -109,7 +112,7 @@ export default async function tokenRoutes(app: FastifyInstance): Promise<void> {
     handler: async (request) => {
       const viewer = request.viewer;
       if (viewer.user === undefined) throw new HubError('UNAUTHENTICATED', 'revoking tokens needs a token');
-      const { id } = request.params as { id: string };
+      const { id } = request.params;
       const token = await app.tokens.get(id);
       // Someone else's token is reported as unknown: ids are not to be probed.
       if (!token || (!viewer.admin && token.user !== viewer.user)) throw new HubError('TOKEN_NOT_FOUND', id);
@@ -133,7 +136,7 @@ export default async function tokenRoutes(app: FastifyInstance): Promise<void> {
     },
     handler: async (request) => {
       app.requireAdmin(request);
-      return { events: await app.audit.list(request.query as Parameters<typeof app.audit.list>[0]) };
+      return { events: await app.audit.list(request.query) };
     },
   });
 }
