@@ -26,6 +26,7 @@ import identifierRoutes from './routes/identifiers.ts';
 import landingRoutes from './routes/landing.ts';
 import operationsRoutes from './routes/operations.ts';
 import runRoutes from './routes/run.ts';
+import runRecordRoutes from './routes/runs.ts';
 import searchRoutes from './routes/search.ts';
 import servablesRoutes from './routes/servables.ts';
 import taskRoutes from './routes/tasks.ts';
@@ -176,6 +177,7 @@ export async function buildApp(config: HubConfig, options: BuildAppOptions = {})
     async (api) => {
       await api.register(servablesRoutes);
       await api.register(runRoutes);
+      await api.register(runRecordRoutes);
       await api.register(taskRoutes);
       await api.register(searchRoutes);
       await api.register(identifierRoutes);

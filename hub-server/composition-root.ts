@@ -23,6 +23,8 @@ import { FsBlobStore } from './adapters/fs-blob-store.ts';
 import { LocalIdentifierMinter } from './adapters/local-identifier-minter.ts';
 import { SqliteRegistry } from './adapters/sqlite-registry.ts';
 import { SqliteSearchIndex } from './adapters/sqlite-search-index.ts';
+import { SqliteRunStore } from './adapters/sqlite-run-store.ts';
+import type { RunStore } from '../schemas/ports/run-store.ts';
 import type { ServableType } from '../schemas/metadata.ts';
 import type { ServableRuntime } from '../schemas/ports/servable.ts';
 import { createPythonRuntimes } from '../servables/python-runtime.ts';
@@ -40,6 +42,8 @@ import { Gateway } from './use-cases/gateway/gateway.ts';
 import { createHubMetrics, type HubMetrics } from './use-cases/gateway/metrics.ts';
 import { ResultCache } from './use-cases/gateway/result-cache.ts';
 import { ServableManager } from './use-cases/gateway/servable-manager.ts';
+import { ProvenanceService } from './use-cases/provenance.ts';
+import { RuntimeVersions } from './use-cases/runtime-versions.ts';
 import { Publisher } from './use-cases/publish-pipeline.ts';
 import { LeftoverSweeper, sweepUploads } from './use-cases/leftover-sweeper.ts';
 import { SearchSync } from './use-cases/search-sync.ts';
@@ -279,6 +283,10 @@ export interface Hub {
   publisher: Publisher;
   cache: ResultCache;
   metrics: HubMetrics;
+  /** Stored runs with their provenance records (docs/provenance.md). */
+  runs: RunStore;
+  provenance: ProvenanceService;
+  runtimeVersions: RuntimeVersions;
   /** Where container servables run (Docker, or local processes). */
   engine: ContainerEngine;
   pool: ContainerPool;
@@ -372,11 +380,16 @@ async function openOnFolder(config: HubConfig, log: FastifyBaseLogger, opened: O
   });
   opened(undefined, () => manager.close());
   const cache = new ResultCache(config.gateway.cacheBytes, metrics);
+  // Results a reader can check (docs/provenance.md): each run's provenance record, stored runs.
+  const runs = opened(SqliteRunStore.open(SqliteRunStore.fileIn(config.dataDir)), (store) => store.close());
+  const runtimeVersions = new RuntimeVersions({ python: config.python, containers: config.containers });
+  const provenance = new ProvenanceService(runs, runtimeVersions);
   const gateway = new Gateway({
     registry,
     manager,
     cache,
     metrics,
+    observer: { provenance: (context) => provenance.record(context), count: () => undefined },
     maxQueue: config.gateway.maxQueue,
     defaultDeadlineMs: config.gateway.defaultDeadlineMs,
   });
@@ -442,6 +455,11 @@ async function openOnFolder(config: HubConfig, log: FastifyBaseLogger, opened: O
   opened(sweeper, (s) => s.stop());
   const identifierSync = opened(createIdentifierSync(registry, minter, locks, (line) => log.warn(line)), (sync) => sync.stop());
 
+  // Runs still finishing after the stop record no provenance into the closed run store.
+  opened(undefined, () => {
+    gateway.observer = undefined;
+  });
+
   // Who is calling: tokens (PostgreSQL when MODELHUB_DATABASE_URL is set, so that a token made on
   // one replica works on all), the audit log, and the identity providers that are configured.
   const tokens = opened(await openTokenStore(config, database), (store) => store.close());
@@ -463,7 +481,7 @@ async function openOnFolder(config: HubConfig, log: FastifyBaseLogger, opened: O
   const federation = new FederatedIdentity(tokens, config.oidc);
 
   return {
-    config, database, registry, blobs, index, search, minter, identifierSync, manager, gateway, publisher, cache, metrics, engine, pool, instance, locks,
+    config, database, registry, blobs, index, search, minter, identifierSync, manager, gateway, publisher, cache, metrics, runs, provenance, runtimeVersions, engine, pool, instance, locks,
     tokens, endpointStore, audit, rateLimits, oidc, globusAuth, federation,
     start: () => {
       sweeper.start();

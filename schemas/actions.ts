@@ -137,6 +137,7 @@ export const InferenceActionBody = Type.Object(
     inputs: Type.Unknown({ description: "JSON shaped by the servable's declared run method" }),
     parameters: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     endpoint: Type.Optional(Type.String({ pattern: ENDPOINT_NAME_PATTERN, description: 'a compute endpoint (owner/name) to run on' })),
+    provenance: Type.Optional(Type.Boolean({ description: 'accepted for symmetry with the run routes: actions always keep their provenance record' })),
   },
   { additionalProperties: false },
 );

@@ -4,6 +4,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { ENDPOINT_NAME_PATTERN, NAME_PATTERN, OWNER_PATTERN } from './metadata.ts';
+import { ProvenanceRecord } from './provenance.ts';
 
 export const ErrorDocument = Type.Object(
   {
@@ -43,6 +44,7 @@ export const RunRequest = Type.Object(
     asynchronous: Type.Optional(Type.Boolean({ default: false })),
     method: Type.Optional(Type.String({ default: 'run' })),
     endpoint: Type.Optional(Type.String({ pattern: ENDPOINT_NAME_PATTERN, description: 'run on this compute endpoint (owner/name)' })),
+    provenance: Type.Optional(Type.Boolean({ description: 'reply with a provenance record and store it (docs/provenance.md)' })),
   },
   { additionalProperties: false },
 );
@@ -54,6 +56,7 @@ export const RunReply = Type.Object({
   version: Type.Integer(),
   timing: Timing,
   cached: Type.Boolean(),
+  provenance: Type.Optional(ProvenanceRecord),
 });
 export type RunReply = Static<typeof RunReply>;
 

@@ -21,6 +21,7 @@ export const ERROR_CATALOG = {
   ACTION_NOT_FOUND: { status: 404, message: 'No action %s' },
   TOKEN_NOT_FOUND: { status: 404, message: 'No token %s' },
   ENDPOINT_NOT_FOUND: { status: 404, message: 'No compute endpoint %s' },
+  RUN_NOT_FOUND: { status: 404, message: 'No stored run %s' },
   SERVABLE_WITHDRAWN: { status: 410, message: 'The servable %s was withdrawn' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed: %s' },
   CONFLICT: { status: 409, message: 'Conflict: %s' },

@@ -11,6 +11,7 @@ import { SEARCH_SORTS, type SearchSort } from '../schemas/api.ts';
 import { describeTask, formatTable, processOutput, renderPublish, type Output } from './cli-output.ts';
 import { commandKit } from './cli-commands.ts';
 import { registerDownloadCommand } from './download-command.ts';
+import { registerScienceCommands } from './science-commands.ts';
 import { registerFlowCommands } from './flows/flow-commands.ts';
 import { registerDlhubImportCommand } from './dlhub-import-command.ts';
 import { registerBatchCommand } from './batch-command.ts';
@@ -405,6 +406,7 @@ export function buildCli(output: Output = processOutput): Command {
 
   registerFlowCommands(program, output);
   registerDownloadCommand(program, output);
+  registerScienceCommands(program, output);
   registerDlhubImportCommand(program, output);
   registerBatchCommand(program, output);
   return program;

@@ -10,6 +10,7 @@ import { citeServable, type CitationFormat } from './operations/cite-servable.ts
 import { describeServable } from './operations/describe-servable.ts';
 import { downloadServable, downloadServableProgress, type DownloadEvent } from './operations/download-servable.ts';
 import { getTaskStatus } from './operations/get-task-status.ts';
+import { getRunCrate } from './operations/get-run-crate.ts';
 import { listServables, type ServableListItem } from './operations/list-servables.ts';
 import { listVersions, type VersionEntry } from './operations/list-versions.ts';
 import { publishServable, publishServableProgress, type PublishEvent } from './operations/publish-servable.ts';
@@ -38,6 +39,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Run on this compute endpoint (owner/name) instead of the hub. */
   endpoint?: string;
+  /** Reply with a provenance record (docs/provenance.md). */
+  provenance?: boolean;
 }
 
 export class HubClient {
@@ -113,6 +116,11 @@ export class HubClient {
   /** The same, yielding byte progress for a bar. */
   downloadProgress(name: string, options: { version?: number; destination?: string } = {}): AsyncGenerator<DownloadEvent> {
     return downloadServableProgress({ ...this.params, ...options, name });
+  }
+
+  /** A stored run's RO-Crate, unpacked into `directory`; returns the files written. */
+  runCrate(runId: string, directory: string): Promise<string[]> {
+    return getRunCrate({ ...this.params, runId, directory });
   }
 
   withdraw(name: string, options: { version?: number; reason?: string } = {}): Promise<Record<string, unknown>> {

@@ -60,7 +60,7 @@ async function endpointRoutes(hub: FastifyInstance, opts: EndpointRoutesOptions)
     if (call.endpoint !== undefined) endpoint = await dispatcher.resolve(call.endpoint, viewer);
     else if (document.servable.options?.endpoint) endpoint = await dispatcher.resolve(document.servable.options.endpoint, viewer).catch(() => undefined);
     if (!endpoint) return undefined;
-    return dispatcher.run(endpoint, document, methodName, call);
+    return { ...(await dispatcher.run(endpoint, document, methodName, call)), endpoint: `${endpoint.owner}/${endpoint.name}` };
   };
   gateway.remote = remote;
 

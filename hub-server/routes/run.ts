@@ -4,12 +4,20 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Type } from '@sinclair/typebox';
 import { ErrorDocument, OwnerNameParams, OwnerNameVersionParams, RunReply, RunRequest, TaskAccepted } from '../../schemas/api.ts';
 import { toHubError } from '../../schemas/errors.ts';
 import type { ServableRef } from '../../schemas/ports/run-service.ts';
 import { parseWithNumberArrays, RUN_BODY_NUMBER_ARRAYS } from '../../schemas/codecs/json-number-arrays.ts';
 
 const DeadlineHeader = 'x-modelhub-deadline-ms';
+const RunQuery = Type.Object({ provenance: Type.Optional(Type.Boolean({ description: 'reply with a provenance record (as `"provenance": true` in the body)' })) });
+
+/** Whether a run body's text or query asks for provenance (checked before parsing: a cheap, safe over-approximation). */
+const asksProvenance = (request: FastifyRequest, text: string): boolean => {
+  const query = (request.query as { provenance?: unknown }).provenance;
+  return query === true || query === 'true' || text.includes('"provenance"');
+};
 /** Raw-body cache keys of requests parsed by the hook below, for the handler to pass on. */
 const rawKeys = new WeakMap<FastifyRequest, string>();
 
@@ -31,11 +39,12 @@ export default async function runRoutes(app: FastifyInstance): Promise<void> {
     const text = request.body;
     const received = performance.now();
     const version = (request.params as { version?: string }).version;
-    if (version === undefined || /^[1-9]\d{0,8}$/.test(version)) {
+    // A run that asks for provenance needs its record, which the cached reply text does not hold.
+    if ((version === undefined || /^[1-9]\d{0,8}$/.test(version)) && !asksProvenance(request, text)) {
       app.requireRunner(request);
       const document = await gateway.describe(refOf(request), request.viewer);
       const rawKey = gateway.rawKey(document, text);
-      const cached = rawKey === undefined ? undefined : gateway.cachedReply(document, rawKey, received);
+      const cached = rawKey === undefined ? undefined : gateway.cachedReply(document, rawKey, received, request.viewer.user ?? null);
       if (cached !== undefined) return reply.type('application/json; charset=utf-8').send(cached);
       if (rawKey !== undefined) rawKeys.set(request, rawKey);
     }
@@ -54,7 +63,16 @@ export default async function runRoutes(app: FastifyInstance): Promise<void> {
     const relative = Number(parameters.deadline_ms ?? request.headers[DeadlineHeader] ?? NaN);
     const deadline = Number.isFinite(relative) && relative > 0 ? Date.now() + relative : undefined;
     const { deadline_ms: _ignored, ...modelParameters } = parameters;
-    const call = { inputs: body.inputs, parameters: modelParameters, method: body.method, deadline, ...(body.endpoint ? { endpoint: body.endpoint } : {}) };
+    const provenance = body.provenance === true || (request.query as { provenance?: boolean }).provenance === true;
+    // Asynchronous runs always keep their provenance (docs/provenance.md).
+    const call = {
+      inputs: body.inputs,
+      parameters: modelParameters,
+      method: body.method,
+      deadline,
+      provenance: provenance || body.asynchronous === true,
+      ...(body.endpoint ? { endpoint: body.endpoint } : {}),
+    };
 
     if (!body.asynchronous) return gateway.run(ref, call, request.viewer, rawKeys.get(request));
 
@@ -109,12 +127,13 @@ export default async function runRoutes(app: FastifyInstance): Promise<void> {
     503: ErrorDocument,
     504: ErrorDocument,
   };
+  const querystring = RunQuery;
   app.post('/servables/:owner/:name/run', {
-    schema: { summary: 'Run the latest version', tags: ['run'], params: OwnerNameParams, body: RunRequest, response },
+    schema: { summary: 'Run the latest version', tags: ['run'], params: OwnerNameParams, querystring, body: RunRequest, response },
     handler: run,
   });
   app.post('/servables/:owner/:name/versions/:version/run', {
-    schema: { summary: 'Run one version', tags: ['run'], params: OwnerNameVersionParams, body: RunRequest, response },
+    schema: { summary: 'Run one version', tags: ['run'], params: OwnerNameVersionParams, querystring, body: RunRequest, response },
     handler: run,
   });
 }

@@ -10,6 +10,8 @@ import type { ServableRef } from '../../schemas/ports/run-service.ts';
 import { visibleVersions } from '../use-cases/access.ts';
 import type { ArgumentType, Dtype, Method, PublishedMetadata } from '../../schemas/metadata.ts';
 import type { ServableValue, Tensor } from '../../schemas/ports/servable.ts';
+import { newOrigin } from '../use-cases/provenance.ts';
+import type { ProvenanceRecord } from '../../schemas/provenance.ts';
 import { V2_DATATYPES, checkGivenShape, checkJsonDepth, dtypeFromV2, jsonToTensor, tensorToJson } from '../../schemas/codecs/tensors.ts';
 import { decodeBinaryInfer, encodeBinaryOutputs, INFERENCE_HEADER } from '../../schemas/codecs/v2.ts';
 import { inferOnEndpoint } from './v2-endpoint.ts';
@@ -317,11 +319,15 @@ export default async function v2Routes(app: FastifyInstance): Promise<void> {
       checkRequestedOutputs(body.outputs, namedTensors(method, 'output'));
       const single = method.input.type !== 'dict';
 
+      // `parameters.provenance: true` asks for the run's provenance record (docs/provenance.md); the model never sees it.
+      const { provenance: wantsProvenance, ...parameters } = body.parameters ?? {};
+      const caller = request.viewer.user ?? null;
       let raw: ServableValue;
-      if (body.parameters?.endpoint !== undefined || document.servable.options?.endpoint !== undefined) {
+      let provenance: ProvenanceRecord | undefined;
+      if (parameters.endpoint !== undefined || document.servable.options?.endpoint !== undefined) {
         // On a compute endpoint (named, or the servable's default): through the gateway's run,
-        // which checks who may use it.
-        raw = await inferOnEndpoint(gateway, document, method, tensors, body.parameters ?? {}, request.viewer, namedTensors(method, 'output')[0]!.name);
+        // which checks who may use it (and records the provenance, naming the endpoint).
+        ({ raw, provenance } = await inferOnEndpoint(gateway, document, method, tensors, parameters, request.viewer, namedTensors(method, 'output')[0]!.name, wantsProvenance === true));
       } else {
         const loaded = await manager.acquire(document);
         const io = loaded.servable.io;
@@ -330,7 +336,13 @@ export default async function v2Routes(app: FastifyInstance): Promise<void> {
           io === 'tensors'
             ? { kind: 'tensors', tensors }
             : { kind: 'json', value: single ? tensorToJson(Object.values(tensors)[0]!) : Object.fromEntries(Object.entries(tensors).map(([k, t]) => [k, tensorToJson(t)])) };
-        raw = (await gateway.execute(document, method, methodName, { inputs: undefined, parameters: body.parameters }, received, decoded)).raw;
+        const result = await gateway.execute(document, method, methodName, { inputs: undefined, parameters: body.parameters === undefined ? undefined : parameters, caller }, received, decoded);
+        raw = result.raw;
+        if (wantsProvenance === true) {
+          // Stored as the hub API's run would take and give them, so the crate replays through either.
+          const inputs = single ? tensorToJson(Object.values(tensors)[0]!) : Object.fromEntries(Object.entries(tensors).map(([k, t]) => [k, tensorToJson(t)]));
+          provenance = await app.hub.provenance.record({ document, method: methodName, inputs, parameters, output: result.output, origin: newOrigin(result.timing.total_ms), caller });
+        }
       }
       let outputs = Object.entries(outputTensors(raw, method));
       if (body.outputs?.length) {
@@ -348,6 +360,7 @@ export default async function v2Routes(app: FastifyInstance): Promise<void> {
           data: tensor.data instanceof BigInt64Array || tensor.data instanceof BigUint64Array ? Array.from(tensor.data, Number) : Array.from(tensor.data as ArrayLike<unknown>),
         })),
       };
+      if (provenance) response.parameters = { provenance };
       const encoded = encodeBinaryOutputs(response, Object.fromEntries(outputs), (name) => wantsBinary(body, name));
       if (encoded) {
         reply.header(INFERENCE_HEADER, String(encoded.headerLength));

@@ -23,6 +23,12 @@ export interface RunCall {
   signal?: AbortSignal;
   /** A compute endpoint (owner/name) to run on instead of the hub. */
   endpoint?: string;
+  /** Reply with a provenance record, and store it (docs/provenance.md). */
+  provenance?: boolean;
+  /** The signed-in user running it, for usage counts and who may read a stored run; null: anonymous. */
+  caller?: string | null;
+  /** false: the hub's own runs (reproducibility checks), left out of usage counts. */
+  accounted?: boolean;
 }
 
 /**
@@ -34,7 +40,7 @@ export type RemoteRunner = (
   methodName: string,
   call: RunCall,
   viewer: Viewer,
-) => Promise<Pick<RunReply, 'output' | 'timing'> | undefined>;
+) => Promise<(Pick<RunReply, 'output' | 'timing'> & { /** owner/name of the endpoint that ran it */ endpoint?: string }) | undefined>;
 
 export interface RunService {
   /** Validates inputs against the declared method (422), runs, returns the hub API's run reply. */

@@ -12,6 +12,8 @@ export interface RunParams extends HubParams {
   method?: string;
   /** Run on this compute endpoint (owner/name) instead of the hub. */
   endpoint?: string;
+  /** Reply with a provenance record (`reply.provenance`, its `run_id` names the stored run). */
+  provenance?: boolean;
 }
 
 /** `POST .../run` and wait for the output. */
@@ -29,6 +31,7 @@ export function runServable(params: RunParams & { asynchronous?: boolean }): Pro
       ...(params.method ? { method: params.method } : {}),
       ...(params.endpoint ? { endpoint: params.endpoint } : {}),
       ...(params.asynchronous ? { asynchronous: true } : {}),
+      ...(params.provenance ? { provenance: true } : {}),
     }),
   });
 }

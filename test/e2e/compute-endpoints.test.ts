@@ -147,6 +147,8 @@ describe('compute endpoints (local executor)', () => {
     await waitForEndpoint(hub.url, 'alice/laptop', t.alice!, 'online', 60_000, agent);
     const task = await waitTask(hub.url, accepted.body.task_id, t.alice!);
     expect(task.status, JSON.stringify(task)).toBe('SUCCEEDED');
+    // An asynchronous run keeps its provenance record, naming the endpoint that ran it.
+    expect(task.result.provenance).toMatchObject({ servable: 'alice/mlp', version: 1, endpoint: 'alice/laptop' });
 
     const onHub = await call(hub.url, 'POST', '/api/v1/servables/alice/mlp/run', t.alice, { inputs: INPUTS });
     expect(task.result.output).toEqual(onHub.body.output);
@@ -158,9 +160,10 @@ describe('compute endpoints (local executor)', () => {
   }, 120_000);
 
   it('runs for a sharer; the run routes, the SDK\'s CLI (--on) and the Action Provider body all reach it', async () => {
-    const carol = await call(hub.url, 'POST', '/api/v1/servables/alice/mlp/run', t.carol, { inputs: INPUTS, endpoint: 'alice/laptop' });
+    const carol = await call(hub.url, 'POST', '/api/v1/servables/alice/mlp/run', t.carol, { inputs: INPUTS, endpoint: 'alice/laptop', provenance: true });
     expect(carol.status, JSON.stringify(carol.body)).toBe(200);
     expect(carol.body.cached).toBe(false);
+    expect(carol.body.provenance).toMatchObject({ servable: 'alice/mlp', endpoint: 'alice/laptop' });
     (carol.body.output as number[][])[0]!.forEach((value, i) => expect(value).toBeCloseTo(reference[i]!, 5));
 
     const cli = await exec(process.execPath, [path.join(ROOT, 'bin/modelhub.js'), '--url', hub.url, '--token', t.alice!, '--json', 'run', 'alice/mlp', JSON.stringify(INPUTS), '--on', 'alice/laptop'], { cwd: ROOT });
@@ -177,8 +180,9 @@ describe('compute endpoints (local executor)', () => {
     expect(status.details.output).toEqual(carol.body.output);
 
     // The Open Inference Protocol: parameters.endpoint, the reply in the protocol's tensors.
-    const v2 = await call(hub.url, 'POST', '/v2/models/alice.mlp/infer', t.alice, { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: INPUTS.flat() }], parameters: { endpoint: 'alice/laptop' } });
+    const v2 = await call(hub.url, 'POST', '/v2/models/alice.mlp/infer', t.alice, { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: INPUTS.flat() }], parameters: { endpoint: 'alice/laptop', provenance: true } });
     expect(v2.status, JSON.stringify(v2.body)).toBe(200);
+    expect(v2.body.parameters.provenance).toMatchObject({ servable: 'alice/mlp', endpoint: 'alice/laptop' });
     expect(v2.body.outputs[0]).toMatchObject({ name: 'y', shape: [1, 3], datatype: 'FP32' });
     (v2.body.outputs[0].data as number[]).forEach((value, i) => expect(value).toBeCloseTo(reference[i]!, 5));
     const byDefault = await call(hub.url, 'POST', '/api/v1/servables/alice/mlp-default/run', t.alice, { inputs: INPUTS });

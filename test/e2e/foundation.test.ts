@@ -261,7 +261,8 @@ describe('foundation: publish, find, cite and run ONNX servables', () => {
     const task = await waitForTask(hub.url, asyncRun.body.task_id);
     expect(task).toMatchObject({ kind: 'run', status: 'SUCCEEDED' });
     expect((task.result as { output: unknown }).output).toEqual(latest.body.output);
-    expect(Object.keys(task.result as object).sort()).toEqual(['cached', 'output', 'servable', 'timing', 'version']);
+    // An asynchronous run always keeps its provenance record (docs/provenance.md).
+    expect(Object.keys(task.result as object).sort()).toEqual(['cached', 'output', 'provenance', 'servable', 'timing', 'version']);
   });
 
   it('withdraws a version: runs stop, search forgets it, the identifier resolves to a tombstone', async () => {

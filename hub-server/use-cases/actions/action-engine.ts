@@ -326,6 +326,8 @@ export class ActionEngine {
           ...(target.endpoint ? { endpoint: target.endpoint } : {}),
           deadline: record.deadline ?? undefined,
           signal: controller.signal,
+          // Actions always keep their provenance record (docs/provenance.md).
+          provenance: true,
         },
         record.viewer,
       )

@@ -3,18 +3,20 @@
  * its declared method, answers from the result cache where it can, holds back what is over
  * capacity, loads the servable on demand and runs it, with timings and metrics for each request.
  */
+import { randomUUID } from 'node:crypto';
 import { HubError } from '../../../schemas/errors.ts';
 import type { Registry, VersionRecord } from '../../../schemas/ports/registry.ts';
 import type { Viewer } from '../../../schemas/ports/viewer.ts';
 import type { RemoteRunner, RunCall, RunService, ServableRef } from '../../../schemas/ports/run-service.ts';
 import { resolveVisibleVersion } from '../access.ts';
 import type { RunReply } from '../../../schemas/api.ts';
+import type { ProvenanceRecord } from '../../../schemas/provenance.ts';
 import type { Method, PublishedMetadata } from '../../../schemas/metadata.ts';
 import type { ServableValue } from '../../../schemas/ports/servable.ts';
 import { decodeInputs, encodeOutput } from '../../../schemas/codecs/tensors.ts';
 import { batchingPolicy, DynamicBatcher, type BatchingPolicy } from './dynamic-batcher.ts';
 import type { HubMetrics } from './metrics.ts';
-import { rawBodyKey, ResultCache, resultCacheKey } from './result-cache.ts';
+import { rawBodyKey, ResultCache, resultCacheKey, type CacheOrigin } from './result-cache.ts';
 import type { LoadedServable, ServableManager } from './servable-manager.ts';
 
 export interface GatewayOptions {
@@ -25,7 +27,29 @@ export interface GatewayOptions {
   /** Requests admitted per servable version (running and waiting) before 503 with Retry-After. */
   maxQueue: number;
   defaultDeadlineMs: number;
+  /** Provenance records and usage counts (docs/provenance.md); optional. */
+  observer?: RunObserver;
 }
+
+/** What the gateway tells about runs: provenance for the calls that ask, and usage counts of all. */
+export interface RunObserver {
+  provenance(context: {
+    document: PublishedMetadata;
+    method: string;
+    inputs: unknown;
+    parameters: Record<string, unknown> | undefined;
+    output: unknown;
+    origin: CacheOrigin;
+    caller: string | null;
+    /** The compute endpoint (owner/name) the run went to; null: this hub. */
+    endpoint?: string | null;
+  }): Promise<ProvenanceRecord>;
+  /** Every run: computed, from the cache, or failed. Must be cheap (it is on every request). */
+  count(servable: string, version: number, caller: string | null | undefined, ok: boolean, totalMs: number): void;
+}
+
+/** The run that computed an output `durationMs` long, ending now. */
+const originNow = (durationMs: number): CacheOrigin => ({ run_id: randomUUID(), started_at: new Date(Date.now() - durationMs).toISOString(), duration_ms: durationMs });
 
 /** Runs decoded inputs on a loaded servable; the dynamic batcher wraps this. */
 export type Executor = (
@@ -86,10 +110,13 @@ export class Gateway implements RunService {
   executor: Executor;
   /** Runs for compute endpoints (set by the endpoints plugin). */
   remote?: RemoteRunner;
+  /** Set by the provenance plugin (after the gateway is built): who hears of runs. */
+  observer: RunObserver | undefined;
 
   constructor(private readonly options: GatewayOptions) {
     this.batcher = new DynamicBatcher({ metrics: options.metrics });
     this.executor = batchingExecutor(this.batcher);
+    this.observer = options.observer;
   }
 
   /** Forget the cached versions of owner/name (after a publish, a withdrawal or a sharing change). */
@@ -157,12 +184,13 @@ export class Gateway implements RunService {
    * The whole reply, as JSON text, for a body seen before (by its `rawKey`), or undefined. The
    * caller must have checked that the viewer may run the servable: this only looks up.
    */
-  cachedReply(document: PublishedMetadata, rawKey: string, received: number): string | undefined {
+  cachedReply(document: PublishedMetadata, rawKey: string, received: number, caller?: string | null): string | undefined {
     const output = this.options.cache.getJsonByAlias(rawKey);
     if (output === undefined) return undefined;
     const servable = `${document.hub.owner}/${document.hub.name}`;
     this.metricsOf(servable, document.hub.version).cached.inc();
     const total = performance.now() - received;
+    this.observer?.count(servable, document.hub.version, caller, true, total);
     return `{"output":${output},"servable":${JSON.stringify(servable)},"version":${document.hub.version},"timing":{"queue_ms":0,"inference_ms":0,"total_ms":${total}},"cached":true}`;
   }
 
@@ -190,8 +218,18 @@ export class Gateway implements RunService {
     const servable = `${document.hub.owner}/${document.hub.name}`;
     const version = document.hub.version;
     const cache = this.options.cache;
-    const remote = this.remote ? await this.remote(document, methodName, call, viewer) : undefined;
-    if (remote) return { ...remote, servable, version, cached: false };
+    const remote = this.remote ? await this.remote(document, methodName, call, viewer).catch((error: unknown) => {
+      if (call.accounted !== false) this.observer?.count(servable, version, viewer.user, false, performance.now() - received);
+      throw error;
+    }) : undefined;
+    if (remote) {
+      // Ran on a compute endpoint: counted and, when asked, recorded like a run on the hub, naming the endpoint.
+      const { endpoint, ...answer } = remote;
+      if (call.accounted !== false) this.observer?.count(servable, version, viewer.user, true, performance.now() - received);
+      const reply: RunReply = { ...answer, servable, version, cached: false };
+      if (call.provenance) reply.provenance = await this.provenanceOf(document, methodName, call, answer.output, originNow(answer.timing.total_ms), viewer, endpoint ?? null);
+      return reply;
+    }
 
     const cacheKey = this.cacheable(document) ? resultCacheKey(servable, version, methodName, call.inputs, call.parameters) : undefined;
     if (cacheKey) {
@@ -200,17 +238,38 @@ export class Gateway implements RunService {
         if (rawKey) cache.alias(rawKey, cacheKey);
         const total = performance.now() - received;
         this.metricsOf(servable, version).cached.inc();
-        return { output: cached, servable, version, timing: { queue_ms: 0, inference_ms: 0, total_ms: total }, cached: true };
+        if (call.accounted !== false) this.observer?.count(servable, version, viewer.user, true, total);
+        const reply: RunReply = { output: cached, servable, version, timing: { queue_ms: 0, inference_ms: 0, total_ms: total }, cached: true };
+        // The record of the run that computed the cached output, not of this lookup.
+        if (call.provenance) reply.provenance = await this.provenanceOf(document, methodName, call, cached, cache.origin(cacheKey) ?? originNow(0), viewer);
+        return reply;
       }
     }
 
     // `execute` also hands back the runtime's raw value (for the v2 protocol); the reply has only JSON.
-    const { output, timing } = await this.execute(document, method, methodName, call, received);
+    const { output, timing } = await this.execute(document, method, methodName, { ...call, caller: viewer.user ?? null }, received);
+    const origin = cacheKey || call.provenance ? originNow(timing.total_ms) : undefined;
     if (cacheKey) {
-      cache.set(cacheKey, output);
+      cache.set(cacheKey, output, origin);
       if (rawKey) cache.alias(rawKey, cacheKey);
     }
-    return { output, timing, servable, version, cached: false };
+    const reply: RunReply = { output, timing, servable, version, cached: false };
+    if (call.provenance && origin) reply.provenance = await this.provenanceOf(document, methodName, call, output, origin, viewer);
+    return reply;
+  }
+
+  private async provenanceOf(
+    document: PublishedMetadata,
+    method: string,
+    call: RunCall,
+    output: unknown,
+    origin: CacheOrigin,
+    viewer: Viewer,
+    endpoint: string | null = null,
+  ): Promise<ProvenanceRecord | undefined> {
+    const observer = this.observer;
+    if (!observer) return undefined;
+    return observer.provenance({ document, method, inputs: call.inputs, parameters: call.parameters, output, origin, caller: viewer.user ?? null, endpoint });
   }
 
   /** Decode, admit, load and run; shared by the hub API and the v2 protocol. */
@@ -248,6 +307,7 @@ export class Gateway implements RunService {
       metrics.inference.observe(inferenceMs / 1000);
       metrics.total.observe((finished - received) / 1000);
       metrics.ok.inc();
+      if (call.accounted !== false) this.observer?.count(servable, document.hub.version, call.caller, true, finished - received);
       return {
         output: encodeOutput(method, output),
         raw: output,
@@ -255,6 +315,7 @@ export class Gateway implements RunService {
       };
     } catch (error) {
       (error instanceof HubError && error.status < 500 ? metrics.invalid : metrics.error).inc();
+      if (call.accounted !== false) this.observer?.count(servable, document.hub.version, call.caller, false, performance.now() - received);
       throw error;
     } finally {
       if (entry) this.options.manager.release(entry);

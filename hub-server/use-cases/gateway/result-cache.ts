@@ -120,8 +120,16 @@ export function rawBodyKey(servable: string, version: number, body: string): str
   return createHash('sha256').update(`${servable}@${version}\n`).update(body).digest('base64url');
 }
 
+/** The run that computed a cached output: provenance of the replies the entry serves. */
+export interface CacheOrigin {
+  run_id: string;
+  started_at: string;
+  duration_ms: number;
+}
+
 interface CachedResult {
   output: unknown;
+  origin?: CacheOrigin;
   /** The output as JSON, made once when stored: a hit is answered with it, not serialized again. */
   json: string;
   bytes: number;
@@ -157,6 +165,11 @@ export class ResultCache {
     return hit?.output;
   }
 
+  /** The run that computed the entry under `key` (not counted as a hit). */
+  origin(key: string): CacheOrigin | undefined {
+    return this.lru?.peek(key)?.origin;
+  }
+
   /**
    * The JSON of the output stored for a raw-body key (see `rawBodyKey`), counted as a hit; undefined,
    * and not counted, when the alias or its entry is gone: the caller then parses and asks `get`.
@@ -173,13 +186,13 @@ export class ResultCache {
     if (this.lru?.has(key)) this.aliases?.set(alias, key);
   }
 
-  set(key: string, output: unknown): void {
+  set(key: string, output: unknown, origin?: CacheOrigin): void {
     if (!this.lru) return;
     const json = JSON.stringify(output) ?? 'null';
     // The JSON length is a fair estimate of what the reply costs to hold and is cheap next to a run.
     const bytes = json.length;
     if (bytes > (this.lru.maxSize ?? 0)) return;
-    this.lru.set(key, { output, json, bytes });
+    this.lru.set(key, { output, json, bytes, ...(origin ? { origin } : {}) });
     this.metrics?.cacheBytes.set(this.lru.calculatedSize ?? 0);
   }
 

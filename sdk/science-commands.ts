@@ -1,0 +1,26 @@
+/**
+ * `modelhub crate RUN_ID -o dir/` and `modelhub verify NAME[@v]` (docs/provenance.md).
+ */
+import type { Command } from 'commander';
+import type { Output } from './cli-output.ts';
+import { commandKit } from './cli-commands.ts';
+import { HubClient } from './hub-client.ts';
+
+export function registerScienceCommands(program: Command, output: Output): void {
+  const { globals, print, action } = commandKit(output);
+  const clientOf = (command: Command) => {
+    const { url, token } = globals(command);
+    return new HubClient({ ...(url ? { url } : {}), ...(token ? { token } : {}) });
+  };
+  program
+    .command('crate')
+    .description("export a stored run (its provenance record, inputs and output) as an RO-Crate folder")
+    .argument('<run_id>', 'the run_id of a provenance record')
+    .option('-o, --output <dir>', 'the folder to write the crate into', '.')
+    .action(
+      action(async (runId: string, options: { output: string }, command: Command) => {
+        const files = await clientOf(command).runCrate(runId, options.output);
+        print(command, { run_id: runId, directory: options.output, files }, () => `wrote ${files.length} files of run ${runId} to ${options.output}`);
+      }),
+    );
+}
