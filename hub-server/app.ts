@@ -27,6 +27,7 @@ import landingRoutes from './routes/landing.ts';
 import operationsRoutes from './routes/operations.ts';
 import runRoutes from './routes/run.ts';
 import runRecordRoutes from './routes/runs.ts';
+import reproducibilityRoutes from './routes/reproducibility.ts';
 import searchRoutes from './routes/search.ts';
 import servablesRoutes from './routes/servables.ts';
 import taskRoutes from './routes/tasks.ts';
@@ -178,6 +179,7 @@ export async function buildApp(config: HubConfig, options: BuildAppOptions = {})
       await api.register(servablesRoutes);
       await api.register(runRoutes);
       await api.register(runRecordRoutes);
+      await api.register(reproducibilityRoutes);
       await api.register(taskRoutes);
       await api.register(searchRoutes);
       await api.register(identifierRoutes);

@@ -24,6 +24,7 @@ import { LocalIdentifierMinter } from './adapters/local-identifier-minter.ts';
 import { SqliteRegistry } from './adapters/sqlite-registry.ts';
 import { SqliteSearchIndex } from './adapters/sqlite-search-index.ts';
 import { SqliteRunStore } from './adapters/sqlite-run-store.ts';
+import { SqliteReproducibilityStore } from './adapters/sqlite-reproducibility-store.ts';
 import type { RunStore } from '../schemas/ports/run-store.ts';
 import type { ServableType } from '../schemas/metadata.ts';
 import type { ServableRuntime } from '../schemas/ports/servable.ts';
@@ -44,6 +45,8 @@ import { ResultCache } from './use-cases/gateway/result-cache.ts';
 import { ServableManager } from './use-cases/gateway/servable-manager.ts';
 import { ProvenanceService } from './use-cases/provenance.ts';
 import { RuntimeVersions } from './use-cases/runtime-versions.ts';
+import { ReproducibilityChecker } from './use-cases/reproducibility.ts';
+import { HubEvents, observeRegistry } from './use-cases/hub-events.ts';
 import { Publisher } from './use-cases/publish-pipeline.ts';
 import { LeftoverSweeper, sweepUploads } from './use-cases/leftover-sweeper.ts';
 import { SearchSync } from './use-cases/search-sync.ts';
@@ -287,6 +290,9 @@ export interface Hub {
   runs: RunStore;
   provenance: ProvenanceService;
   runtimeVersions: RuntimeVersions;
+  /** Reproducibility checks of versions' examples, and the servable events (drift.detected among them). */
+  reproducibility: ReproducibilityChecker;
+  events: HubEvents;
   /** Where container servables run (Docker, or local processes). */
   engine: ContainerEngine;
   pool: ContainerPool;
@@ -459,6 +465,15 @@ async function openOnFolder(config: HubConfig, log: FastifyBaseLogger, opened: O
   opened(undefined, () => {
     gateway.observer = undefined;
   });
+  // Reproducibility checks (docs/provenance.md): examples re-run after publishing, on request, on
+  // schedule and after a runtime change; the registry's writes become servable events.
+  const reproducibilityStore = opened(SqliteReproducibilityStore.open(SqliteReproducibilityStore.fileIn(config.dataDir)), (store) => store.close());
+  const events = new HubEvents();
+  const reproducibility = opened(
+    new ReproducibilityChecker({ registry, gateway, search, store: reproducibilityStore, runtimes: runtimeVersions, events, log: (message, error) => log.warn(error ? { err: error } : {}, message) }),
+    (checker) => checker.close(),
+  );
+  opened(observeRegistry(registry, events, (document) => reproducibility.published(document)), (restore) => restore());
 
   // Who is calling: tokens (PostgreSQL when MODELHUB_DATABASE_URL is set, so that a token made on
   // one replica works on all), the audit log, and the identity providers that are configured.
@@ -481,11 +496,17 @@ async function openOnFolder(config: HubConfig, log: FastifyBaseLogger, opened: O
   const federation = new FederatedIdentity(tokens, config.oidc);
 
   return {
-    config, database, registry, blobs, index, search, minter, identifierSync, manager, gateway, publisher, cache, metrics, runs, provenance, runtimeVersions, engine, pool, instance, locks,
+    config, database, registry, blobs, index, search, minter, identifierSync, manager, gateway, publisher, cache, metrics, runs, provenance, runtimeVersions, reproducibility, events, engine, pool, instance, locks,
     tokens, endpointStore, audit, rateLimits, oidc, globusAuth, federation,
     start: () => {
       sweeper.start();
       identifierSync.start(config.identifierRetryMs);
+      reproducibility.start(config.verifyIntervalMs);
+      // A runtime upgraded since the last checks: re-checked in the background, start-up never waits.
+      void reproducibility.checkRuntimeUpgrades().then(
+        (checks) => checks.length > 0 && log.warn({ checked: checks.map((c) => `${c.owner}/${c.name}@${c.version}: ${c.summary}`) }, 're-checked examples after a runtime change'),
+        (error: unknown) => log.error({ err: error }, 're-checking examples after a runtime change failed'),
+      );
     },
     close: closeAll,
   };

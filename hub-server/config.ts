@@ -64,6 +64,8 @@ export interface HubConfig {
   sweepGraceMs: number;
   /** PostgreSQL mode: a job (run, action, publish) whose replica is silent this long is resumed by another (MODELHUB_JOB_LEASE_SECONDS). */
   jobLeaseMs: number;
+  /** Reproducibility checks re-run every version's examples this often (MODELHUB_VERIFY_INTERVAL; 0: never). */
+  verifyIntervalMs: number;
   /** Test hook for crash tests only (MODELHUB_TEST_PAUSE_AT_STEP): publishes stop at this step. */
   testPauseAtStep?: string;
   /** OpenID Connect sign-in and bearer JWTs (docs/access.md); undefined: not configured. */
@@ -102,6 +104,18 @@ function seconds(env: Env, variable: string, fallback: number, min: number, max:
     throw new ConfigError(variable, `must be a number of seconds between ${min} and ${max}; got "${value}"`);
   }
   return Math.round(parsed * 1000);
+}
+
+/** A duration such as `24h`, `30m`, `90s`, `1.5h` or `0` (off), in ms. */
+function interval(env: Env, variable: string, fallback: string): number {
+  const value = (env[variable] ?? '').trim() || fallback;
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(value);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match?.[2] ?? 's'];
+  const ms = match ? Number(match[1]) * unit! : NaN;
+  if (!Number.isFinite(ms) || (ms > 0 && ms < 1000) || ms > 366 * 86_400_000) {
+    throw new ConfigError(variable, `must be 0 (off) or a duration from 1s to 366d such as 90s, 30m, 24h; got "${value}"`);
+  }
+  return Math.round(ms);
 }
 
 function boolean(env: Env, variable: string, fallback: boolean): boolean {
@@ -243,6 +257,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<HubConfig>
     sweepIntervalMs: seconds(env, 'MODELHUB_SWEEP_INTERVAL_SECONDS', 3600, 0.01, 7 * 86_400),
     sweepGraceMs: seconds(env, 'MODELHUB_SWEEP_GRACE_SECONDS', 6 * 3600, 0, 30 * 86_400),
     jobLeaseMs: seconds(env, 'MODELHUB_JOB_LEASE_SECONDS', 30, 1, 3600),
+    verifyIntervalMs: interval(env, 'MODELHUB_VERIFY_INTERVAL', '24h'),
     ...(env.MODELHUB_TEST_PAUSE_AT_STEP ? { testPauseAtStep: env.MODELHUB_TEST_PAUSE_AT_STEP } : {}),
   };
   const oidc = oidcConfig(env);

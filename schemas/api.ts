@@ -141,6 +141,9 @@ export const ServableList = Type.Object({
 export const SEARCH_SORTS = ['relevance', 'newest', 'title'] as const;
 export type SearchSort = (typeof SEARCH_SORTS)[number];
 
+export const REPRODUCIBILITY_FACETS = ['reproducible', 'drifted', 'fails', 'unchecked'] as const;
+export type ReproducibilityFacet = (typeof REPRODUCIBILITY_FACETS)[number];
+
 export const SearchQuery = Type.Object({
   q: Type.Optional(Type.String({ maxLength: 500 })),
   owner: Type.Optional(Type.String({ maxLength: 100 })),
@@ -154,6 +157,8 @@ export const SearchQuery = Type.Object({
   // A plain string enum rather than a union of literals: ajv then refuses a bad value with one
   // message ("must be equal to one of the allowed values") instead of one per literal.
   sort: Type.Optional(Type.Unsafe<SearchSort>({ type: 'string', enum: [...SEARCH_SORTS], default: 'relevance' })),
+  /** The last reproducibility check's status, or `unchecked` for versions without examples (docs/provenance.md). */
+  reproducibility: Type.Optional(Type.Unsafe<ReproducibilityFacet>({ type: 'string', enum: [...REPRODUCIBILITY_FACETS] })),
 });
 export type SearchQuery = Static<typeof SearchQuery>;
 
@@ -178,6 +183,7 @@ export const SearchReply = Type.Object({
     type: FacetCounts,
     owner: FacetCounts,
     author: Type.Optional(FacetCounts),
+    reproducibility: Type.Optional(FacetCounts),
   }),
 });
 export type SearchReply = Static<typeof SearchReply>;

@@ -382,6 +382,16 @@ export const HubBlock = Type.Object(
     publication_date: Type.Optional(Type.String({ format: 'date-time' })),
     identifier: Type.Optional(Type.String()),
     inspection: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    reproducibility: Type.Optional(
+      Type.Object(
+        {
+          status: Type.Union([Type.Literal('reproducible'), Type.Literal('drifted'), Type.Literal('fails')]),
+          summary: Type.String({ description: 'e.g. "drifted: output \'y\' differs by 3e-2"' }),
+          checked_at: Type.String(),
+        },
+        { additionalProperties: false, description: "filled by the hub: the last check of the version's examples (docs/provenance.md)" },
+      ),
+    ),
     source: Type.Optional(
       Type.Object(
         {

@@ -34,3 +34,24 @@ export const ProvenanceRecord = Type.Object(
   { additionalProperties: false },
 );
 export type ProvenanceRecord = Static<typeof ProvenanceRecord>;
+
+/** A reproducibility check of a version's examples (`POST …/verify`, `GET …/reproducibility`). */
+const Outcome = Type.Object({
+  example: Type.String(),
+  status: Type.String(),
+  output: Type.Optional(Type.String()),
+  difference: Type.Optional(Type.Number()),
+  message: Type.Optional(Type.String()),
+});
+export const CheckReply = Type.Object({
+  servable: Type.String(),
+  version: Type.Integer(),
+  status: Type.Union([Type.Literal('reproducible'), Type.Literal('drifted'), Type.Literal('fails')]),
+  summary: Type.String(),
+  checked_at: Type.String(),
+  reason: Type.String(),
+  runtime: Type.String(),
+  examples: Type.Array(Outcome),
+});
+
+export type CheckReply = Static<typeof CheckReply>;

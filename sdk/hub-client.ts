@@ -11,6 +11,8 @@ import { describeServable } from './operations/describe-servable.ts';
 import { downloadServable, downloadServableProgress, type DownloadEvent } from './operations/download-servable.ts';
 import { getTaskStatus } from './operations/get-task-status.ts';
 import { getRunCrate } from './operations/get-run-crate.ts';
+import { verifyServable } from './operations/verify-servable.ts';
+import type { CheckReply } from '../schemas/provenance.ts';
 import { listServables, type ServableListItem } from './operations/list-servables.ts';
 import { listVersions, type VersionEntry } from './operations/list-versions.ts';
 import { publishServable, publishServableProgress, type PublishEvent } from './operations/publish-servable.ts';
@@ -121,6 +123,11 @@ export class HubClient {
   /** A stored run's RO-Crate, unpacked into `directory`; returns the files written. */
   runCrate(runId: string, directory: string): Promise<string[]> {
     return getRunCrate({ ...this.params, runId, directory });
+  }
+
+  /** Re-run a version's examples now: reproducible, drifted or fails (docs/provenance.md). */
+  verify(name: string, options: { version?: number } = {}): Promise<CheckReply> {
+    return verifyServable({ ...this.params, ...options, name });
   }
 
   withdraw(name: string, options: { version?: number; reason?: string } = {}): Promise<Record<string, unknown>> {

@@ -23,4 +23,16 @@ export function registerScienceCommands(program: Command, output: Output): void 
         print(command, { run_id: runId, directory: options.output, files }, () => `wrote ${files.length} files of run ${runId} to ${options.output}`);
       }),
     );
+  program
+    .command('verify')
+    .description("re-run a servable version's examples and compare the outputs (reproducible, drifted, fails)")
+    .argument('<name>', 'owner/name or owner/name@version')
+    .action(
+      action(async (name: string, _options: unknown, command: Command) => {
+        const check = await clientOf(command).verify(name);
+        print(command, check, () => [`${check.servable}@${check.version}: ${check.summary}`, ...check.examples.map((e) => `  ${e.example}: ${e.status}${e.message ? ` (${e.message})` : e.difference !== undefined ? ` (max difference ${e.difference})` : ''}`)].join('\n'));
+        // A drifted or failing version exits 1, so scripts and CI can gate on it.
+        if (check.status !== 'reproducible') process.exitCode = 1;
+      }),
+    );
 }

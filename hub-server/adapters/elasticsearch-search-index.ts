@@ -18,7 +18,7 @@ import type { SearchHit, SearchReply, SearchSort } from '../../schemas/api.ts';
 import type { PublishedMetadata } from '../../schemas/metadata.ts';
 import { HubError } from '../../schemas/errors.ts';
 import type { BackendHealth } from '../../schemas/ports/blob-store.ts';
-import { filterAlternatives, type IndexQuery, type SearchIndex } from '../../schemas/ports/search-index.ts';
+import { filterAlternatives, reproducibilityOf, type IndexQuery, type SearchIndex } from '../../schemas/ports/search-index.ts';
 import type { Viewer } from '../../schemas/ports/viewer.ts';
 import { normalizeDoi, sortOf } from './sqlite-search-index.ts';
 
@@ -93,6 +93,8 @@ export const INDEX_MAPPINGS: estypes.MappingTypeMapping = {
      * sort=title orders by. Indexes made before it existed lack it until `modelhub reindex`.
      */
     hit_title: { type: 'keyword', index: false, fields: { folded: { type: 'keyword', normalizer: 'modelhub_folded' } } },
+    /** The last reproducibility check's status, or `unchecked` (docs/provenance.md). */
+    reproducibility: { type: 'keyword' },
   },
 };
 
@@ -100,6 +102,8 @@ const SUPERSESSION_MAPPINGS = {
   superseded_public: INDEX_MAPPINGS.properties!.superseded_public!,
   superseded_users: INDEX_MAPPINGS.properties!.superseded_users!,
   superseded_groups: INDEX_MAPPINGS.properties!.superseded_groups!,
+  // Added with reproducibility checks; versions indexed before it count as `unchecked` only after `modelhub reindex`.
+  reproducibility: INDEX_MAPPINGS.properties!.reproducibility!,
 };
 
 /** What the index stores per version. */
@@ -126,6 +130,7 @@ interface IndexedDocument {
   published_at: string;
   identifier: string;
   hit_title: string;
+  reproducibility: string;
 }
 
 /**
@@ -194,6 +199,7 @@ export function toIndexedDocument(document: PublishedMetadata, isLatest: boolean
     published_at: hub.publication_date,
     identifier: hub.identifier,
     hit_title: datacite.titles[0]?.title ?? hub.name,
+    reproducibility: reproducibilityOf(document),
   };
 }
 
@@ -293,6 +299,7 @@ export function searchRequest(query: IndexQuery): estypes.SearchRequest {
     filter.push(authors.length === 1 ? authors[0]! : { bool: { should: authors, minimum_should_match: 1 } });
   }
   if (query.doi !== undefined) filter.push({ term: { dois: normalizeDoi(query.doi) } });
+  if (query.reproducibility !== undefined) filter.push({ term: { reproducibility: query.reproducibility } });
   const visible = visibilityFilter(query.viewer);
   if (visible) filter.push(visible);
 
@@ -313,7 +320,7 @@ export function searchRequest(query: IndexQuery): estypes.SearchRequest {
     // Scores are still computed and reported when another order is asked for.
     sort: sortClauses(sort, scored),
     _source: ['servable', 'version', 'hit_title', 'authors', 'domains', 'type', 'identifier'],
-    aggs: { domain: terms('domains'), type: terms('type'), owner: terms('owner'), author: terms('authors') },
+    aggs: { domain: terms('domains'), type: terms('type'), owner: terms('owner'), author: terms('authors'), reproducibility: terms('reproducibility') },
   };
 }
 
@@ -341,7 +348,7 @@ export function toSearchReply(response: estypes.SearchResponse<Partial<IndexedDo
         score: scored ? (hit._score ?? 0) : 0,
       };
     }),
-    facets: { domain: facet('domain'), type: facet('type'), owner: facet('owner'), author: facet('author') },
+    facets: { domain: facet('domain'), type: facet('type'), owner: facet('owner'), author: facet('author'), reproducibility: facet('reproducibility') },
   };
 }
 

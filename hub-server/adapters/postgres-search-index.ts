@@ -14,7 +14,7 @@ import { SEARCH_SORTS, type SearchHit, type SearchReply, type SearchSort } from 
 import type { PublishedMetadata } from '../../schemas/metadata.ts';
 import { HubError } from '../../schemas/errors.ts';
 import type { BackendHealth } from '../../schemas/ports/blob-store.ts';
-import { filterAlternatives, type IndexQuery, type SearchIndex } from '../../schemas/ports/search-index.ts';
+import { filterAlternatives, reproducibilityOf, type IndexQuery, type SearchIndex } from '../../schemas/ports/search-index.ts';
 import type { Viewer } from '../../schemas/ports/viewer.ts';
 import type { PostgresDatabase, Queryable } from './postgres-database.ts';
 
@@ -98,7 +98,7 @@ export function toTsQuery(q: string): string | undefined {
 }
 
 interface Term {
-  field: 'domain' | 'author' | 'doi' | 'share_user' | 'share_group';
+  field: 'domain' | 'author' | 'doi' | 'share_user' | 'share_group' | 'reproducibility';
   value: string;
   folded: string;
 }
@@ -116,6 +116,8 @@ function termsOf(document: PublishedMetadata): Term[] {
   for (const related of document.datacite.relatedIdentifiers ?? []) add('doi', related.relatedIdentifier, normalizeDoi(related.relatedIdentifier));
   for (const user of document.hub.shared_with?.users ?? []) add('share_user', user, user);
   for (const group of document.hub.shared_with?.groups ?? []) add('share_group', group, group);
+  const status = reproducibilityOf(document);
+  add('reproducibility', status, status);
   return [...terms.values()];
 }
 
@@ -181,6 +183,7 @@ interface SearchRow {
   type: Record<string, number> | null;
   owner: Record<string, number> | null;
   author: Record<string, number> | null;
+  reproducibility: Record<string, number> | null;
 }
 
 export class PostgresSearchIndex implements SearchIndex {
@@ -293,6 +296,7 @@ export class PostgresSearchIndex implements SearchIndex {
     };
     if (query.domain !== undefined) termFilter('domain', filterAlternatives(query.domain, ','), 'equal');
     if (query.author !== undefined) termFilter('author', filterAlternatives(query.author, ';'), 'contains');
+    if (query.reproducibility !== undefined) termFilter('reproducibility', [query.reproducibility], 'equal');
     if (query.doi !== undefined) termFilter('doi', [normalizeDoi(query.doi)], 'equal');
     const visible = visibilityClause(query.viewer, values, 'd');
     if (visible) where.push(visible);
@@ -319,7 +323,8 @@ export class PostgresSearchIndex implements SearchIndex {
          ${termFacet('domain')} AS domain,
          ${facet('SELECT type AS key, COUNT(*) AS count FROM matched GROUP BY type')} AS type,
          ${facet('SELECT owner AS key, COUNT(*) AS count FROM matched GROUP BY owner')} AS owner,
-         ${termFacet('author')} AS author`,
+         ${termFacet('author')} AS author,
+         ${termFacet('reproducibility')} AS reproducibility`,
       values,
       'search',
     );
@@ -327,7 +332,7 @@ export class PostgresSearchIndex implements SearchIndex {
     return {
       total: Number(row.total),
       hits: row.hits.map(({ hit, score: hitScore }) => ({ ...hit, score: Number(hitScore) })),
-      facets: { domain: row.domain ?? {}, type: row.type ?? {}, owner: row.owner ?? {}, author: row.author ?? {} },
+      facets: { domain: row.domain ?? {}, type: row.type ?? {}, owner: row.owner ?? {}, author: row.author ?? {}, reproducibility: row.reproducibility ?? {} },
     };
   }
 

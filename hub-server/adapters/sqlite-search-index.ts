@@ -15,7 +15,7 @@ import { SEARCH_SORTS, type SearchHit, type SearchReply, type SearchSort } from 
 import type { PublishedMetadata } from '../../schemas/metadata.ts';
 import { HubError } from '../../schemas/errors.ts';
 import type { BackendHealth } from '../../schemas/ports/blob-store.ts';
-import { filterAlternatives, type IndexQuery, type SearchIndex } from '../../schemas/ports/search-index.ts';
+import { filterAlternatives, reproducibilityOf, type IndexQuery, type SearchIndex } from '../../schemas/ports/search-index.ts';
 import type { Viewer } from '../../schemas/ports/viewer.ts';
 
 const MIGRATIONS: readonly string[] = [
@@ -114,7 +114,7 @@ export function toFtsQuery(q: string): string | undefined {
 }
 
 interface Terms {
-  field: 'domain' | 'author' | 'doi' | 'share_user' | 'share_group';
+  field: 'domain' | 'author' | 'doi' | 'share_user' | 'share_group' | 'reproducibility';
   value: string;
   folded: string;
 }
@@ -135,6 +135,8 @@ function termsOf(document: PublishedMetadata): Terms[] {
   }
   for (const user of document.hub.shared_with?.users ?? []) add('share_user', user, user);
   for (const group of document.hub.shared_with?.groups ?? []) add('share_group', group, group);
+  const status = reproducibilityOf(document);
+  add('reproducibility', status, status);
   return terms;
 }
 
@@ -339,6 +341,7 @@ export class SqliteSearchIndex implements SearchIndex {
     };
     if (query.domain !== undefined) termFilter('domain', 'domain', filterAlternatives(query.domain, ','), 'equal');
     if (query.author !== undefined) termFilter('author', 'author', filterAlternatives(query.author, ';'), 'contains');
+    if (query.reproducibility !== undefined) termFilter('reproducibility', 'reproducibility', [query.reproducibility], 'equal');
     if (query.doi !== undefined) termFilter('doi', 'doi', [normalizeDoi(query.doi)], 'equal');
     const visible = visibilityClause(query.viewer, params);
     if (visible) where.push(visible);
@@ -383,6 +386,7 @@ export class SqliteSearchIndex implements SearchIndex {
           type: facet('SELECT type AS key, COUNT(*) AS count FROM temp.matched GROUP BY type'),
           owner: facet('SELECT owner AS key, COUNT(*) AS count FROM temp.matched GROUP BY owner'),
           author: termFacet('author'),
+          reproducibility: termFacet('reproducibility'),
         },
       };
       this.statement('DELETE FROM temp.matched').run();

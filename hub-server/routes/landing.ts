@@ -87,6 +87,7 @@ function landingJson(subject: CitationSubject, record: IdentifierRecord, version
     publisher: document.datacite.publisher,
     publication_year: document.datacite.publicationYear,
     related_identifiers: subject.relatedIdentifiers,
+    ...(document.hub.reproducibility ? { reproducibility: document.hub.reproducibility } : {}),
     versions: versions.map((v) => ({
       version: v.version,
       identifier: v.document!.hub.identifier,
@@ -133,6 +134,7 @@ ${subject.document.datacite.creators.map((c) => `<meta name="citation_author" co
 <h1>${e(view.title)}</h1>
 ${tombstone}${pending}
 <p><code>${e(view.identifier)}</code> (${e(view.identifier_type)}${view.concept ? ', every version' : `, version ${e(view.version)}`}) of <code>${e(view.servable)}</code></p>
+${view.reproducibility ? `<p class="reproducibility">Reproducibility check of its examples: <strong>${e(view.reproducibility.summary)}</strong> (${e(view.reproducibility.checked_at.slice(0, 10))})</p>` : ''}
 <h2>Authors</h2>
 <ul>
 ${creators}

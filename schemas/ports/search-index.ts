@@ -19,6 +19,11 @@ export function filterAlternatives(value: string, separator: ',' | ';'): string[
   return folded.length === 0 ? [''] : [...new Set(folded)];
 }
 
+/** A version's reproducibility facet value: its last check's status, or `unchecked` (docs/provenance.md). */
+export function reproducibilityOf(document: PublishedMetadata): 'reproducible' | 'drifted' | 'fails' | 'unchecked' {
+  return document.hub.reproducibility?.status ?? 'unchecked';
+}
+
 export interface SearchIndex {
   readonly kind: string;
   /** Index (or re-index) one published version; searchable when the promise resolves. */

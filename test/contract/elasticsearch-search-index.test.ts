@@ -120,7 +120,7 @@ describe('ElasticsearchSearchIndex (elasticsearch-mock: no Elasticsearch server 
       if (request.path === '/modelhub/_search') return emptySearch;
       return undefined;
     });
-    expect(await index.search({})).toEqual({ total: 0, hits: [], facets: { domain: {}, type: {}, owner: {}, author: {} } });
+    expect(await index.search({})).toEqual({ total: 0, hits: [], facets: { domain: {}, type: {}, owner: {}, author: {}, reproducibility: {} } });
     const create = requests.find((request) => request.method === 'PUT')!;
     expect(create.path).toBe('/modelhub-v1');
     const body = create.body as { aliases: unknown; mappings: typeof INDEX_MAPPINGS; settings: { analysis: unknown } };
@@ -128,7 +128,7 @@ describe('ElasticsearchSearchIndex (elasticsearch-mock: no Elasticsearch server 
     const properties = body.mappings.properties!;
     expect(body.mappings.dynamic).toBe('strict');
     // Keyword facets, analysed text, dates.
-    for (const field of ['owner', 'type', 'authors', 'domains', 'visibility', 'dois', 'servable']) expect(properties[field]!.type, field).toBe('keyword');
+    for (const field of ['owner', 'type', 'authors', 'domains', 'visibility', 'dois', 'servable', 'reproducibility']) expect(properties[field]!.type, field).toBe('keyword');
     for (const field of ['title', 'descriptions', 'subjects', 'creators', 'name']) expect(properties[field]!.type, field).toBe('text');
     expect(properties.published_at!.type).toBe('date');
     // sort=title reads a lower-cased keyword of the shown title.
@@ -257,7 +257,9 @@ describe('ElasticsearchSearchIndex (elasticsearch-mock: no Elasticsearch server 
       type: { terms: { field: 'type', size: 50, order: [{ _count: 'desc' }, { _key: 'asc' }] } },
       owner: { terms: { field: 'owner', size: 50, order: [{ _count: 'desc' }, { _key: 'asc' }] } },
       author: { terms: { field: 'authors', size: 50, order: [{ _count: 'desc' }, { _key: 'asc' }] } },
+      reproducibility: { terms: { field: 'reproducibility', size: 50, order: [{ _count: 'desc' }, { _key: 'asc' }] } },
     });
+    expect(searchRequest({ reproducibility: 'drifted' }).query?.bool?.filter).toContainEqual({ term: { reproducibility: 'drifted' } });
     // Beyond Elasticsearch's result window: no hits, but still the total and facets.
     expect(searchRequest({ offset: 50_000, limit: 10 })).toMatchObject({ from: 0, size: 0 });
   });
@@ -353,6 +355,7 @@ describe('ElasticsearchSearchIndex (elasticsearch-mock: no Elasticsearch server 
         type: { doc_count_error_upper_bound: 0, sum_other_doc_count: 0, buckets: [{ key: 'keras', doc_count: 1 }, { key: 'tfjs', doc_count: 1 }] },
         owner: { doc_count_error_upper_bound: 0, sum_other_doc_count: 0, buckets: [{ key: 'astro', doc_count: 1 }, { key: 'ward-lab', doc_count: 1 }] },
         author: { doc_count_error_upper_bound: 0, sum_other_doc_count: 0, buckets: [{ key: 'Huertas-Company, Marc', doc_count: 1 }, { key: 'Ward, Logan', doc_count: 1 }] },
+        reproducibility: { doc_count_error_upper_bound: 0, sum_other_doc_count: 0, buckets: [{ key: 'drifted', doc_count: 1 }, { key: 'unchecked', doc_count: 1 }] },
       },
     };
     const { index, requests } = mockedIndex((request) => (request.path === '/modelhub/_search' ? response : existingAlias(request)));
@@ -369,6 +372,7 @@ describe('ElasticsearchSearchIndex (elasticsearch-mock: no Elasticsearch server 
         type: { keras: 1, tfjs: 1 },
         owner: { astro: 1, 'ward-lab': 1 },
         author: { 'Huertas-Company, Marc': 1, 'Ward, Logan': 1 },
+        reproducibility: { drifted: 1, unchecked: 1 },
       },
     });
     const sent = requests.find((request) => request.path === '/modelhub/_search')!;

@@ -184,6 +184,22 @@ export function describeSearchIndexContract(label: string, makeIndex: MakeSearch
       expect(filtered.facets.domain).toEqual({ 'computer vision': 2, astronomy: 2, 'materials science': 1 });
     });
 
+    it('filters and counts by the last reproducibility check, versions without one as unchecked', async () => {
+      const checked = (servable: string, status: 'reproducible' | 'drifted' | 'fails') => {
+        const document = structuredClone(searchFixtures.find((d) => `${d.hub.owner}/${d.hub.name}` === servable && d.hub.version === 1)!);
+        document.hub.reproducibility = { status, summary: status, checked_at: '2026-02-01T00:00:00.000Z' };
+        return document;
+      };
+      await index.index(checked('ward-lab/bandgap-cnn', 'drifted'));
+      await index.index(checked('astro/galaxy-morphology', 'reproducible'));
+      const all = await search({ limit: 0 });
+      expect(all.facets.reproducibility).toEqual({ unchecked: 3, drifted: 1, reproducible: 1 });
+      expect(servables(await search({ reproducibility: 'drifted' }))).toEqual(['ward-lab/bandgap-cnn']);
+      expect((await search({ reproducibility: 'unchecked' })).total).toBe(3);
+      expect((await search({ reproducibility: 'fails' })).total).toBe(0);
+      expect((await search({ reproducibility: 'reproducible', owner: 'ward-lab' })).total).toBe(0);
+    });
+
     it('searches every version with latest=false', async () => {
       const latest = await search({ q: 'mnist' });
       expect(latest.hits.map((hit) => hit.version)).toEqual([2]);

@@ -82,6 +82,8 @@ function aboutSection(document) {
       ['Domains', hub.domains?.length ? h('ul', { class: 'tags' }, hub.domains.map((domain) => h('li', null, h('a', { href: `/?domain=${encodeURIComponent(domain)}` }, domain)))) : undefined],
       ['Keywords', datacite.subjects?.length ? datacite.subjects.map((s) => s.subject).join(', ') : undefined],
       ['Identifier', identifierView(document)],
+      // The last check of the version's examples (docs/provenance.md): reproducible, drifted or fails.
+      ['Reproducibility', hub.reproducibility ? h('span', { id: 'model-reproducibility', class: `reproducibility ${hub.reproducibility.status}` }, hub.reproducibility.summary, ' ', h('time', { datetime: hub.reproducibility.checked_at }, `(checked ${formatDate(hub.reproducibility.checked_at)})`)) : undefined],
       ['License', datacite.rightsList?.length ? datacite.rightsList.map((r) => (r.rightsUri && safeUrl(r.rightsUri) ? h('a', { href: safeUrl(r.rightsUri) }, r.rights) : r.rights)) : undefined],
       ['Publisher', datacite.publisher],
       ['Published', hub.publication_date ? h('time', { datetime: hub.publication_date }, formatDate(hub.publication_date)) : undefined],

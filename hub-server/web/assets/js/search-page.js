@@ -11,6 +11,7 @@ const FACETS = [
   ['type', 'Type'],
   ['owner', 'Owner'],
   ['author', 'Author'],
+  ['reproducibility', 'Reproducibility'],
 ];
 const FILTERS = FACETS.map(([key]) => key);
 // The orders the page offers: the search API's own, applied by the hub across every page.
@@ -95,7 +96,7 @@ function activeFilters(state) {
   if (active.length === 0) return null;
   return h('ul', { class: 'chips', 'aria-label': 'Active filters' },
     active.map((key) => h('li', null, h('a', { href: hrefFor(state, { [key]: '' }), class: 'chip', 'aria-label': `Remove filter ${key}: ${state[key]}` }, `${key}: ${state[key]} `, h('span', { 'aria-hidden': 'true' }, '×')))),
-    active.length > 1 ? h('li', null, h('a', { href: hrefFor({ ...state, domain: '', type: '', owner: '', author: '' }), class: 'chip clear' }, 'Clear all filters')) : null);
+    active.length > 1 ? h('li', null, h('a', { href: hrefFor({ ...state, domain: '', type: '', owner: '', author: '', reproducibility: '' }), class: 'chip clear' }, 'Clear all filters')) : null);
 }
 
 function sortLinks(state) {
