@@ -17,6 +17,8 @@ import {
   type ServableImage,
   type StartedServableContainer,
 } from '../schemas/ports/container-engine.ts';
+import type { Static } from '@sinclair/typebox';
+import type { InferInput, InferRequest, InferResponse } from '../schemas/v2.ts';
 
 export interface PoolPolicy {
   minWarm: number;
@@ -46,29 +48,13 @@ export const DEFAULT_POLICY: PoolPolicy = {
   limits: DEFAULT_LIMITS,
 };
 
-/** One tensor of the Open Inference Protocol v2 (JSON form). */
-export interface V2Tensor {
-  name: string;
-  shape: number[];
-  datatype: string;
-  data: unknown[];
-  parameters?: Record<string, unknown>;
-}
-
-export interface V2InferRequest {
-  id?: string;
-  parameters?: Record<string, unknown>;
-  inputs: V2Tensor[];
-  outputs?: { name: string; parameters?: Record<string, unknown> }[];
-}
-
-export interface V2InferResponse {
-  model_name: string;
-  model_version?: string;
-  id?: string;
-  parameters?: Record<string, unknown>;
-  outputs: V2Tensor[];
-}
+/**
+ * The v2 documents (schemas/v2.ts) as the pool sends and receives them: tensors in their JSON form,
+ * so `data` is always there.
+ */
+export type V2Tensor = Static<typeof InferInput> & { data: unknown[] };
+export type V2InferRequest = Omit<InferRequest, 'inputs'> & { inputs: V2Tensor[] };
+export type V2InferResponse = Omit<InferResponse, 'outputs'> & { outputs: V2Tensor[] };
 
 export interface PoolEvent {
   servable: string;
