@@ -6,9 +6,9 @@
  * from either side takes effect on the next request.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { openSqliteFile } from './sqlite-open.ts';
 import { HubError } from '../../schemas/errors.ts';
 import type { CreatedToken, IdentityLink, NewIdentityLink, NewToken, TokenInfo, TokenScope, TokenStore } from '../../schemas/ports/token-store.ts';
 
@@ -115,19 +115,7 @@ export class SqliteTokenStore implements TokenStore {
   private constructor(private readonly db: Database.Database) {}
 
   static open(file: string): SqliteTokenStore {
-    if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-    const db = new Database(file);
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    db.pragma('busy_timeout = 5000');
-    db.transaction(() => {
-      const current = db.pragma('user_version', { simple: true }) as number;
-      if (current > MIGRATIONS.length) {
-        throw new HubError('INTERNAL', `token store schema version ${current} is newer than this hub understands (${MIGRATIONS.length})`);
-      }
-      for (let step = current; step < MIGRATIONS.length; step += 1) db.exec(MIGRATIONS[step]!);
-      db.pragma(`user_version = ${MIGRATIONS.length}`);
-    }).immediate();
+    const db = openSqliteFile(file, MIGRATIONS, 'token store');
     return new SqliteTokenStore(db);
   }
 
