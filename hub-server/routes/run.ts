@@ -4,8 +4,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { Type } from '@sinclair/typebox';
-import { ErrorDocument, OwnerNameParams, OwnerNameVersionParams, RunReply, RunRequest, TaskAccepted } from '../../schemas/api.ts';
+import { Type, type Static } from '@sinclair/typebox';
+import { ErrorDocument, OwnerNameParams, OwnerNameVersionParams, RunReply, RunRequest, TaskAccepted, type OwnerNameMaybeVersion } from '../../schemas/api.ts';
 import { toHubError } from '../../schemas/errors.ts';
 import type { ServableRef } from '../../schemas/ports/run-service.ts';
 import { parseWithNumberArrays, RUN_BODY_NUMBER_ARRAYS } from '../../schemas/codecs/json-number-arrays.ts';
@@ -23,8 +23,8 @@ const rawKeys = new WeakMap<FastifyRequest, string>();
 
 export default async function runRoutes(app: FastifyInstance): Promise<void> {
   const { gateway, registry } = app.hub;
-  const refOf = (request: FastifyRequest): ServableRef => {
-    const params = request.params as { owner: string; name: string; version?: number | string };
+  // The hook below sees params before validation (a version still a string), the handler after it.
+  const refOf = (params: { owner: string; name: string; version?: number | string }): ServableRef => {
     return { owner: params.owner, name: params.name, version: params.version === undefined ? undefined : Number(params.version) };
   };
 
@@ -38,11 +38,13 @@ export default async function runRoutes(app: FastifyInstance): Promise<void> {
     if (typeof request.body !== 'string') return;
     const text = request.body;
     const received = performance.now();
-    const version = (request.params as { version?: string }).version;
+    // Before validation: the params are still the router's strings, checked just below.
+    const params = request.params as { owner: string; name: string; version?: string };
+    const { version } = params;
     // A run that asks for provenance needs its record, which the cached reply text does not hold.
     if ((version === undefined || /^[1-9]\d{0,8}$/.test(version)) && !asksProvenance(request, text)) {
       app.requireRunner(request);
-      const document = await gateway.describe(refOf(request), request.viewer);
+      const document = await gateway.describe(refOf(params), request.viewer);
       const rawKey = gateway.rawKey(document, text);
       const cached = rawKey === undefined ? undefined : gateway.cachedReply(document, rawKey, received, request.viewer.user ?? null);
       if (cached !== undefined) return reply.type('application/json; charset=utf-8').send(cached);
@@ -54,16 +56,19 @@ export default async function runRoutes(app: FastifyInstance): Promise<void> {
     request.body = fast !== undefined ? fast : await new Promise((resolve, reject) => parseJson(request, text, (error, body) => (error ? reject(error) : resolve(body))));
   });
 
-  const run = async (request: FastifyRequest, reply: import('fastify').FastifyReply) => {
+  const run = async (
+    request: FastifyRequest<{ Params: OwnerNameMaybeVersion; Querystring: Static<typeof RunQuery>; Body: RunRequest }>,
+    reply: import('fastify').FastifyReply,
+  ) => {
     app.requireRunner(request);
-    const body = request.body as RunRequest;
-    const ref = refOf(request);
+    const { body } = request;
+    const ref = refOf(request.params);
     const parameters = body.parameters ?? {};
     // A deadline may come as a parameter (`deadline_ms`, relative) or a header; it bounds the queue wait.
     const relative = Number(parameters.deadline_ms ?? request.headers[DeadlineHeader] ?? NaN);
     const deadline = Number.isFinite(relative) && relative > 0 ? Date.now() + relative : undefined;
     const { deadline_ms: _ignored, ...modelParameters } = parameters;
-    const provenance = body.provenance === true || (request.query as { provenance?: boolean }).provenance === true;
+    const provenance = body.provenance === true || request.query.provenance === true;
     // Asynchronous runs always keep their provenance (docs/provenance.md).
     const call = {
       inputs: body.inputs,
