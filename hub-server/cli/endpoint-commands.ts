@@ -13,6 +13,7 @@ import { commandKit } from '../../sdk/cli-commands.ts';
 import { formatTable, processOutput, type Output } from '../../sdk/cli-output.ts';
 import { deleteEndpoint, getEndpoint, listEndpoints, registerEndpoint, type EndpointDocument } from '../../sdk/operations/endpoints.ts';
 import { resolveConnection } from '../../sdk/saved-login.ts';
+import type { SlurmSettings } from '../endpoint-agent/slurm-executor.ts';
 
 export const endpointHome = (env: NodeJS.ProcessEnv = process.env) => env.MODELHUB_ENDPOINT_HOME ?? path.join(os.homedir(), '.modelhub', 'endpoints');
 
@@ -33,17 +34,8 @@ const alive = (pid: number) => {
   }
 };
 
-export interface SlurmFlags {
-  partition?: string;
-  account?: string;
-  time?: string;
-  nodes?: number;
-  cpus?: number;
-  gpus?: string;
-  prefix?: string;
-  maxWorkers?: number;
-  idleSeconds?: number;
-}
+/** The `--slurm-*` options of `modelhub endpoint start`: the executor's settings but its per-worker concurrency. */
+export type SlurmFlags = Omit<SlurmSettings, 'concurrency'>;
 
 export function registerEndpointCommands(program: Command, output: Output = processOutput): void {
   const { globals, print, action } = commandKit(output);
