@@ -4,8 +4,9 @@
  * schema. Both answer introspection, run, status, cancel, release and log under the classic paths
  * and the newer `/actions` ones.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { Type } from '@sinclair/typebox';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import {
   ActionEnumeration,
   ActionEnumerationQuery,
@@ -61,17 +62,36 @@ export interface ActionsPluginOptions {
   sweepIntervalMs?: number;
 }
 
+/**
+ * The path parameters of every provider route. Both providers share one set of routes: the
+ * per-servable one is mounted under `/servables/{owner}/{name}` and always has them, the inference
+ * one has neither. Declared once (optional, with the same patterns as elsewhere) so that the
+ * routes are typed by their schemas whichever provider they serve.
+ */
+const ProviderPath = Type.Object({
+  owner: Type.Optional(OwnerNameParams.properties.owner),
+  name: Type.Optional(OwnerNameParams.properties.name),
+});
+type ProviderPath = Static<typeof ProviderPath>;
+const ProviderActionPath = Type.Object({ ...ProviderPath.properties, ...ActionIdParams.properties });
+
 /** What differs between the two kinds of provider. */
 interface ProviderKind {
-  key(request: FastifyRequest): string;
-  describe(request: FastifyRequest, viewer: Viewer): Promise<ProviderDescription>;
+  key(path: ProviderPath): string;
+  describe(path: ProviderPath, viewer: Viewer): Promise<ProviderDescription>;
   /** Checks the body (400), the servable (404) and the caller's right to run it (403). */
-  check(request: FastifyRequest, body: Record<string, unknown>, viewer: Viewer): Promise<void>;
+  check(path: ProviderPath, body: Record<string, unknown>, viewer: Viewer): Promise<void>;
   /**
    * Before any action of this provider is looked up: a provider the caller may not see answers
    * exactly as an unknown one (404), so its replies never reveal that a private servable exists.
    */
-  guard(request: FastifyRequest, viewer: Viewer): Promise<void>;
+  guard(path: ProviderPath, viewer: Viewer): Promise<void>;
+}
+
+/** The servable a per-servable provider's path names (its mount point guarantees both parts). */
+function servableIn(path: ProviderPath): { owner: string; name: string } {
+  if (path.owner === undefined || path.name === undefined) throw new Error('per-servable provider mounted without /servables/{owner}/{name}');
+  return { owner: path.owner, name: path.name };
 }
 
 const errorReplies = {
@@ -187,12 +207,12 @@ export default async function actionsPlugin(app: FastifyInstance, opts: ActionsP
   };
 
   const perServable: ProviderKind = {
-    key: (request) => {
-      const { owner, name } = request.params as { owner: string; name: string };
+    key: (path) => {
+      const { owner, name } = servableIn(path);
       return `servables/${owner}/${name}`;
     },
-    describe: async (request, viewer) => {
-      const { owner, name } = request.params as { owner: string; name: string };
+    describe: async (path, viewer) => {
+      const { owner, name } = servableIn(path);
       const document = await opts.runService.describe({ owner, name }, viewer);
       const title = document.datacite.titles[0]?.title ?? `${owner}/${name}`;
       const abstract = document.datacite.descriptions?.[0]?.description;
@@ -215,12 +235,11 @@ export default async function actionsPlugin(app: FastifyInstance, opts: ActionsP
         input_schema: servableActionInputSchema(document),
       };
     },
-    guard: async (request, viewer) => {
-      const { owner, name } = request.params as { owner: string; name: string };
-      await seesServable({ owner, name }, viewer);
+    guard: async (path, viewer) => {
+      await seesServable(servableIn(path), viewer);
     },
-    check: async (request, body, viewer) => {
-      const { owner, name } = request.params as { owner: string; name: string };
+    check: async (path, body, viewer) => {
+      const { owner, name } = servableIn(path);
       const version = typeof body.version === 'number' ? body.version : undefined;
       const document = await opts.runService.describe({ owner, name, version }, viewer);
       mustRun(document, viewer);
@@ -228,25 +247,20 @@ export default async function actionsPlugin(app: FastifyInstance, opts: ActionsP
     },
   };
 
-  const registerProvider = (scopeApp: FastifyInstance, kind: ProviderKind, params?: typeof OwnerNameParams) => {
-    // Under /servables/{owner}/{name} every route also carries the servable's params.
-    const withParams = (schema: Record<string, unknown> & { params?: typeof ActionIdParams }) => {
-      if (!params) return schema;
-      return { ...schema, params: schema.params ? Type.Composite([params, schema.params]) : params };
-    };
-
+  const registerProvider = (scoped: FastifyInstance, kind: ProviderKind) => {
+    // Requests typed by their route schemas (TypeBox), so handlers read params and bodies without casts.
+    const scopeApp = scoped.withTypeProvider<TypeBoxTypeProvider>();
     const caller = async (request: FastifyRequest) => opts.identify(request);
 
-    const load = async (request: FastifyRequest, access: 'monitor' | 'manage') => {
+    const load = async (request: FastifyRequest, path: Static<typeof ProviderActionPath>, access: 'monitor' | 'manage') => {
       const viewer = await caller(request);
-      await kind.guard(request, viewer);
-      const { action_id } = request.params as { action_id: string };
-      const record = await engine.find(kind.key(request), action_id);
+      await kind.guard(path, viewer);
+      const record = await engine.find(kind.key(path), path.action_id);
       await mustStillSee(record, viewer);
       const allowed = access === 'monitor' ? record.request.monitor_by ?? [] : record.request.manage_by ?? [];
       if (!isAllowed(viewer, record.creator, allowed)) {
-        if (isAnonymous(viewer)) throw new HubError('UNAUTHENTICATED', `action ${action_id} is not anonymous`);
-        throw new HubError('FORBIDDEN', `${creatorUrn(viewer)} is not in the ${access}_by of action ${action_id}`);
+        if (isAnonymous(viewer)) throw new HubError('UNAUTHENTICATED', `action ${path.action_id} is not anonymous`);
+        throw new HubError('FORBIDDEN', `${creatorUrn(viewer)} is not in the ${access}_by of action ${path.action_id}`);
       }
       return { record, viewer };
     };
@@ -254,21 +268,21 @@ export default async function actionsPlugin(app: FastifyInstance, opts: ActionsP
     scopeApp.get(
       '/',
       {
-        schema: withParams({
+        schema: {
           summary: 'Introspect the Action Provider',
           tags: ['actions'],
+          params: ProviderPath,
           response: { 200: ProviderDescription, ...errorReplies },
-        }),
+        },
       },
-      async (request) => kind.describe(request, await caller(request)),
+      async (request) => kind.describe(request.params, await caller(request)),
     );
 
-    const run = async (request: FastifyRequest, reply: FastifyReply) => {
+    const run = async (request: FastifyRequest, path: ProviderPath, actionRequest: ActionRequest) => {
       const viewer = await caller(request);
       if (isAnonymous(viewer) && !settings.allowAnonymous) {
         throw new HubError('UNAUTHENTICATED', 'starting an action needs a token');
       }
-      const actionRequest = request.body as ActionRequest;
       const releaseAfter =
         actionRequest.release_after === undefined
           ? settings.defaultReleaseAfter
@@ -283,91 +297,97 @@ export default async function actionsPlugin(app: FastifyInstance, opts: ActionsP
           throw new HubError('BAD_REQUEST', `deadline is beyond the maximum_deadline ${settings.maximumDeadline}`);
         }
       }
-      await kind.check(request, actionRequest.body, viewer);
-      const { status, created } = await engine.submit({
-        provider: kind.key(request),
+      await kind.check(path, actionRequest.body, viewer);
+      return engine.submit({
+        provider: kind.key(path),
         request: actionRequest,
         viewer,
         releaseAfterSeconds: releaseAfter,
       });
-      return reply.code(created ? 202 : 200).send(status);
     };
-    const runSchema = withParams({
+    const runSchema = {
       summary: 'Start an action (idempotent on request_id)',
       tags: ['actions'],
+      params: ProviderPath,
       body: ActionRequest,
       response: { 200: ActionStatus, 202: ActionStatus, ...errorReplies },
-    });
-    scopeApp.post('/run', { schema: runSchema }, run);
-    scopeApp.post('/actions', { schema: runSchema }, run);
+    };
+    for (const url of ['/run', '/actions']) {
+      scopeApp.post(url, { schema: runSchema }, async (request, reply) => {
+        const { status, created } = await run(request, request.params, request.body);
+        return reply.code(created ? 202 : 200).send(status);
+      });
+    }
 
-    const statusSchema = withParams({
+    const statusSchema = {
       summary: 'The status of an action',
       tags: ['actions'],
-      params: ActionIdParams,
+      params: ProviderActionPath,
       response: { 200: ActionStatus, ...errorReplies },
-    });
-    const status = async (request: FastifyRequest) => toStatusDocument((await load(request, 'monitor')).record);
-    scopeApp.get('/:action_id/status', { schema: statusSchema }, status);
-    scopeApp.get('/actions/:action_id', { schema: statusSchema }, status);
-
-    const cancel = async (request: FastifyRequest) => {
-      const { record, viewer } = await load(request, 'manage');
-      return engine.cancel(record, viewer);
     };
+    for (const url of ['/:action_id/status', '/actions/:action_id']) {
+      scopeApp.get(url, { schema: statusSchema }, async (request) =>
+        toStatusDocument((await load(request, request.params, 'monitor')).record));
+    }
+
     const cancelSchema = { ...statusSchema, summary: 'Cancel an action' };
-    scopeApp.post('/:action_id/cancel', { schema: cancelSchema }, cancel);
-    scopeApp.post('/actions/:action_id/cancel', { schema: cancelSchema }, cancel);
+    for (const url of ['/:action_id/cancel', '/actions/:action_id/cancel']) {
+      scopeApp.post(url, { schema: cancelSchema }, async (request) => {
+        const { record, viewer } = await load(request, request.params, 'manage');
+        return engine.cancel(record, viewer);
+      });
+    }
 
-    const release = async (request: FastifyRequest) => engine.release((await load(request, 'manage')).record);
     const releaseSchema = { ...statusSchema, summary: 'Release a completed action' };
-    scopeApp.post('/:action_id/release', { schema: releaseSchema }, release);
-    scopeApp.delete('/actions/:action_id', { schema: releaseSchema }, release);
+    const release = async (request: FastifyRequest, path: Static<typeof ProviderActionPath>) =>
+      engine.release((await load(request, path, 'manage')).record);
+    scopeApp.post('/:action_id/release', { schema: releaseSchema }, async (request) => release(request, request.params));
+    scopeApp.delete('/actions/:action_id', { schema: releaseSchema }, async (request) => release(request, request.params));
 
-    const log = async (request: FastifyRequest) => {
-      const { record } = await load(request, 'monitor');
-      const { limit = 100, marker } = request.query as { limit?: number; marker?: string };
-      const page = await engine.readLog(record, marker === undefined ? 0 : Number(marker), limit);
-      // globus-action-provider-tools' ActionLogReturn (a PaginationWrapper): entries, limit,
-      // has_next_page and marker; action_id is the hub's addition.
-      return {
-        action_id: record.actionId,
-        entries: page.entries,
-        limit,
-        has_next_page: page.more,
-        ...(page.more ? { marker: String(page.last) } : {}),
-      };
-    };
-    const logSchema = withParams({
+    const logSchema = {
       summary: 'The step log of an action',
       tags: ['actions'],
-      params: ActionIdParams,
+      params: ProviderActionPath,
       querystring: ActionLogQuery,
       response: { 200: ActionLog, ...errorReplies },
-    });
-    scopeApp.get('/:action_id/log', { schema: logSchema }, log);
-    scopeApp.get('/actions/:action_id/log', { schema: logSchema }, log);
+    };
+    for (const url of ['/:action_id/log', '/actions/:action_id/log']) {
+      scopeApp.get(url, { schema: logSchema }, async (request) => {
+        const { record } = await load(request, request.params, 'monitor');
+        const { limit = 100, marker } = request.query;
+        const page = await engine.readLog(record, marker === undefined ? 0 : Number(marker), limit);
+        // globus-action-provider-tools' ActionLogReturn (a PaginationWrapper): entries, limit,
+        // has_next_page and marker; action_id is the hub's addition.
+        return {
+          action_id: record.actionId,
+          entries: page.entries,
+          limit,
+          has_next_page: page.more,
+          ...(page.more ? { marker: String(page.last) } : {}),
+        };
+      });
+    }
 
     scopeApp.get(
       '/actions',
       {
-        schema: withParams({
+        schema: {
           summary: "The caller's actions at this provider",
           tags: ['actions'],
+          params: ProviderPath,
           querystring: ActionEnumerationQuery,
           response: { 200: ActionEnumeration, ...errorReplies },
-        }),
+        },
       },
       async (request) => {
         const viewer = await caller(request);
-        await kind.guard(request, viewer);
+        await kind.guard(request.params, viewer);
         if (isAnonymous(viewer)) throw new HubError('UNAUTHENTICATED', 'listing actions needs a token');
-        const query = request.query as { status?: string; roles?: string };
-        const statuses = parseList(query.status ?? 'active', ['active', 'inactive', 'succeeded', 'failed'], 'status')
+        const statuses = parseList(request.query.status ?? 'active', ['active', 'inactive', 'succeeded', 'failed'], 'status')
           .map((s) => s.toUpperCase() as ActionStatusValue);
-        const roles = parseList(query.roles ?? 'creator_id', ['creator_id', 'monitor_by', 'manage_by'], 'roles');
+        const roles = parseList(request.query.roles ?? 'creator_id', ['creator_id', 'monitor_by', 'manage_by'], 'roles');
         const mine = principalsOf(viewer);
-        const actions = (await engine.list(kind.key(request)))
+        const actions = (await engine.list(kind.key(request.params)))
           .filter((record) => statuses.includes(record.status))
           .filter((record) => roles.some((role) => hasRole(record, role, mine)))
           .map(toStatusDocument);
@@ -377,7 +397,7 @@ export default async function actionsPlugin(app: FastifyInstance, opts: ActionsP
   };
 
   await app.register(async (scoped) => registerProvider(scoped, inference), { prefix: '/inference' });
-  await app.register(async (scoped) => registerProvider(scoped, perServable, OwnerNameParams), {
+  await app.register(async (scoped) => registerProvider(scoped, perServable), {
     prefix: '/servables/:owner/:name',
   });
 }
