@@ -3,6 +3,7 @@
  * dot separates). Errors use the protocol's own `{"error": "<message>"}` body.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
 import { HubError, toHubError } from '../../schemas/errors.ts';
 import { assertValid } from '../../schemas/validate.ts';
@@ -174,7 +175,16 @@ function outputTensors(raw: ServableValue, method: Method): Record<string, Tenso
 /** The media types a protocol body may be sent as; without a Content-Type the body is taken as one too. */
 const PROTOCOL_MEDIA_TYPES = new Set(['application/json', 'application/octet-stream']);
 
-export default async function v2Routes(app: FastifyInstance): Promise<void> {
+/**
+ * The path of a model's routes: each route exists with and without `/versions/{version}`, and both
+ * share one handler, so the version is declared optional in both (the router gives it or not).
+ */
+const ModelPath = Type.Object({ model: Type.String({ maxLength: 200 }), version: Type.Optional(Type.String({ maxLength: 20 })) });
+type ModelPath = Static<typeof ModelPath>;
+
+export default async function v2Routes(hub: FastifyInstance): Promise<void> {
+  // Requests typed by their route schemas (TypeBox), so handlers read params without casts.
+  const app = hub.withTypeProvider<TypeBoxTypeProvider>();
   const { gateway, manager, registry } = app.hub;
   const parseJson = app.getDefaultJsonParser('error', 'ignore');
 
@@ -227,7 +237,14 @@ export default async function v2Routes(app: FastifyInstance): Promise<void> {
     Buffer.isBuffer(request.body) ? jsonFromBytes(request, request.body) : request.body;
 
   const inferRequestOf = async (request: FastifyRequest): Promise<InferRequest> => {
-    if (request.headers[INFERENCE_HEADER] !== undefined) return decodeBinaryInfer(request.body as Buffer, request.headers[INFERENCE_HEADER]);
+    if (request.headers[INFERENCE_HEADER] !== undefined) {
+      // The binary extension's body is bytes (no Content-Type, or application/octet-stream); a JSON
+      // Content-Type has already been parsed as JSON and cannot carry binary tensors.
+      if (!Buffer.isBuffer(request.body)) {
+        throw new HubError('BAD_REQUEST', `${INFERENCE_HEADER} needs the body sent as application/octet-stream (or without a Content-Type), not as JSON`);
+      }
+      return decodeBinaryInfer(request.body, request.headers[INFERENCE_HEADER]);
+    }
     const body = Buffer.isBuffer(request.body) ? await jsonFromBytes(request, request.body) : request.body;
     return assertValid(InferRequest, body, 'BAD_REQUEST');
   };
@@ -259,8 +276,7 @@ export default async function v2Routes(app: FastifyInstance): Promise<void> {
     },
   });
 
-  const modelMetadata = async (request: FastifyRequest, reply: FastifyReply) => {
-    const { model, version } = request.params as { model: string; version?: string };
+  const modelMetadata = async (request: FastifyRequest, reply: FastifyReply, { model, version }: ModelPath) => {
     try {
       app.requireReader(request);
       const document = await gateway.describe(parseModelName(model, version), request.viewer);
@@ -285,13 +301,10 @@ export default async function v2Routes(app: FastifyInstance): Promise<void> {
     }
   };
   const ModelMetadata = Type.Object({ name: Type.String(), versions: Type.Array(Type.String()), platform: Type.String(), inputs: Type.Array(TensorMetadata), outputs: Type.Array(TensorMetadata) });
-  const modelParams = Type.Object({ model: Type.String({ maxLength: 200 }) });
-  const versionParams = Type.Object({ model: Type.String({ maxLength: 200 }), version: Type.String({ maxLength: 20 }) });
-  app.get('/v2/models/:model', { schema: { summary: 'Model metadata', tags: ['v2'], params: modelParams, response: { 200: ModelMetadata, '4xx': V2Error } }, handler: modelMetadata });
-  app.get('/v2/models/:model/versions/:version', { schema: { summary: 'Model version metadata', tags: ['v2'], params: versionParams, response: { 200: ModelMetadata, '4xx': V2Error } }, handler: modelMetadata });
+  app.get('/v2/models/:model', { schema: { summary: 'Model metadata', tags: ['v2'], params: ModelPath, response: { 200: ModelMetadata, '4xx': V2Error } } }, (request, reply) => modelMetadata(request, reply, request.params));
+  app.get('/v2/models/:model/versions/:version', { schema: { summary: 'Model version metadata', tags: ['v2'], params: ModelPath, response: { 200: ModelMetadata, '4xx': V2Error } } }, (request, reply) => modelMetadata(request, reply, request.params));
 
-  const modelReady = async (request: FastifyRequest, reply: FastifyReply) => {
-    const { model, version } = request.params as { model: string; version?: string };
+  const modelReady = async (request: FastifyRequest, reply: FastifyReply, { model, version }: ModelPath) => {
     try {
       app.requireReader(request);
       const document = await gateway.describe(parseModelName(model, version), request.viewer);
@@ -302,11 +315,10 @@ export default async function v2Routes(app: FastifyInstance): Promise<void> {
     }
   };
   const Ready = Type.Object({ name: Type.String(), ready: Type.Boolean(), loaded: Type.Boolean() });
-  app.get('/v2/models/:model/ready', { schema: { summary: 'Model readiness', tags: ['v2'], params: modelParams, response: { 200: Ready, '4xx': V2Error } }, handler: modelReady });
-  app.get('/v2/models/:model/versions/:version/ready', { schema: { summary: 'Model version readiness', tags: ['v2'], params: versionParams, response: { 200: Ready, '4xx': V2Error } }, handler: modelReady });
+  app.get('/v2/models/:model/ready', { schema: { summary: 'Model readiness', tags: ['v2'], params: ModelPath, response: { 200: Ready, '4xx': V2Error } } }, (request, reply) => modelReady(request, reply, request.params));
+  app.get('/v2/models/:model/versions/:version/ready', { schema: { summary: 'Model version readiness', tags: ['v2'], params: ModelPath, response: { 200: Ready, '4xx': V2Error } } }, (request, reply) => modelReady(request, reply, request.params));
 
-  const infer = async (request: FastifyRequest, reply: FastifyReply) => {
-    const { model, version } = request.params as { model: string; version?: string };
+  const infer = async (request: FastifyRequest, reply: FastifyReply, { model, version }: ModelPath) => {
     try {
       app.requireRunner(request);
       const received = performance.now();
@@ -372,14 +384,15 @@ export default async function v2Routes(app: FastifyInstance): Promise<void> {
       return v2Error(reply, error);
     }
   };
-  const inferSchema = (params: typeof modelParams | typeof versionParams) => ({
+  const inferSchema = {
     summary: 'Run inference (JSON, or the binary tensor data extension)',
     tags: ['v2'],
-    params,
+    params: ModelPath,
     response: { 200: InferResponse, '4xx': V2Error, '5xx': V2Error },
-  });
-  app.post('/v2/models/:model/infer', { schema: inferSchema(modelParams), handler: infer });
-  app.post('/v2/models/:model/versions/:version/infer', { schema: inferSchema(versionParams), handler: infer });
+  };
+  for (const url of ['/v2/models/:model/infer', '/v2/models/:model/versions/:version/infer']) {
+    app.post(url, { schema: inferSchema }, (request, reply) => infer(request, reply, request.params));
+  }
 
   // Triton's model repository extension, mapped onto residency: the index says which versions are
   // resident; load keeps the latest version resident (pinned) until unload, which unpins and
@@ -421,8 +434,7 @@ export default async function v2Routes(app: FastifyInstance): Promise<void> {
    * then existence as the caller may see it (another's private model is unknown: 404), then
    * ownership (403), as for withdrawing: no answer depends on a model the caller cannot see.
    */
-  const managedModel = async (request: FastifyRequest): Promise<PublishedMetadata> => {
-    const { model } = request.params as { model: string };
+  const managedModel = async (request: FastifyRequest, model: string): Promise<PublishedMetadata> => {
     app.requirePublisher(request);
     const document = await gateway.describe(parseModelName(model), request.viewer);
     app.requirePublisher(request, document.hub.owner);
@@ -430,18 +442,18 @@ export default async function v2Routes(app: FastifyInstance): Promise<void> {
   };
   const repositoryRequestOf = async (request: FastifyRequest): Promise<RepositoryModelRequest> =>
     assertValid(RepositoryModelRequest, (await optionalJsonBody(request)) ?? {}, 'BAD_REQUEST');
-  const repositorySchema = (summary: string) => ({ summary, tags: ['v2'], params: modelParams, response: { '4xx': V2Error, '5xx': V2Error } });
+  const repositorySchema = (summary: string) => ({ summary, tags: ['v2'], params: Type.Object({ model: ModelPath.properties.model }), response: { 200: Type.Any({ description: 'an empty body' }), '4xx': V2Error, '5xx': V2Error } });
   // Both answer 200 with an empty body, as Triton does.
   app.post('/v2/repository/models/:model/load', {
     schema: repositorySchema("Load a model's latest version and keep it resident until it is unloaded (its owner or an admin)"),
     handler: async (request, reply) => {
       try {
         const { parameters } = await repositoryRequestOf(request);
-        const document = await managedModel(request);
+        const document = await managedModel(request, request.params.model);
         // Triton's `config` replaces a model's configuration; a published version is immutable.
         if (parameters?.config !== undefined) throw new HubError('BAD_REQUEST', 'the "config" parameter is not supported: a published version cannot be reconfigured');
         await manager.pin(document);
-        return reply.code(200).send();
+        return reply.code(200).send(undefined);
       } catch (error) {
         return v2Error(reply, error);
       }
@@ -452,9 +464,9 @@ export default async function v2Routes(app: FastifyInstance): Promise<void> {
     handler: async (request, reply) => {
       try {
         await repositoryRequestOf(request);
-        const document = await managedModel(request);
+        const document = await managedModel(request, request.params.model);
         await manager.evict(document.hub.owner, document.hub.name);
-        return reply.code(200).send();
+        return reply.code(200).send(undefined);
       } catch (error) {
         return v2Error(reply, error);
       }

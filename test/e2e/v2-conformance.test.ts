@@ -204,6 +204,8 @@ describe('Open Inference Protocol conformance', () => {
     // The binary extension's requests meet the same rules.
     const { body, headerLength } = binaryBody({ inputs: [{ name: 'INPUT0', shape: [1, 16], datatype: 'INT32', parameters: { binary_data_size: 64 } }] }, Buffer.from(Int32Array.from(INPUT0).buffer));
     expectV2Error(await send(v2('/models/triton.simple/infer'), body, { 'content-type': 'application/octet-stream', 'inference-header-content-length': headerLength }), 400, /missing input "INPUT1"/, 'binary, missing input');
+    // Binary tensors cannot travel in a body declared as JSON: a 400 that says so, not a 500.
+    expectV2Error(await send(v2('/models/triton.simple/infer'), JSON.stringify({ inputs: simpleInputs }), { 'content-type': 'application/json', 'inference-header-content-length': '10' }), 400, /application\/octet-stream/, 'binary header on a JSON body');
     // The good request still runs.
     expect((await infer({ inputs: simpleInputs, outputs: [{ name: 'OUTPUT1' }] })).body.outputs).toEqual([{ name: 'OUTPUT1', datatype: 'INT32', shape: [1, 16], data: DIFFERENCE }]);
   });
