@@ -4,15 +4,17 @@
  * check. A version the caller may not see answers as an unknown one.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ErrorDocument, OwnerNameParams, OwnerNameVersionParams } from '../../schemas/api.ts';
+import { ErrorDocument, OwnerNameParams, OwnerNameVersionParams, type OwnerNameMaybeVersion } from '../../schemas/api.ts';
 import { CheckReply } from '../../schemas/provenance.ts';
 import { HubError } from '../../schemas/errors.ts';
 import type { CheckRecord } from '../../schemas/ports/reproducibility-store.ts';
 
 export default async function reproducibilityRoutes(app: FastifyInstance): Promise<void> {
-  const versionOf = async (request: FastifyRequest) => {
-    const params = request.params as { owner: string; name: string; version?: number };
-    const document = await app.hub.gateway.describe({ owner: params.owner, name: params.name, ...(params.version === undefined ? {} : { version: Number(params.version) }) }, request.viewer);
+  // Each route exists with and without /versions/{version}; the handlers are shared, typed by both.
+  type VersionRequest = FastifyRequest<{ Params: OwnerNameMaybeVersion }>;
+  const versionOf = async (request: VersionRequest) => {
+    const { owner, name, version } = request.params;
+    const document = await app.hub.gateway.describe({ owner, name, version }, request.viewer);
     return { owner: document.hub.owner, name: document.hub.name, version: document.hub.version };
   };
   const reply = (check: CheckRecord) => {
@@ -21,7 +23,7 @@ export default async function reproducibilityRoutes(app: FastifyInstance): Promi
   };
   const response = { 200: CheckReply, 401: ErrorDocument, 403: ErrorDocument, 404: ErrorDocument, 410: ErrorDocument };
 
-  const verify = async (request: FastifyRequest) => {
+  const verify = async (request: VersionRequest) => {
     app.requireRunner(request);
     const ref = await versionOf(request);
     app.requirePublisher(request, ref.owner);
@@ -29,7 +31,7 @@ export default async function reproducibilityRoutes(app: FastifyInstance): Promi
     if (!check) throw new HubError('VERSION_NOT_FOUND', `${ref.owner}/${ref.name}@${ref.version} has no examples to check (docs/provenance.md)`);
     return reply(check);
   };
-  const latest = async (request: FastifyRequest) => {
+  const latest = async (request: VersionRequest) => {
     app.requireReader(request);
     return reply(await app.hub.reproducibility.latest(await versionOf(request)));
   };

@@ -315,7 +315,8 @@ export default async function servablesRoutes(hub: FastifyInstance): Promise<voi
 
   const withdraw = async (request: FastifyRequest<{ Params: OwnerNameMaybeVersion; Querystring: Static<typeof WithdrawQuery> }>) => {
     const { owner, name, version } = request.params;
-    const body = (request.body ?? {}) as { reason?: string };
+    // The reason may come as a JSON body or as ?reason= (a DELETE body is optional, so not a route schema).
+    const body = assertValid(WithdrawBody, request.body ?? {}, 'BAD_REQUEST');
     const reason = body.reason ?? request.query.reason ?? 'withdrawn by the owner';
     // Token and scope, then existence as the caller may see it (a private servable of someone
     // else is unknown), then ownership: no answer depends on a servable the caller cannot see.
@@ -335,6 +336,7 @@ export default async function servablesRoutes(hub: FastifyInstance): Promise<voi
   };
   const WithdrawReply = Type.Object({ servable: Type.String(), withdrawn: Type.Array(Type.Integer()), reason: Type.String() });
   const WithdrawQuery = Type.Object({ reason: Type.Optional(Type.String({ maxLength: 1000 })) });
+  const WithdrawBody = WithdrawQuery;
 
   app.delete('/servables/:owner/:name', {
     schema: { summary: 'Withdraw every version of a servable', tags: ['servables'], params: OwnerNameParams, querystring: WithdrawQuery, response: { 200: WithdrawReply, ...errors } },

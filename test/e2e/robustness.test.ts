@@ -189,6 +189,9 @@ describe('robustness: bad input never crashes the hub or loses data', () => {
     }
     expectHubError(await json(hub.url, 'DELETE', '/api/v1/servables/robust/nothing', '{"reason": '), 400, 'MODELHUB_BAD_REQUEST', 'DELETE with cut JSON');
     expectHubError(await raw(hub.url, 'DELETE', `/api/v1/servables/robust/nothing?reason=${'r'.repeat(1001)}`), 400, 'MODELHUB_BAD_REQUEST', 'DELETE with a long reason');
+    for (const body of ['{"reason": 5}', `{"reason": "${'r'.repeat(1001)}"}`, '[]']) {
+      expectHubError(await json(hub.url, 'DELETE', '/api/v1/servables/robust/mlp', body), 400, 'MODELHUB_BAD_REQUEST', `DELETE ${body.slice(0, 20)}`);
+    }
     expectHubError(await raw(hub.url, 'GET', `/api/v1/tasks/${'t'.repeat(101)}`), 400, 'MODELHUB_BAD_REQUEST', 'long task id');
     // Deadline parameters that are not numbers are ignored, not fatal.
     for (const deadline of ['abc', '-1', '1e400', '']) {
