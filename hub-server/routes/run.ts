@@ -15,9 +15,16 @@ const RunQuery = Type.Object({ provenance: Type.Optional(Type.Boolean({ descript
 
 /** Whether a run body's text or query asks for provenance (checked before parsing: a cheap, safe over-approximation). */
 const asksProvenance = (request: FastifyRequest, text: string): boolean => {
-  const query = (request.query as { provenance?: unknown }).provenance;
-  return query === true || query === 'true' || text.includes('"provenance"');
+  const query = stringField(request.query, 'provenance');
+  return query === 'true' || text.includes('"provenance"');
 };
+
+/** A field of the router's params or query before validation: a string, or absent. */
+function stringField(record: unknown, key: string): string | undefined {
+  if (typeof record !== 'object' || record === null || !(key in record)) return undefined;
+  const value: unknown = Reflect.get(record, key);
+  return typeof value === 'string' ? value : undefined;
+}
 /** Raw-body cache keys of requests parsed by the hook below, for the handler to pass on. */
 const rawKeys = new WeakMap<FastifyRequest, string>();
 
@@ -39,12 +46,13 @@ export default async function runRoutes(app: FastifyInstance): Promise<void> {
     const text = request.body;
     const received = performance.now();
     // Before validation: the params are still the router's strings, checked just below.
-    const params = request.params as { owner: string; name: string; version?: string };
-    const { version } = params;
+    const owner = stringField(request.params, 'owner');
+    const name = stringField(request.params, 'name');
+    const version = stringField(request.params, 'version');
     // A run that asks for provenance needs its record, which the cached reply text does not hold.
-    if ((version === undefined || /^[1-9]\d{0,8}$/.test(version)) && !asksProvenance(request, text)) {
+    if (owner !== undefined && name !== undefined && (version === undefined || /^[1-9]\d{0,8}$/.test(version)) && !asksProvenance(request, text)) {
       app.requireRunner(request);
-      const document = await gateway.describe(refOf(params), request.viewer);
+      const document = await gateway.describe(refOf({ owner, name, version }), request.viewer);
       const rawKey = gateway.rawKey(document, text);
       const cached = rawKey === undefined ? undefined : gateway.cachedReply(document, rawKey, received, request.viewer.user ?? null);
       if (cached !== undefined) return reply.type('application/json; charset=utf-8').send(cached);
