@@ -15,7 +15,8 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const SERVER = path.join(ROOT, 'dist/hub-server/server.js');
+/** The hub as `npm start` runs it: compiled, with the production memory settings. */
+const SERVE = path.join(ROOT, 'scripts/serve.sh');
 const SDK = path.join(ROOT, 'dist/sdk/index.js');
 
 export interface FootprintResult {
@@ -68,7 +69,8 @@ interface StartedHub {
 /** Starts the compiled hub on `dataDir` and resolves once /v2/health/ready answers 200. */
 async function startHub(dataDir: string, demo: boolean): Promise<StartedHub> {
   const started = performance.now();
-  const child = spawn(process.execPath, ['--enable-source-maps', SERVER], {
+  // sh execs node (scripts/serve.sh): the child's pid is the hub's own.
+  const child = spawn('sh', [SERVE], {
     env: { ...process.env, MODELHUB_DATA: dataDir, MODELHUB_PORT: '0', MODELHUB_HOST: '127.0.0.1', MODELHUB_DEMO: demo ? '1' : '0', MODELHUB_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -132,7 +134,7 @@ function importModelhub(): FootprintResult['import_modelhub'] {
 
 export async function benchFootprint(options: { restarts?: number; build?: boolean; log?: (line: string) => void } = {}): Promise<FootprintResult> {
   const log = options.log ?? ((line: string) => console.log(line));
-  if (options.build || !fs.existsSync(SERVER) || !fs.existsSync(SDK)) {
+  if (options.build || !fs.existsSync(path.join(ROOT, 'dist/hub-server/server.js')) || !fs.existsSync(SDK)) {
     log('building dist/ (npm run build) ...');
     execFileSync(process.execPath, [path.join(ROOT, 'scripts/build.mjs')], { stdio: 'inherit' });
   }

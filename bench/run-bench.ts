@@ -229,8 +229,14 @@ async function main(): Promise<void> {
   try {
     for (const threads of WORKERS) {
       console.log(`starting a hub with MODELHUB_WORKER_THREADS=${threads} (demo servables) ...`);
-      // BENCH_HUB_NODE_OPTIONS=--cpu-prof (with --cpu-prof-dir) profiles the hub under the loads.
-      const nodeOptions: Record<string, string> = process.env.BENCH_HUB_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_HUB_NODE_OPTIONS } : {};
+      // The hub runs with the memory settings of `npm start` (scripts/serve.sh), so that the loads
+      // measure it as deployed; BENCH_HUB_NODE_OPTIONS replaces the Node flags (e.g. --cpu-prof
+      // with --cpu-prof-dir to profile the hub under the loads, or "" for Node's defaults).
+      const nodeOptions: Record<string, string> = {
+        MALLOC_ARENA_MAX: '2',
+        MALLOC_TRIM_THRESHOLD_: '131072',
+        NODE_OPTIONS: process.env.BENCH_HUB_NODE_OPTIONS ?? '--max-semi-space-size=4',
+      };
       hubs.push({ threads, hub: await startTestHub({ demo: true, env: { MODELHUB_WORKER_THREADS: String(threads), ...nodeOptions }, timeoutMs: 300_000 }) });
     }
     console.log('starting the baseline server ...');
