@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import type { PublishedMetadata } from '../../schemas/metadata.ts';
 import type { StoredRun } from '../../schemas/ports/run-store.ts';
 import { canonicalJsonText } from './provenance.ts';
-import { storedZip } from './zip-archive.ts';
+import { zipArchive } from './zip-archive.ts';
 
 export const RO_CRATE_1_1 = 'https://w3id.org/ro/crate/1.1';
 export const PROCESS_RUN_CRATE = 'https://w3id.org/ro/wfrun/process/0.5';
@@ -129,5 +129,5 @@ export function buildRunCrate(run: StoredRun, document: PublishedMetadata | unde
 /** The crate as a zip: `ro-crate-metadata.json` and the files it describes at the root. */
 export function runCrateZip(crate: RunCrate, modified: Date): Buffer {
   const metadata = Buffer.from(`${JSON.stringify(crate.metadata, null, 2)}\n`);
-  return storedZip([{ name: 'ro-crate-metadata.json', data: metadata }, ...crate.files], modified);
+  return zipArchive([{ name: 'ro-crate-metadata.json', data: metadata }, ...crate.files], modified);
 }
