@@ -30,6 +30,18 @@ export const ProvenanceRecord = Type.Object(
     inputs_sha256: Type.String({ description: 'sha256 of the canonical JSON of the inputs (object keys sorted)' }),
     parameters_sha256: Type.String(),
     outputs_sha256: Type.String({ description: 'sha256 of the canonical JSON of the output' }),
+    batch: Type.Optional(
+      Type.Object(
+        {
+          task_id: Type.String(),
+          dataset: Type.Object({ sha256: Type.String(), format: Type.String(), filename: Type.Optional(Type.String()), records: Type.Integer() }),
+          results: Type.Object({ sha256: Type.String(), size: Type.Integer(), format: Type.Literal('ndjson') }),
+          succeeded: Type.Integer(),
+          failed: Type.Integer(),
+        },
+        { description: 'a batch run: inputs_sha256 is the data set file\'s sha256 and outputs_sha256 the results file\'s (not canonical JSON)' },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

@@ -26,7 +26,10 @@ async function batchRoutes(hub: FastifyInstance): Promise<void> {
   // Requests typed by their route schemas (TypeBox), so handlers read params and bodies without casts.
   const app = hub.withTypeProvider<TypeBoxTypeProvider>();
   const { config, registry, blobs, gateway } = app.hub;
-  const runner = new BatchRunner({ dir: path.join(config.dataDir, 'batches'), registry, blobs, runService: gateway, stopping: () => app.endpoints.dispatcher.closed, log: app.log });
+  const runner = new BatchRunner({
+    dir: path.join(config.dataDir, 'batches'), registry, blobs, runService: gateway, stopping: () => app.endpoints.dispatcher.closed, log: app.log,
+    provenance: { service: app.hub.provenance, runs: app.hub.runs },
+  });
   await fs.mkdir(path.join(config.dataDir, 'batches'), { recursive: true });
 
   const submit = async (request: FastifyRequest<{ Params: OwnerNameMaybeVersion }>, reply: import('fastify').FastifyReply) => {

@@ -14,6 +14,7 @@ import type { StoredRun } from '../../schemas/ports/run-store.ts';
 import type { PublishedMetadata } from '../../schemas/metadata.ts';
 import { canSeeTask, canView } from '../use-cases/access.ts';
 import { buildRunCrate, runCrateZip } from '../use-cases/ro-crate.ts';
+import { batchCrateFiles } from '../use-cases/batch/batch-provenance.ts';
 
 const RunParams = Type.Object({ run_id: Type.String({ maxLength: 100 }) });
 const CrateQuery = Type.Object({ format: Type.Optional(Type.Union([Type.Literal('zip'), Type.Literal('json')])) });
@@ -55,7 +56,8 @@ export default async function runRecordRoutes(app: FastifyInstance): Promise<voi
     },
     handler: async (request, reply) => {
       const { run, document } = await readable(request);
-      const crate = buildRunCrate(run, document, app.hub.config.publicUrl);
+      // A batch run's crate holds its data set and results files (use-cases/batch/batch-provenance.ts).
+      const crate = buildRunCrate(run, document, app.hub.config.publicUrl, await batchCrateFiles(app.hub.blobs, run.record));
       const format = request.query.format ?? (/application\/ld\+json/.test(request.headers.accept ?? '') ? 'json' : 'zip');
       if (format === 'json') return reply.type('application/ld+json; charset=utf-8').send(JSON.stringify(crate.metadata, null, 2));
       return reply

@@ -19,6 +19,14 @@ const CONTEXT = [`${RO_CRATE_1_1}/context`, { sha256: 'https://schema.org/sha256
 export interface CrateFile {
   name: string;
   data: Buffer;
+  /** The media type; JSON when not given. */
+  encodingFormat?: string;
+}
+
+/** A batch run's data set and results files (batch-provenance.ts), in place of inputs.json and output.json. */
+export interface BatchCrateFiles {
+  dataset: CrateFile;
+  results: CrateFile;
 }
 
 export interface RunCrate {
@@ -32,12 +40,12 @@ const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex')
  * `document`: the servable version the run used (for its title, creators and licence);
  * `hubUrl`: this hub's public URL (the servable's run URL, for replaying).
  */
-export function buildRunCrate(run: StoredRun, document: PublishedMetadata | undefined, hubUrl: string): RunCrate {
+export function buildRunCrate(run: StoredRun, document: PublishedMetadata | undefined, hubUrl: string, batch?: BatchCrateFiles): RunCrate {
   const record = run.record;
   const files: CrateFile[] = [
-    { name: 'inputs.json', data: Buffer.from(canonicalJsonText(run.inputs)) },
+    batch?.dataset ?? { name: 'inputs.json', data: Buffer.from(canonicalJsonText(run.inputs)) },
     { name: 'parameters.json', data: Buffer.from(canonicalJsonText(run.parameters)) },
-    { name: 'output.json', data: Buffer.from(canonicalJsonText(run.output)) },
+    batch?.results ?? { name: 'output.json', data: Buffer.from(canonicalJsonText(run.output)) },
     { name: 'provenance.json', data: Buffer.from(`${JSON.stringify(record, null, 2)}\n`) },
   ];
   const fileEntity = (file: CrateFile, description: string) => ({
@@ -45,7 +53,7 @@ export function buildRunCrate(run: StoredRun, document: PublishedMetadata | unde
     '@type': 'File',
     name: file.name,
     description,
-    encodingFormat: 'application/json',
+    encodingFormat: file.encodingFormat ?? 'application/json',
     contentSize: String(file.data.length),
     sha256: sha256(file.data),
   });
@@ -86,9 +94,9 @@ export function buildRunCrate(run: StoredRun, document: PublishedMetadata | unde
     rights?.rightsUri
       ? { '@id': licenseId, '@type': 'CreativeWork', name: rights.rights }
       : { '@id': licenseId, '@type': 'CreativeWork', name: 'No licence stated', description: "The servable's publisher stated no licence for it or its outputs." },
-    fileEntity(files[0]!, 'The inputs of the run, as canonical JSON (sha256 = inputs_sha256 of provenance.json).'),
+    fileEntity(files[0]!, batch ? 'The data set the batch ran on, as uploaded (sha256 = inputs_sha256 of provenance.json).' : 'The inputs of the run, as canonical JSON (sha256 = inputs_sha256 of provenance.json).'),
     fileEntity(files[1]!, 'The parameters of the run.'),
-    fileEntity(files[2]!, 'The output of the run, as canonical JSON (sha256 = outputs_sha256 of provenance.json).'),
+    fileEntity(files[2]!, batch ? 'The results of the batch, one NDJSON line per record (sha256 = outputs_sha256 of provenance.json).' : 'The output of the run, as canonical JSON (sha256 = outputs_sha256 of provenance.json).'),
     fileEntity(files[3]!, 'The provenance record the hub returned with the run.'),
     {
       '@id': runId,
@@ -96,8 +104,8 @@ export function buildRunCrate(run: StoredRun, document: PublishedMetadata | unde
       name: `Run of ${record.servable}@${record.version}`,
       identifier: record.run_id,
       instrument: { '@id': servableId },
-      object: [{ '@id': 'inputs.json' }, { '@id': 'parameters.json' }],
-      result: [{ '@id': 'output.json' }],
+      object: [{ '@id': files[0]!.name }, { '@id': 'parameters.json' }],
+      result: [{ '@id': files[2]!.name }],
       startTime: record.started_at,
       endTime,
       actionStatus: { '@id': 'http://schema.org/CompletedActionStatus' },

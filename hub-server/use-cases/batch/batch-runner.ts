@@ -19,6 +19,7 @@ import type { Viewer } from '../../../schemas/ports/viewer.ts';
 import { toHubError } from '../../../schemas/errors.ts';
 import { openDataset, type Dataset, type DatasetFormat } from './datasets.ts';
 import type { RunService } from '../../../schemas/ports/run-service.ts';
+import { recordBatchProvenance, type BatchProvenanceOptions } from './batch-provenance.ts';
 
 export interface BatchState {
   task_id: string;
@@ -60,6 +61,8 @@ export interface BatchRunnerOptions {
   /** True when the hub is stopping: runs failing then were interrupted, and their chunk runs again. */
   stopping?: () => boolean;
   log: { warn(object: object, message: string): void; error(object: object, message: string): void };
+  /** Where a finished batch's provenance record goes (batch-provenance.ts). */
+  provenance?: BatchProvenanceOptions;
 }
 
 const now = () => new Date().toISOString();
@@ -205,6 +208,7 @@ export class BatchRunner {
     }
     stream.end();
     const blob = await stored;
+    const provenance = await recordBatchProvenance(this.options, state, blob);
     await this.options.registry.updateTask(state.task_id, {
       status: 'SUCCEEDED',
       progress: BatchRunner.progressOf(state),
@@ -213,6 +217,7 @@ export class BatchRunner {
         succeeded: state.done,
         failed: state.failed,
         results: { format: 'ndjson', sha256: blob.sha256, size: blob.size, url: `/api/v1/tasks/${state.task_id}/results` },
+        ...(provenance ? { provenance } : {}),
       },
       completed_at: now(),
     });
