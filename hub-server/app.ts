@@ -19,6 +19,7 @@ import replicaJobs from './plugins/replica-jobs.ts';
 import actionsPlugin from './routes/actions.ts';
 import { authApiRoutes, signInRoutes } from './routes/auth.ts';
 import citationRoutes from './routes/citation.ts';
+import collectionRoutes from './routes/collections.ts';
 import downloadRoutes from './routes/download.ts';
 import endpointRoutes from './routes/endpoints.ts';
 import batchRoutes from './routes/batch.ts';
@@ -184,6 +185,7 @@ export async function buildApp(config: HubConfig, options: BuildAppOptions = {})
       await api.register(searchRoutes);
       await api.register(identifierRoutes);
       await api.register(citationRoutes);
+      await api.register(collectionRoutes);
       await api.register(downloadRoutes);
       await api.register(tokenRoutes);
       await api.register(authApiRoutes);

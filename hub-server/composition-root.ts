@@ -44,6 +44,8 @@ import { createHubMetrics, type HubMetrics } from './use-cases/gateway/metrics.t
 import { ResultCache } from './use-cases/gateway/result-cache.ts';
 import { ServableManager } from './use-cases/gateway/servable-manager.ts';
 import { ProvenanceService } from './use-cases/provenance.ts';
+import { SqliteCollectionStore } from './adapters/sqlite-collection-store.ts';
+import { CollectionService, collectionPartOf, resyncThrough } from './use-cases/collections/collection-service.ts';
 import { RuntimeVersions } from './use-cases/runtime-versions.ts';
 import { ReproducibilityChecker } from './use-cases/reproducibility.ts';
 import { HubEvents, observeRegistry } from './use-cases/hub-events.ts';
@@ -290,6 +292,8 @@ export interface Hub {
   runs: RunStore;
   provenance: ProvenanceService;
   runtimeVersions: RuntimeVersions;
+  /** Citable collections of servable versions (docs/collections.md). */
+  collections: CollectionService;
   /** Reproducibility checks of versions' examples, and the servable events (drift.detected among them). */
   reproducibility: ReproducibilityChecker;
   events: HubEvents;
@@ -459,7 +463,13 @@ async function openOnFolder(config: HubConfig, log: FastifyBaseLogger, opened: O
     );
   }
   opened(sweeper, (s) => s.stop());
-  const identifierSync = opened(createIdentifierSync(registry, minter, locks, (line) => log.warn(line)), (sync) => sync.stop());
+  // Citable collections: their members' identifiers carry IsPartOf them, so the sync asks the store.
+  const collectionStore = opened(SqliteCollectionStore.open(SqliteCollectionStore.fileIn(config.dataDir)), (store) => store.close());
+  const identifierSync = opened(createIdentifierSync(registry, minter, locks, (line) => log.warn(line), collectionPartOf(collectionStore, config.publicUrl)), (sync) => sync.stop());
+  const collections = opened(
+    new CollectionService({ store: collectionStore, registry, minter, publicUrl: config.publicUrl, resyncMembers: resyncThrough(identifierSync, registry), log: (line) => log.warn(line) }),
+    (service) => service.stop(),
+  );
 
   // Runs still finishing after the stop record no provenance into the closed run store.
   opened(undefined, () => {
@@ -496,11 +506,12 @@ async function openOnFolder(config: HubConfig, log: FastifyBaseLogger, opened: O
   const federation = new FederatedIdentity(tokens, config.oidc);
 
   return {
-    config, database, registry, blobs, index, search, minter, identifierSync, manager, gateway, publisher, cache, metrics, runs, provenance, runtimeVersions, reproducibility, events, engine, pool, instance, locks,
+    config, database, registry, blobs, index, search, minter, identifierSync, manager, gateway, publisher, cache, metrics, runs, provenance, runtimeVersions, collections, reproducibility, events, engine, pool, instance, locks,
     tokens, endpointStore, audit, rateLimits, oidc, globusAuth, federation,
     start: () => {
       sweeper.start();
       identifierSync.start(config.identifierRetryMs);
+      collections.start(config.identifierRetryMs);
       reproducibility.start(config.verifyIntervalMs);
       // A runtime upgraded since the last checks: re-checked in the background, start-up never waits.
       void reproducibility.checkRuntimeUpgrades().then(

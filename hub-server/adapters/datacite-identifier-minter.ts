@@ -6,7 +6,9 @@
  * deterministic, so a retried push names the same DOI:
  *   version   {prefix}/modelhub.{owner}.{name}.v{N}
  *   concept   {prefix}/modelhub.{owner}.{name}.all   (every version)
- * Owners hold no dots and the two endings differ, so no two servables can share a DOI.
+ *   collection {prefix}/modelhub-collection.{owner}.{name}   (docs/collections.md)
+ * Owners hold no dots and the two endings differ, so no two servables can share a DOI; collections
+ * start differently, so none shares one with a servable.
  */
 import type { PublishedMetadata } from '../../schemas/metadata.ts';
 import { HubError } from '../../schemas/errors.ts';
@@ -69,6 +71,11 @@ export class DataciteIdentifierMinter implements IdentifierMinter {
       state: 'pending',
       conceptIdentifier: dataciteDoi(this.options.prefix, owner, name),
     };
+  }
+
+  collectionIdentifier(owner: string, name: string): MintedIdentifier {
+    // Registered by the collection service's push (use-cases/collections/), retried while pending.
+    return { identifier: `${this.options.prefix}/modelhub-collection.${owner}.${name}`, identifierType: 'DOI', state: 'pending' };
   }
 
   /** Metadata or visibility changed: the sync service pushes it (and retries) in the background. */

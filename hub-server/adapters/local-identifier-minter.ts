@@ -7,6 +7,8 @@ import { NAME_PATTERN, OWNER_PATTERN, type PublishedMetadata } from '../../schem
 import type { IdentifierMinter, MintedIdentifier } from '../../schemas/ports/identifier-minter.ts';
 
 export const LOCAL_IDENTIFIER_PREFIX = 'modelhub:';
+/** Collections have a scheme of their own: `modelhub:collection/x/v2` would read as version 2 of servable collection/x. */
+export const LOCAL_COLLECTION_PREFIX = 'modelhub-collection:';
 
 export interface ParsedLocalIdentifier {
   owner: string;
@@ -50,6 +52,10 @@ export class LocalIdentifierMinter implements IdentifierMinter {
       state: 'local',
       conceptIdentifier: localIdentifier(owner, name),
     };
+  }
+
+  collectionIdentifier(owner: string, name: string): MintedIdentifier {
+    return { identifier: `${LOCAL_COLLECTION_PREFIX}${owner}/${name}`, identifierType: 'LOCAL', state: 'local' };
   }
 
   /** Where a person or a machine resolves the identifier on this hub. */

@@ -15,8 +15,8 @@ import { loadCitationSubject, type SubjectContext } from '../use-cases/identifie
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 
 export function subjectContext(app: FastifyInstance): SubjectContext {
-  const { registry, minter, config } = app.hub;
-  return { registry, minter, landingUrl: (identifier) => `${config.publicUrl}${landingPath(identifier)}` };
+  const { registry, minter, config, collections } = app.hub;
+  return { registry, minter, landingUrl: (identifier) => `${config.publicUrl}${landingPath(identifier)}`, partOf: collections.partOf };
 }
 
 /** The registry's record of a version's identifier (versions published before records existed get one made up). */

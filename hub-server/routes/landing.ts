@@ -27,6 +27,7 @@ import { loadCitationSubject } from '../use-cases/identifiers.ts';
 import type { IdentifierRecord, VersionRecord } from '../../schemas/ports/registry.ts';
 import { subjectContext } from './citation.ts';
 import { identifierFromPath } from './identifiers.ts';
+import { sendCollectionLanding } from './collection-landing.ts';
 
 type Representation = 'html' | 'json' | CitationFormat;
 
@@ -176,12 +177,14 @@ export default async function landingRoutes(hub: FastifyInstance): Promise<void>
       const wanted = representation(request.headers.accept);
       const record = await registry.getIdentifier(identifier);
       const loaded = record && (await loadCitationSubject(subjectContext(app), record, (d) => canView(d, request.viewer)));
-      // Unknown, never published, and private to someone else all read the same.
-      if (!record || !loaded) throw new HubError('IDENTIFIER_NOT_FOUND', identifier);
       reply.header('vary', 'accept');
       reply.header('content-security-policy', LANDING_CONTENT_SECURITY_POLICY);
       reply.header('x-content-type-options', 'nosniff');
       reply.header('referrer-policy', 'same-origin');
+      // Not a servable's: a collection's identifier has its own page (routes/collection-landing.ts).
+      if (!record && (await sendCollectionLanding(app, identifier, wanted, request.viewer, reply, LANDING_STYLE))) return reply;
+      // Unknown, never published, and private to someone else all read the same.
+      if (!record || !loaded) throw new HubError('IDENTIFIER_NOT_FOUND', identifier);
       if (wanted !== 'html' && wanted !== 'json') {
         const { body, contentType } = formatCitation(loaded.subject, wanted);
         return reply.type(contentType).send(body);

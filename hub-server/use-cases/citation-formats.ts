@@ -41,10 +41,21 @@ export const CITATION_MEDIA_TYPES: Record<CitationFormat, string> = {
 export const DATACITE_SCHEMA_VERSION = 'http://datacite.org/schema/kernel-4';
 const DATACITE_XSD = 'http://schema.datacite.org/meta/kernel-4/metadata.xsd';
 
+/**
+ * What a citation is written from: a version's document, or the like of it that a collection
+ * makes (use-cases/collections/collection-citation.ts): the DataCite block and the hub's names.
+ */
+export interface CitableDocument {
+  datacite: PublishedMetadata['datacite'];
+  hub: Pick<PublishedMetadata['hub'], 'owner' | 'name' | 'domains' | 'publication_date'>;
+}
+
 /** One identifier made citable: the document it names and every relation it should declare. */
-export interface CitationSubject {
+export interface CitationSubject<D extends CitableDocument = PublishedMetadata> {
   /** The version's document; for a concept identifier, the latest version's. */
-  document: PublishedMetadata;
+  document: D;
+  /** What DataCite calls it; `Model` unless said (a collection of versions is a `Collection`). */
+  resourceTypeGeneral?: 'Model' | 'Collection';
   identifier: string;
   /** DOI, or LOCAL for the hub's own identifiers. */
   identifierType: string;
@@ -102,7 +113,7 @@ interface CslName {
 export interface CslItem {
   id: string;
   'citation-key': string;
-  type: 'software';
+  type: 'software' | 'collection';
   title: string;
   author: CslName[];
   issued: { 'date-parts': number[][] };
@@ -122,13 +133,13 @@ function cslName(creator: Creator): CslName {
   return { literal: creator.name };
 }
 
-const mainTitle = (document: PublishedMetadata): string =>
+const mainTitle = (document: CitableDocument): string =>
   (document.datacite.titles.find((t) => !t.titleType) ?? document.datacite.titles[0]!).title;
 
-const abstractOf = (document: PublishedMetadata): string | undefined =>
+const abstractOf = (document: CitableDocument): string | undefined =>
   (document.datacite.descriptions?.find((d) => (d.descriptionType ?? 'Abstract') === 'Abstract') ?? document.datacite.descriptions?.[0])?.description;
 
-export function toCsl(subject: CitationSubject): CslItem {
+export function toCsl(subject: CitationSubject<CitableDocument>): CslItem {
   const { document } = subject;
   // citation-js replaces keys holding anything else (such as '-') with a generated label.
   const key = `${document.hub.owner}_${document.hub.name}${subject.version === undefined ? '' : `_v${subject.version}`}`.replace(/[^A-Za-z0-9_]/g, '_');
@@ -137,7 +148,7 @@ export function toCsl(subject: CitationSubject): CslItem {
   return {
     id: key,
     'citation-key': key,
-    type: 'software',
+    type: subject.resourceTypeGeneral === 'Collection' ? 'collection' : 'software',
     title: mainTitle(document),
     author: document.datacite.creators.map(cslName),
     issued: { 'date-parts': [[Number(document.datacite.publicationYear ?? document.hub.publication_date.slice(0, 4))]] },
@@ -151,7 +162,7 @@ export function toCsl(subject: CitationSubject): CslItem {
 }
 
 /** Domains and subjects, each once. */
-const keywordsOf = (document: PublishedMetadata): string[] => [
+const keywordsOf = (document: CitableDocument): string[] => [
   ...new Set([...(document.hub.domains ?? []), ...(document.datacite.subjects ?? []).map((s) => s.subject)]),
 ];
 
@@ -175,7 +186,7 @@ const risValue = (value: unknown): string => String(value).replace(RIS_BREAKS, '
  * value is one line: `TAG  - value`, `TY` first and `ER  - ` last. Keywords are written one `KW`
  * line each, from the document itself.
  */
-function risText(subject: CitationSubject): string {
+function risText(subject: CitationSubject<CitableDocument>): string {
   const [record] = new (Cite())([toCsl(subject)]).format('ris', { format: 'object' }) as unknown as Record<string, unknown>[];
   const { TY: type, KW: _splitKeywords, ...tags } = record!;
   const lines = [`TY  - ${risValue(type)}`];
@@ -212,7 +223,7 @@ export interface DataciteAttributes {
   titles: { title: string; titleType?: string; lang?: string }[];
   publisher: string;
   publicationYear: number;
-  types: { resourceTypeGeneral: 'Model'; resourceType?: string };
+  types: { resourceTypeGeneral: 'Model' | 'Collection'; resourceType?: string };
   subjects?: { subject: string; subjectScheme?: string }[];
   dates: { date: string; dateType: string; dateInformation?: string }[];
   relatedIdentifiers: RelatedIdentifier[];
@@ -245,7 +256,7 @@ function dataciteCreator(creator: Creator): DataciteCreator {
   };
 }
 
-export function dataciteAttributes(subject: CitationSubject): DataciteAttributes {
+export function dataciteAttributes(subject: CitationSubject<CitableDocument>): DataciteAttributes {
   const { document } = subject;
   const datacite = document.datacite;
   const subjects = [
@@ -268,7 +279,7 @@ export function dataciteAttributes(subject: CitationSubject): DataciteAttributes
     titles: datacite.titles.map((t) => ({ ...t })),
     publisher: datacite.publisher ?? 'modelhub',
     publicationYear: Number(datacite.publicationYear ?? document.hub.publication_date.slice(0, 4)),
-    types: { resourceTypeGeneral: 'Model', ...(datacite.resourceType?.resourceType ? { resourceType: datacite.resourceType.resourceType } : {}) },
+    types: { resourceTypeGeneral: subject.resourceTypeGeneral ?? 'Model', ...(datacite.resourceType?.resourceType ? { resourceType: datacite.resourceType.resourceType } : {}) },
     ...(subjects.length ? { subjects } : {}),
     dates,
     relatedIdentifiers: subject.relatedIdentifiers,
@@ -309,7 +320,7 @@ function block(name: string, children: string[], indent: string): string[] {
 }
 
 /** DataCite kernel-4 XML, elements in the schema's order. */
-export function dataciteXml(subject: CitationSubject): string {
+export function dataciteXml(subject: CitationSubject<CitableDocument>): string {
   const a = dataciteAttributes(subject);
   const i = '  ';
   const identifier = a.doi ?? subject.identifier;
@@ -369,12 +380,12 @@ export function dataciteXml(subject: CitationSubject): string {
 }
 
 /** DataCite JSON as DataCite's content negotiation serves it: the attributes with an `id`. */
-export function dataciteJson(subject: CitationSubject): Record<string, unknown> {
+export function dataciteJson(subject: CitationSubject<CitableDocument>): Record<string, unknown> {
   const attributes = dataciteAttributes(subject);
   return { id: subject.identifierType === 'DOI' ? `https://doi.org/${subject.identifier}` : subject.landingUrl, ...attributes };
 }
 
-export function formatCitation(subject: CitationSubject, format: CitationFormat): { body: string; contentType: string } {
+export function formatCitation(subject: CitationSubject<CitableDocument>, format: CitationFormat): { body: string; contentType: string } {
   const contentType = `${CITATION_MEDIA_TYPES[format]}; charset=utf-8`;
   switch (format) {
     case 'datacite-xml':

@@ -71,6 +71,8 @@ export interface SubjectContext {
   registry: Registry;
   minter: IdentifierMinter;
   landingUrl: (identifier: string) => string;
+  /** A version's IsPartOf relations: the public collections that name it (collections/collection-service.ts). */
+  partOf?: (owner: string, name: string, version: number) => Promise<RelatedIdentifier[]>;
 }
 
 /**
@@ -99,6 +101,7 @@ export async function loadCitationSubject(
       concept ? [{ ...relatedIdentifierFor(minter, concept), relationType: 'IsVersionOf' }] : [],
       previous ? [{ ...related(previous), relationType: 'IsNewVersionOf' }] : [],
       next ? [{ ...related(next), relationType: 'IsPreviousVersionOf' }] : [],
+      (await context.partOf?.(record.owner, record.name, record.version)) ?? [],
     );
   } else {
     target = versions.find((v) => v.state === 'published') ?? versions[0];
@@ -168,6 +171,8 @@ export class IdentifierSync {
        * root always passes the hub's locks; without them (a sync built on its own) nothing is locked.
        */
       locks?: WorkLocks;
+      /** Versions' IsPartOf relations (the collections naming them), pushed with their records. */
+      partOf?: SubjectContext['partOf'];
     },
   ) {
     this.locks = options.locks ?? UNLOCKED;
@@ -196,7 +201,7 @@ export class IdentifierSync {
     // Versions before the concept: the concept's HasVersion list points at records that then exist.
     records.sort((a, b) => (a.version === undefined ? 1 : 0) - (b.version === undefined ? 1 : 0) || (a.version ?? 0) - (b.version ?? 0));
     for (const record of records) {
-      const loaded = await loadCitationSubject({ registry, minter, landingUrl }, record, () => true);
+      const loaded = await loadCitationSubject({ registry, minter, landingUrl, partOf: this.options.partOf }, record, () => true);
       if (!loaded) continue;
       const { subject, target, versions } = loaded;
       let event: 'publish' | 'hide' | undefined;
@@ -285,8 +290,8 @@ const notifiesChanges = (minter: IdentifierMinter): minter is ChangeNotifyingMin
  * The identifier sync of a hub: a minter that announces changes (DataCite) has them synced in the
  * background. `start` begins the periodic retry of pending identifiers once the hub is ready.
  */
-export function createIdentifierSync(registry: Registry, minter: IdentifierMinter, locks: WorkLocks, log: (line: string) => void): IdentifierSync {
-  const sync = new IdentifierSync({ registry, minter, locks, log });
+export function createIdentifierSync(registry: Registry, minter: IdentifierMinter, locks: WorkLocks, log: (line: string) => void, partOf?: SubjectContext['partOf']): IdentifierSync {
+  const sync = new IdentifierSync({ registry, minter, locks, log, ...(partOf ? { partOf } : {}) });
   if (notifiesChanges(minter)) {
     minter.onChange(({ owner, name, identifier }) => {
       void sync.schedule(async () => {

@@ -26,6 +26,11 @@ export interface IdentifierMinter {
   readonly kind: string;
   /** The identifier a version will have; must not talk to a remote service. */
   mint(document: PublishedMetadata): Promise<MintedIdentifier>;
+  /**
+   * The identifier of a citable collection owner/name (docs/collections.md), never one a servable
+   * could have; must not talk to a remote service (a remote agency's record is made by `push`).
+   */
+  collectionIdentifier?(owner: string, name: string): MintedIdentifier;
   /** Called when metadata or visibility changes (no-op for the local minter). */
   update?(document: PublishedMetadata): Promise<void>;
   /** Called on withdrawal. */
