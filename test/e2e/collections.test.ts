@@ -152,6 +152,7 @@ describe('citable collections with DataCite DOIs (stand-in)', () => {
     const bibtex = await call('GET', '/api/v1/collections/alice/paper/citation', undefined);
     expect(bibtex.status).toBe(200);
     expect(bibtex.headers.get('content-type')).toBe('application/x-bibtex; charset=utf-8');
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- citation-js items are read field by field
     const [parsed] = (await Cite.async(bibtex.text)).data as Record<string, any>[];
     expect(parsed!.title).toBe(TITLE);
     expect(parsed!.author[0]).toMatchObject({ family: 'Curie', given: 'Marie' });
