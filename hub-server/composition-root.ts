@@ -45,6 +45,7 @@ import { ResultCache } from './use-cases/gateway/result-cache.ts';
 import { ServableManager } from './use-cases/gateway/servable-manager.ts';
 import { ProvenanceService } from './use-cases/provenance.ts';
 import { SqliteCollectionStore } from './adapters/sqlite-collection-store.ts';
+import type { CollectionStore } from '../schemas/ports/collection-store.ts';
 import { CollectionService, collectionPartOf, resyncThrough } from './use-cases/collections/collection-service.ts';
 import { RuntimeVersions } from './use-cases/runtime-versions.ts';
 import { ReproducibilityChecker } from './use-cases/reproducibility.ts';
@@ -101,6 +102,13 @@ export async function openTokenStore(config: HubConfig, database?: PostgresDatab
   }
   const { PostgresTokenStore } = await import('./adapters/postgres-token-store.ts');
   return withDatabase(config, database, (db) => PostgresTokenStore.open(db));
+}
+
+/** Citable collections: PostgreSQL when MODELHUB_DATABASE_URL is set (every replica the same), else SQLite. */
+export async function openCollectionStore(config: HubConfig, database?: PostgresDatabase): Promise<CollectionStore> {
+  if (!config.databaseUrl) return SqliteCollectionStore.open(SqliteCollectionStore.fileIn(config.dataDir));
+  const { PostgresCollectionStore } = await import('./adapters/postgres-collection-store.ts');
+  return withDatabase(config, database, (db) => PostgresCollectionStore.open(db));
 }
 
 /**
@@ -464,7 +472,7 @@ async function openOnFolder(config: HubConfig, log: FastifyBaseLogger, opened: O
   }
   opened(sweeper, (s) => s.stop());
   // Citable collections: their members' identifiers carry IsPartOf them, so the sync asks the store.
-  const collectionStore = opened(SqliteCollectionStore.open(SqliteCollectionStore.fileIn(config.dataDir)), (store) => store.close());
+  const collectionStore = opened(await openCollectionStore(config, database), (store) => store.close());
   const identifierSync = opened(createIdentifierSync(registry, minter, locks, (line) => log.warn(line), collectionPartOf(collectionStore, config.publicUrl)), (sync) => sync.stop());
   const collections = opened(
     new CollectionService({ store: collectionStore, registry, minter, publicUrl: config.publicUrl, resyncMembers: resyncThrough(identifierSync, registry), log: (line) => log.warn(line) }),

@@ -245,4 +245,31 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       CREATE INDEX jobs_claimable ON jobs (state, lease_until) WHERE state <> 'done';
     `,
   },
+  {
+    // Citable collections (docs/collections.md): members and creators as JSONB, read and written
+    // whole; "which collections name this version" is a containment query on members.
+    name: 'collections',
+    sql: `
+      CREATE TABLE collections (
+        owner            TEXT  NOT NULL,
+        name             TEXT  NOT NULL,
+        title            TEXT  NOT NULL,
+        description      TEXT,
+        creators         JSONB NOT NULL,
+        members          JSONB NOT NULL,
+        visibility       TEXT  NOT NULL CHECK (visibility IN ('public', 'private')),
+        identifier       TEXT  NOT NULL UNIQUE,
+        identifier_type  TEXT  NOT NULL,
+        identifier_state TEXT  NOT NULL,
+        last_error       TEXT,
+        created_at       TEXT  NOT NULL,
+        updated_at       TEXT  NOT NULL,
+        withdrawn_at     TEXT,
+        PRIMARY KEY (owner, name)
+      );
+      CREATE INDEX collections_by_state ON collections (identifier_state);
+      CREATE INDEX collections_by_identifier ON collections (lower(identifier));
+      CREATE INDEX collections_members ON collections USING GIN (members jsonb_path_ops);
+    `,
+  },
 ];
