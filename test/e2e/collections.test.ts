@@ -198,6 +198,17 @@ describe('citable collections with DataCite DOIs (stand-in)', () => {
     expect((await call('GET', '/api/v1/collections?q=50%25_off')).body.total).toBe(0);
   });
 
+  it('drops a member made private from the public DataCite record, and names it again once public', async () => {
+    const hasParts = () => relationsOf(COLLECTION_DOI).filter((r) => r.relationType === 'HasPart').map((r) => r.relatedIdentifier).sort();
+    expect((await call('PATCH', '/api/v1/servables/alice/mlp/versions/2', 'alice', { visibility: 'private' })).status).toBe(200);
+    await waitFor('the collection record to drop version 2', () => hasParts().length === 1);
+    expect(hasParts()).toEqual([doi('alice', 'mlp', 1)]);
+    expect((await call('GET', '/api/v1/collections/alice/paper')).body.members.map((m: { version: number }) => m.version)).toEqual([1]);
+    expect((await call('PATCH', '/api/v1/servables/alice/mlp/versions/2', 'alice', { visibility: 'public' })).status).toBe(200);
+    await waitFor('the collection record to name version 2 again', () => hasParts().length === 2);
+    expect(standIn.violations).toEqual([]);
+  });
+
   it('answers bad input with the catalogue: unknown or unseen members 422, a taken name 409, another owner 403', async () => {
     const unknown = await call('POST', '/api/v1/collections/alice/other', 'alice', { ...paper, members: [{ servable: 'alice/mlp', version: 9 }] });
     expect(unknown.status).toBe(422);

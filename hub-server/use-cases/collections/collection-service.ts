@@ -19,7 +19,7 @@ import type { Registry, VersionRecord } from '../../../schemas/ports/registry.ts
 import type { Viewer } from '../../../schemas/ports/viewer.ts';
 import { canManage, canView } from '../access.ts';
 import { dataciteAttributes, type CitableDocument, type CitationSubject } from '../citation-formats.ts';
-import { relatedIdentifierFor, type IdentifierSync } from '../identifiers.ts';
+import { relatedIdentifierFor, type ChangeNotifyingMinter, type IdentifierSync } from '../identifiers.ts';
 
 /** Everyone: what a public record (DataCite's, a public member's IsPartOf) may show. */
 const ANYONE: Viewer = {};
@@ -63,6 +63,25 @@ export class CollectionService {
   constructor(private readonly options: CollectionServiceOptions) {
     this.publicUrl = options.publicUrl.replace(/\/+$/, '');
     this.partOf = collectionPartOf(options.store, this.publicUrl);
+    // A member made private (or public, or withdrawn) changes what the collections' public records
+    // may name: those holding it are pushed again. Only minters with remote records announce changes.
+    const notifying = options.minter as Partial<ChangeNotifyingMinter>;
+    if (typeof notifying.onChange === 'function') {
+      notifying.onChange(({ owner, name }) => {
+        this.running = this.running.then(() => this.pushContaining(owner, name)).catch((error: unknown) => this.options.log?.(`collection identifiers of ${owner}/${name}: ${toHubError(error).message}`));
+      });
+    }
+  }
+
+  /** Push the record of every collection naming a version of owner/name. */
+  private async pushContaining(owner: string, name: string): Promise<void> {
+    const { records } = await this.options.store.list({ containing: { owner, name }, withdrawn: true, limit: 500 });
+    for (const record of records) await this.push(record);
+  }
+
+  /** Background pushes still under way have finished (for a clean stop, and for tests). */
+  async idle(): Promise<void> {
+    await this.running;
   }
 
   landingUrl(identifier: string): string {
