@@ -226,6 +226,10 @@ describe('citable collections with DataCite DOIs (stand-in)', () => {
     expect(twice.status).toBe(400);
     expect((await call('GET', '/api/v1/collections/alice/nothing')).body.error.code).toBe('MODELHUB_COLLECTION_NOT_FOUND');
     expect((await call('POST', '/api/v1/collections/Alice/x', 'alice', paper)).status).toBe(400);
+    expect((await call('PATCH', '/api/v1/collections/alice/paper', 'alice', {})).body.error.code).toBe('MODELHUB_BAD_REQUEST');
+    expect((await call('PATCH', '/api/v1/collections/alice/paper', 'alice', { owner: 'bob' })).body.error.code).toBe('MODELHUB_BAD_REQUEST');
+    expect((await call('PATCH', '/api/v1/collections/alice/paper', 'alice', { members: [{ servable: 'bob/hidden', version: 1 }] })).status).toBe(422);
+    expect((await call('PATCH', '/api/v1/collections/alice/paper', 'bob', { title: 'Mine now' })).status).toBe(403);
   });
 
   it('keeps a private collection a draft that only its owner sees, and no member names it', async () => {
