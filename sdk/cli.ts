@@ -12,6 +12,7 @@ import { describeTask, formatTable, processOutput, renderPublish, type Output } 
 import { commandKit } from './cli-commands.ts';
 import { registerDownloadCommand } from './download-command.ts';
 import { registerScienceCommands } from './science-commands.ts';
+import { registerCollectionCommands } from './collection-commands.ts';
 import { registerFlowCommands } from './flows/flow-commands.ts';
 import { registerDlhubImportCommand } from './dlhub-import-command.ts';
 import { registerBatchCommand } from './batch-command.ts';
@@ -407,6 +408,7 @@ export function buildCli(output: Output = processOutput): Command {
   registerFlowCommands(program, output);
   registerDownloadCommand(program, output);
   registerScienceCommands(program, output);
+  registerCollectionCommands(program, output);
   registerDlhubImportCommand(program, output);
   registerBatchCommand(program, output);
   return program;

@@ -7,6 +7,8 @@ import type { PublishedMetadata } from '../schemas/metadata.ts';
 import type { HubParams } from './http.ts';
 import type { ServableDescription } from './models/servable-description.ts';
 import { citeServable, type CitationFormat } from './operations/cite-servable.ts';
+import { citeCollection, createCollection, getCollection, searchCollections } from './operations/collections.ts';
+import type { CollectionCreate, CollectionView } from '../schemas/collections.ts';
 import { describeServable } from './operations/describe-servable.ts';
 import { downloadServable, downloadServableProgress, type DownloadEvent } from './operations/download-servable.ts';
 import { getTaskStatus } from './operations/get-task-status.ts';
@@ -108,6 +110,24 @@ export class HubClient {
 
   cite(name: string, format: CitationFormat = 'bibtex', options: { version?: number } = {}): Promise<string> {
     return citeServable({ ...this.params, ...options, name, format });
+  }
+
+  /** Create a citable collection `owner/name` of servable versions (docs/collections.md). */
+  createCollection(name: string, collection: CollectionCreate): Promise<CollectionView> {
+    return createCollection({ ...this.params, name, collection });
+  }
+
+  collection(name: string): Promise<CollectionView> {
+    return getCollection({ ...this.params, name });
+  }
+
+  /** Collections whose title, description, creators or name hold every word of `q`. */
+  searchCollections(options: { q?: string; owner?: string; containing?: string; limit?: number; offset?: number } = {}): Promise<{ total: number; collections: CollectionView[] }> {
+    return searchCollections({ ...this.params, ...options });
+  }
+
+  citeCollection(name: string, format: CitationFormat = 'bibtex'): Promise<string> {
+    return citeCollection({ ...this.params, name, format });
   }
 
   /** Download a version's archive (files, metadata, citation, a local server) to `destination`. */

@@ -17,6 +17,8 @@ import '@citation-js/plugin-bibtex';
 import { buildMlpOnnx } from '../../builder/demo/onnx-writer.ts';
 import { buildApp } from '../../hub-server/app.ts';
 import { loadConfig } from '../../hub-server/config.ts';
+import { HubClient } from '../../sdk/hub-client.ts';
+import { buildCli } from '../../sdk/cli.ts';
 import { startDataciteStandIn, type DataciteStandIn } from '../fixtures/datacite-stand-in.ts';
 import { validateDataciteXml, xpath } from '../helpers/datacite-xml.ts';
 import { getJson, onnxMetadata, publishRaw } from '../helpers/hub-http.ts';
@@ -294,5 +296,29 @@ describe('collections on a hub with local identifiers', () => {
     expect(cited.relatedIdentifiers).toContainEqual({ relatedIdentifier: `${PUBLIC_URL}/id/modelhub-collection:lab/paper`, relatedIdentifierType: 'URL', relationType: 'IsPartOf' });
     const xml = await (await fetch(`${localUrl}/api/v1/collections/lab/paper/citation?format=datacite-xml`)).text();
     expect(xml).toContain('<identifier identifierType="LOCAL">modelhub-collection:lab/paper</identifier>');
+  });
+
+  it('is made, shown, found and cited through the SDK and the CLI', async () => {
+    const client = new HubClient({ url: localUrl });
+    const created = await client.createCollection('lab/sdk', { title: 'Made by the SDK', creators: [{ name: 'Lab' }], members: [{ servable: 'lab/mlp', version: 1 }] });
+    expect(created).toMatchObject({ identifier: 'modelhub-collection:lab/sdk', members: [{ servable: 'lab/mlp', version: 1 }] });
+    expect((await client.collection('lab/sdk')).title).toBe('Made by the SDK');
+    expect((await client.searchCollections({ q: 'sdk' })).total).toBe(1);
+    expect(await client.citeCollection('lab/sdk', 'ris')).toMatch(/^TY {2}- /);
+    const out: string[] = [];
+    const cli = (...args: string[]) => buildCli({ out: (line) => out.push(line), err: (line) => out.push(line) }).parseAsync(['node', 'modelhub', '--url', localUrl, ...args]);
+    await cli('collection', 'create', 'lab/cli', '--title', 'Made by the CLI', '--creator', 'Curie, Marie', '--member', 'lab/mlp@1');
+    expect(out.join('\n')).toContain('modelhub-collection:lab/cli');
+    out.length = 0;
+    await cli('collection', 'search', 'cli');
+    expect(out.join('\n')).toMatch(/^1 collection\b/);
+    out.length = 0;
+    await cli('collection', 'cite', 'lab/cli', '--format', 'bibtex');
+    expect(out.join('\n')).toMatch(/^@misc\{lab_cli,[\s\S]*author = \{Curie, Marie\}/);
+    out.length = 0;
+    const exitCode = process.exitCode;
+    await cli('collection', 'create', 'lab/bad', '--title', 'x', '--creator', 'Lab', '--member', 'lab/mlp@7');
+    process.exitCode = exitCode;
+    expect(out.join('\n')).toContain('MODELHUB_COLLECTION_MEMBER_NOT_FOUND');
   });
 });
