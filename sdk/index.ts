@@ -66,6 +66,8 @@ export { listVersions, type VersionEntry } from './operations/list-versions.ts';
 export { listServables, type ListServablesParams, type ServableListItem } from './operations/list-servables.ts';
 export { searchServables } from './operations/search-servables.ts';
 export { citeServable, CITATION_FORMATS, type CitationFormat } from './operations/cite-servable.ts';
+export { createCollection, getCollection, searchCollections, citeCollection } from './operations/collections.ts';
+export type { CollectionCreate, CollectionView, CollectionMember } from '../schemas/collections.ts';
 export { downloadServable, downloadServableProgress, type DownloadEvent, type DownloadParams } from './operations/download-servable.ts';
 export { publishFromGit, publishFromGitProgress, parseGitSpec, type GitPublishParams } from './operations/publish-from-git.ts';
 export { withdrawServable } from './operations/withdraw-servable.ts';
