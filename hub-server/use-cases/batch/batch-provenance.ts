@@ -31,15 +31,25 @@ export interface BatchRunFiles {
  * crash that had stored its record already gets that record back (the run store keeps the first).
  */
 export async function recordBatchProvenance(
-  options: { registry: Registry; provenance?: BatchProvenanceOptions },
+  options: { registry: Registry; provenance?: BatchProvenanceOptions; log: { warn(object: object, message: string): void } },
   state: BatchState,
   results: { sha256: string; size: number },
 ): Promise<ProvenanceRecord | undefined> {
   if (!options.provenance) return undefined;
-  const { service, runs } = options.provenance;
+  // The results are there whatever happens to their record: a batch never fails for want of one.
+  try {
+    return await storeBatchRecord(options.registry, options.provenance, state, results);
+  } catch (error) {
+    options.log.warn({ err: error, task: state.task_id }, 'could not store the provenance record of a batch');
+    return undefined;
+  }
+}
+
+async function storeBatchRecord(registry: Registry, provenance: BatchProvenanceOptions, state: BatchState, results: { sha256: string; size: number }): Promise<ProvenanceRecord | undefined> {
+  const { service, runs } = provenance;
   const stored = await runs.get(state.task_id);
   if (stored) return stored.record;
-  const version = await options.registry.getVersion(state.owner, state.name, state.version);
+  const version = await registry.getVersion(state.owner, state.name, state.version);
   if (!version?.document) return undefined;
   const startedMs = Date.parse(state.started_at);
   const record = await service.build({
