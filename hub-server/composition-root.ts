@@ -213,11 +213,16 @@ export async function createMinter(config: HubConfig): Promise<IdentifierMinter>
 /** Where the worker processes this hub starts are recorded, for reaping after a crash. */
 export const workersDir = (config: HubConfig): string => path.join(config.dataDir, 'workers');
 
-/** Where container servables run: the Docker engine (dockerode, loaded only then), or local processes. */
+/** Where container servables run: the Docker engine or a Docker Swarm (dockerode, loaded only then), or local processes. */
 export async function createContainerEngine(config: HubConfig): Promise<ContainerEngine> {
   if (config.containers === 'docker') {
     const { DockerContainerEngine } = await import('./adapters/docker-container-engine.ts');
     return new DockerContainerEngine();
+  }
+  if (config.containers === 'swarm') {
+    const { SwarmContainerEngine } = await import('./adapters/swarm-container-engine.ts');
+    const { constraints, publish, network, registry, nodeAddress } = config.swarm;
+    return new SwarmContainerEngine({ constraints, publish, networkName: network, registry, nodeAddress });
   }
   return new ProcessContainerEngine({
     root: path.join(config.dataDir, 'process-images'),
@@ -252,7 +257,7 @@ export function createRuntimes(
     python: config.python,
     indexUrl: config.pip.indexUrl,
     findLinks: config.pip.findLinks,
-    debianInImages: config.containers === 'docker',
+    debianInImages: config.containers !== 'process',
   });
   for (const runtime of createPythonRuntimes({ python: config.python, environments, logger: (line) => log(line), pidDir: workersDir(config) })) {
     runtimes.set(runtime.type, new IsolatedRuntime(runtime, containers, containers.engine.isolated, config.pip));

@@ -28,7 +28,9 @@ export interface HubConfig {
    */
   databaseUrl?: string;
   elasticsearch: { url?: string; username?: string; password?: string; apiKey?: string; index: string };
-  containers: 'process' | 'docker';
+  containers: 'process' | 'docker' | 'swarm';
+  /** MODELHUB_CONTAINERS=swarm: how services are placed and reached (docs/containers.md). */
+  swarm: SwarmConfig;
   auth: 'open' | 'tokens';
   anonymousRead: boolean;
   maxUploadBytes: number;
@@ -74,7 +76,41 @@ export interface HubConfig {
   globus?: GlobusConfig;
 }
 
+export interface SwarmConfig {
+  /** MODELHUB_SWARM_CONSTRAINTS: placement constraints, comma-separated (`node.labels.modelhub==true`). */
+  constraints: string[];
+  /** MODELHUB_SWARM_PUBLISH: `host` (a port on the task's node) or `internal` (one-node swarm, no route out). */
+  publish: 'host' | 'internal';
+  /** MODELHUB_SWARM_NETWORK: the internal network's name when publish is `internal`. */
+  network: string;
+  /** MODELHUB_SWARM_REGISTRY: `host:port` of a registry every node pulls from; unset: images stay local. */
+  registry?: string;
+  /** MODELHUB_SWARM_NODE_ADDRESS: the address hubs use for every node instead of the node's own. */
+  nodeAddress?: string;
+}
+
 type Env = Record<string, string | undefined>;
+
+function swarmConfig(env: Env): SwarmConfig {
+  const constraints = (env.MODELHUB_SWARM_CONSTRAINTS ?? '').split(',').map((item) => item.trim()).filter((item) => item !== '');
+  for (const constraint of constraints) {
+    // Swarm's own syntax: an attribute, == or !=, a value (node.role==worker, node.labels.gpu!=true).
+    if (!/^[A-Za-z][\w.-]*\s*(==|!=)\s*[^\s=!]+$/.test(constraint)) {
+      throw new ConfigError('MODELHUB_SWARM_CONSTRAINTS', `each constraint is attribute==value or attribute!=value; got "${constraint}"`);
+    }
+  }
+  const registry = env.MODELHUB_SWARM_REGISTRY?.trim() || undefined;
+  if (registry !== undefined && !/^[A-Za-z0-9.-]+(:\d{1,5})?(\/[a-z0-9._/-]+)?$/.test(registry)) {
+    throw new ConfigError('MODELHUB_SWARM_REGISTRY', `must be host:port of a registry, without a scheme; got "${registry}"`);
+  }
+  return {
+    constraints,
+    publish: oneOf(env, 'MODELHUB_SWARM_PUBLISH', ['host', 'internal'] as const, 'host'),
+    network: env.MODELHUB_SWARM_NETWORK || 'modelhub-swarm-servables',
+    ...(registry === undefined ? {} : { registry }),
+    ...(env.MODELHUB_SWARM_NODE_ADDRESS ? { nodeAddress: env.MODELHUB_SWARM_NODE_ADDRESS.trim() } : {}),
+  };
+}
 
 function oneOf<T extends string>(env: Env, variable: string, allowed: readonly T[], fallback: T): T {
   const value = env[variable];
@@ -219,7 +255,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<HubConfig>
       apiKey: env.MODELHUB_ES_API_KEY,
       index: env.MODELHUB_ES_INDEX || 'modelhub-servables',
     },
-    containers: oneOf(env, 'MODELHUB_CONTAINERS', ['process', 'docker'] as const, 'process'),
+    containers: oneOf(env, 'MODELHUB_CONTAINERS', ['process', 'docker', 'swarm'] as const, 'process'),
+    swarm: swarmConfig(env),
     auth: oneOf(env, 'MODELHUB_AUTH', ['open', 'tokens'] as const, 'open'),
     anonymousRead: boolean(env, 'MODELHUB_ANONYMOUS_READ', true),
     maxUploadBytes: integer(env, 'MODELHUB_MAX_UPLOAD_MB', 2048, 1, 1024 * 1024) * 1024 * 1024,

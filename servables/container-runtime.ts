@@ -169,8 +169,8 @@ export class ContainerServableRuntime implements ServableRuntime {
   constructor(private readonly options: ContainerRuntimeOptions) {}
 
   async available(): Promise<{ ok: boolean; reason?: string }> {
-    if (this.options.engine.kind !== 'docker') {
-      return { ok: false, reason: 'generic container servables need MODELHUB_CONTAINERS=docker' };
+    if (this.options.engine.kind === 'process') {
+      return { ok: false, reason: 'generic container servables need MODELHUB_CONTAINERS=docker or swarm' };
     }
     const health = await this.options.engine.health();
     return health.ok ? { ok: true } : { ok: false, reason: health.detail };

@@ -168,7 +168,7 @@ export async function buildServableImage(
   const contextDir = await mkdtemp(path.join(options.workDir ?? os.tmpdir(), 'modelhub-build-'));
   try {
     let environmentImage: ServableImage | undefined;
-    if (engine.kind === 'docker') {
+    if (engine.kind !== 'process') {
       const needsTorch = input.document.servable.type === 'torch';
       const bases = await ensureBaseImages(engine, { ...options.baseImages, torch: needsTorch || options.baseImages?.torch, onLog: options.baseImages?.onLog ?? log });
       if (RUNNER_TYPES.has(input.document.servable.type)) {

@@ -51,7 +51,7 @@ export class IsolatedRuntime implements ServableRuntime {
     // process engine runs the runner with the hub's interpreter, which has none of it: refuse
     // rather than serve something that cannot import what it declared.
     const environment = document.servable.environment;
-    if (this.containers.engine.kind !== 'docker' && (environment?.python?.length || environment?.debian?.length)) {
+    if (this.containers.engine.kind === 'process' && (environment?.python?.length || environment?.debian?.length)) {
       throw new HubError('BUILD_FAILED', 'declared environments are built into container images only with MODELHUB_CONTAINERS=docker; without container_isolation, process mode runs the servable in its venv');
     }
     const image = await buildServableImage(this.containers.engine, { document, files, instance: this.containers.instance }, { onLog: log, workDir: this.containers.workDir, pip: this.pip });

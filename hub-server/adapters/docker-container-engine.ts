@@ -352,7 +352,7 @@ function splitRef(ref: string): [string, string | undefined] {
 }
 
 /** Docker multiplexes stdout and stderr in 8-byte-framed chunks when there is no TTY. */
-function demuxLogs(buffer: Buffer): string {
+export function demuxLogs(buffer: Buffer): string {
   if (!Buffer.isBuffer(buffer)) return String(buffer);
   const parts: string[] = [];
   let at = 0;

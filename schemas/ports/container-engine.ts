@@ -4,8 +4,8 @@
  * starting one gives a `StartedServableContainer` that is already ready (its `/v2/health/ready`
  * answered 200) and that is stopped with `stop()` or `await using`.
  *
- * Two adapters implement it: `DockerContainerEngine` (dockerode; isolated, limited containers) and
- * `ProcessContainerEngine` (the same servable runner as a local child process, no isolation: for
+ * Three adapters implement it: `DockerContainerEngine` (dockerode; isolated, limited containers),
+ * `SwarmContainerEngine` (each container a Docker Swarm service) and `ProcessContainerEngine` (the same servable runner as a local child process, no isolation: for
  * trusted models only).
  */
 import type { Readable } from 'node:stream';
@@ -114,7 +114,7 @@ export interface GcReport {
 }
 
 export interface ContainerEngine {
-  readonly kind: 'docker' | 'process';
+  readonly kind: 'docker' | 'swarm' | 'process';
   /** Whether containers are isolated (limits, no network, non-root); false for child processes. */
   readonly isolated: boolean;
   health(): Promise<BackendHealth>;

@@ -1,9 +1,11 @@
 /**
- * Container servables against the real Docker engine: base images built from Debian (once, then
+ * Container servables against the real Docker engine, and the same tests against a one-node Docker
+ * Swarm (MODELHUB_CONTAINERS=swarm, each container a Swarm service): base images built from Debian (once, then
  * cached on the engine), a scikit-learn model built into an image and compared with Python's own
  * predictions, the echo-sum generic container, isolation, scale to zero and back, a container killed
  * mid-request, a Dockerfile that fails to build, a program that never becomes ready, and cleanup.
- * Docker is started by scripts/docker/start-dockerd.sh when none answers; without it this fails.
+ * Docker is started by scripts/docker/start-dockerd.sh when none answers, and the swarm by
+ * scripts/docker/start-swarm.sh; without them this fails.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -14,26 +16,28 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBaseImages } from '../../servables/base-images.ts';
 import { buildServableImage, servableLabels } from '../../servables/image-builder.ts';
 import type { DockerContainerEngine } from '../../hub-server/adapters/docker-container-engine.ts';
+import type { SwarmContainerEngine } from '../../hub-server/adapters/swarm-container-engine.ts';
 import { ContainerPool } from '../../servables/container-pool.ts';
 import { LABELS } from '../../schemas/ports/container-engine.ts';
 import type { ServableBlock } from '../../schemas/metadata.ts';
 import { ContainerServableRuntime, loadContainerServable, poolKey } from '../../servables/container-runtime.ts';
 import type { Servable } from '../../schemas/ports/servable.ts';
 import { dockerEngineForTests } from '../fixtures/containers/docker-engine.ts';
+import { swarmEngineForTests } from '../fixtures/containers/swarm-engine.ts';
 import { anyArgument, CONTAINER_FIXTURES, localFiles, publishedDocument } from '../fixtures/containers/documents.ts';
 
-const INSTANCE = `e2e-${process.pid}`;
+let INSTANCE = `e2e-${process.pid}`;
 const run = promisify(execFile);
 const json = (value: unknown) => ({ kind: 'json' as const, value });
 
-let engine: DockerContainerEngine;
+let engine: DockerContainerEngine | SwarmContainerEngine;
 let pool: ContainerPool;
 let runtime: ContainerServableRuntime;
 let work: string;
 let imagesBefore: Set<string>;
 
-const labelFilter = { label: [`${LABELS.instance}=${INSTANCE}`] };
-const ourContainers = () => engine.docker.listContainers({ all: true, filters: labelFilter });
+const labelFilter = () => ({ label: [`${LABELS.instance}=${INSTANCE}`] });
+const ourContainers = () => engine.docker.listContainers({ all: true, filters: labelFilter() });
 
 async function exec(containerId: string, command: string[]): Promise<{ code: number; output: string }> {
   const execution = await engine.docker.getContainer(containerId).exec({ Cmd: command, AttachStdout: true, AttachStderr: true });
@@ -65,23 +69,34 @@ async function genericServable(name: string, policy: Parameters<ContainerPool['r
 }
 
 beforeAll(async () => {
-  engine = await dockerEngineForTests();
+  const docker = await dockerEngineForTests();
   const started = Date.now();
-  await ensureBaseImages(engine, { onLog: (line) => { if (/cached|building|built in/.test(line)) console.log(line); } });
+  await ensureBaseImages(docker, { onLog: (line) => { if (/cached|building|built in/.test(line)) console.log(line); } });
   console.log(`base images ready in ${Math.round((Date.now() - started) / 1000)} s`);
-  imagesBefore = new Set((await engine.docker.listImages({ all: true })).map((image) => image.Id));
-  pool = new ContainerPool(engine, { instance: INSTANCE, defaults: { readyTimeoutMs: 60_000 } });
-  runtime = new ContainerServableRuntime({ engine, pool, instance: INSTANCE });
-  work = await mkdtemp(path.join(os.tmpdir(), 'modelhub-docker-e2e-'));
 });
 
-afterAll(async () => {
-  await pool?.close();
-  if (pool) await pool.gc({ keepImage: () => false });
-  if (work) await rm(work, { recursive: true, force: true });
-});
+// The same tests for each engine (MODELHUB_CONTAINERS=docker and =swarm), one after the other.
+const ENGINES = [
+  { kind: 'docker', open: dockerEngineForTests },
+  { kind: 'swarm', open: () => swarmEngineForTests() },
+] as const;
 
-describe('container servables on Docker', () => {
+describe.each(ENGINES)('container servables on $kind', ({ kind, open }) => {
+  beforeAll(async () => {
+    engine = await open();
+    INSTANCE = `e2e-${process.pid}-${kind}`;
+    imagesBefore = new Set((await engine.docker.listImages({ all: true })).map((image) => image.Id));
+    pool = new ContainerPool(engine, { instance: INSTANCE, defaults: { readyTimeoutMs: 60_000 } });
+    runtime = new ContainerServableRuntime({ engine, pool, instance: INSTANCE });
+    work = await mkdtemp(path.join(os.tmpdir(), `modelhub-${kind}-e2e-`));
+  });
+
+  afterAll(async () => {
+    await pool?.close();
+    if (pool) await pool.gc({ keepImage: () => false });
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
   it('serves a scikit-learn model built into an image with the predictions Python gives', async () => {
     const modelDir = path.join(work, 'iris');
     await run('mkdir', ['-p', modelDir]);
@@ -127,8 +142,12 @@ json.dump({"X": sample.tolist(), "labels": model.predict(sample).tolist(), "prob
     expect(info.HostConfig.Memory).toBe(512 * 1024 * 1024);
     expect((await exec(container!.id, ['id', '-u'])).output.trim()).toBe('10001');
     expect((await exec(container!.id, ['touch', '/srv/modelhub/x'])).code).not.toBe(0);
-    const outbound = await exec(container!.id, ['python3', '-c', 'import socket; socket.create_connection(("deb.debian.org", 80), timeout=3)']);
-    expect(outbound.code).not.toBe(0);
+    // A Swarm task's port is published on its node (so every hub replica reaches it), which needs
+    // a network with a way out: egress is the node firewall's business there (docs/containers.md).
+    if (kind === 'docker') {
+      const outbound = await exec(container!.id, ['python3', '-c', 'import socket; socket.create_connection(("deb.debian.org", 80), timeout=3)']);
+      expect(outbound.code).not.toBe(0);
+    }
     await servable.dispose();
     expect(await ourContainers()).toEqual([]);
   });
@@ -210,7 +229,7 @@ json.dump({"X": sample.tolist(), "labels": model.predict(sample).tolist(), "prob
     const report = await pool.gc({ keepImage: () => false });
     expect(report.images.length).toBeGreaterThan(0);
     expect(await ourContainers()).toEqual([]);
-    expect(await engine.docker.listImages({ all: true, filters: labelFilter })).toEqual([]);
+    expect(await engine.docker.listImages({ all: true, filters: labelFilter() })).toEqual([]);
     const left = (await engine.docker.listImages({ all: true })).filter((image) => !imagesBefore.has(image.Id));
     expect(left.map((image) => `${image.Id} ${image.RepoTags?.join(',')}`)).toEqual([]);
     const base = await engine.docker.listImages({ filters: { label: [`${LABELS.role}=base`] } });
