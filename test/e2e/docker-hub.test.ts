@@ -1,5 +1,6 @@
 /**
- * The hub with MODELHUB_CONTAINERS=docker, end to end against the real Docker engine: a
+ * The hub with MODELHUB_CONTAINERS=docker, end to end against the real Docker engine, and the same
+ * tests with MODELHUB_CONTAINERS=swarm against a one-node Docker Swarm: a
  * scikit-learn servable is built into an image during its publish (build output in the task log)
  * and served from a container; a generic container servable (any program speaking the Open
  * Inference Protocol on port 8080) is published from its folder with the SDK and run over the hub
@@ -15,38 +16,51 @@ import { ContainerServable } from '../../sdk/models/container-servable.ts';
 import { SklearnModel } from '../../sdk/models/sklearn-model.ts';
 import { LABELS } from '../../schemas/ports/container-engine.ts';
 import type { DockerContainerEngine } from '../../hub-server/adapters/docker-container-engine.ts';
+import type { SwarmContainerEngine } from '../../hub-server/adapters/swarm-container-engine.ts';
 import { dockerEngineForTests } from '../fixtures/containers/docker-engine.ts';
+import { swarmEngineForTests } from '../fixtures/containers/swarm-engine.ts';
 import { CONTAINER_FIXTURES } from '../fixtures/containers/documents.ts';
 import { startTestHub, type TestHub } from '../helpers/test-hub.ts';
 import { getJson, postJson } from '../helpers/hub-http.ts';
 
 const PYTHON = process.env.MODELHUB_PYTHON ?? '/usr/bin/python3';
-let engine: DockerContainerEngine;
+let engine: DockerContainerEngine | SwarmContainerEngine;
 let hub: TestHub;
 let client: HubClient;
 let dir: string;
 
-beforeAll(async () => {
-  engine = await dockerEngineForTests();
+beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelhub-docker-hub-'));
-  hub = await startTestHub({ env: { MODELHUB_CONTAINERS: 'docker', DOCKER_HOST: process.env.DOCKER_HOST ?? '' } });
-  client = new HubClient({ url: hub.url });
-}, 900_000);
+});
 
-afterAll(async () => {
-  const instance = hub ? fs.readFileSync(path.join(hub.dataDir, 'instance-id'), 'utf8').trim() : undefined;
-  await hub?.stop();
-  if (instance && engine) {
-    // The hub removes its containers when it stops; its images are cleaned here (modelhub gc's job).
-    const containers = await engine.docker.listContainers({ all: true, filters: { label: [`${LABELS.instance}=${instance}`] } });
-    expect(containers).toEqual([]);
-    const images = await engine.docker.listImages({ filters: { label: [`${LABELS.instance}=${instance}`] } });
-    for (const image of images) await engine.docker.getImage(image.Id).remove({ force: true });
-  }
+afterAll(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-describe('the hub with MODELHUB_CONTAINERS=docker', () => {
+const ENGINES = [
+  { kind: 'docker', open: dockerEngineForTests },
+  { kind: 'swarm', open: () => swarmEngineForTests() },
+] as const;
+
+describe.each(ENGINES)('the hub with MODELHUB_CONTAINERS=$kind', ({ kind, open }) => {
+  beforeAll(async () => {
+    engine = await open();
+    hub = await startTestHub({ env: { MODELHUB_CONTAINERS: kind, DOCKER_HOST: process.env.DOCKER_HOST ?? '' } });
+    client = new HubClient({ url: hub.url });
+  }, 900_000);
+
+  afterAll(async () => {
+    const instance = hub ? fs.readFileSync(path.join(hub.dataDir, 'instance-id'), 'utf8').trim() : undefined;
+    await hub?.stop();
+    if (instance && engine) {
+      // The hub removes its containers when it stops; its images are cleaned here (modelhub gc's job).
+      const containers = await engine.docker.listContainers({ all: true, filters: { label: [`${LABELS.instance}=${instance}`] } });
+      expect(containers).toEqual([]);
+      const images = await engine.docker.listImages({ filters: { label: [`${LABELS.instance}=${instance}`] } });
+      for (const image of images) await engine.docker.getImage(image.Id).remove({ force: true });
+    }
+  });
+
   it('builds a scikit-learn servable into an image at publish time and serves it from a container', async () => {
     const modelPath = path.join(dir, 'tree.joblib');
     const script = path.join(dir, 'train.py');
@@ -81,7 +95,7 @@ print(json.dumps(model.predict([[0, 1], [3, 2], [1, 1]]).tolist()))`);
     const v2 = await postJson(`${hub.url}/v2/models/docker.echo-sum/infer`, { inputs: [{ name: 'input', shape: [3], datatype: 'FP64', data: [1, 2, 3.5] }] });
     expect(v2.status, JSON.stringify(v2.body)).toBe(200);
     const ready = await getJson(`${hub.url}/v2/health/ready`);
-    expect(ready.body.backends.map((b: { backend: string }) => b.backend)).toContain('docker');
+    expect(ready.body.backends.map((b: { backend: string }) => b.backend)).toContain(kind);
   });
 });
 
