@@ -12,7 +12,9 @@ export NO_COLOR=1
 started_docker=""
 started_postgres=""
 started_slurm=""
+started_swarm=""
 cleanup() {
+  if [ "$started_swarm" = yes ]; then docker service rm modelhub-registry >/dev/null 2>&1 || true; docker swarm leave --force >/dev/null 2>&1 || true; fi
   if [ -n "$started_slurm" ]; then bash scripts/slurm/stop.sh >/dev/null 2>&1 || true; fi
   if [ -n "$started_docker" ]; then bash scripts/docker/stop-dockerd.sh >/dev/null 2>&1 || true; fi
   if [ -n "$started_postgres" ]; then bash scripts/postgres/stop.sh >/dev/null 2>&1 || true; fi
@@ -25,6 +27,14 @@ if ! docker version >/dev/null 2>&1; then started_docker=yes; fi
 if docker_env=$(bash scripts/docker/start-dockerd.sh); then
   eval "export $docker_env"
   echo "Docker: $DOCKER_HOST"
+  # A one-node swarm for MODELHUB_CONTAINERS=swarm (the container suites run on docker and swarm);
+  # left at the end when this script made it.
+  if swarm_env=$(bash scripts/docker/start-swarm.sh); then
+    started_swarm=${swarm_env#MODELHUB_SWARM_STARTED=}
+    echo "Docker Swarm: one node (started here: $started_swarm)"
+  else
+    echo "Docker Swarm could not be started: the Swarm suites will fail and say why"
+  fi
 else
   echo "Docker could not be started: the Docker suites will fail and say why"
 fi

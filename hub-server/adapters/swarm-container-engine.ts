@@ -180,7 +180,8 @@ export class SwarmContainerEngine implements ContainerEngine {
     const [repo, tag] = colon > target.lastIndexOf('/') ? [target.slice(0, colon), target.slice(colon + 1)] : [target, 'latest'];
     try {
       await this.docker.getImage(image.id).tag({ repo, tag });
-      const stream = (await this.docker.getImage(target).push({})) as unknown as Readable;
+      // The engine insists on an X-Registry-Auth header even for a registry without accounts.
+      const stream = (await this.docker.getImage(target).push({ authconfig: { serveraddress: this.registry } } as never)) as unknown as Readable;
       await followBuildStream(stream, onLog ?? (() => {}));
     } catch (error) {
       if (error instanceof HubError) throw new HubError('IMAGE_BUILD_FAILED', `pushing ${target} to the swarm's registry failed: ${error.message}`);
@@ -251,8 +252,8 @@ export class SwarmContainerEngine implements ContainerEngine {
           CapabilityDrop: ['ALL'],
           HealthCheck: {
             Test: ['CMD-SHELL', HEALTH_SCRIPT],
-            Interval: 5e9,
-            Timeout: 3e9,
+            Interval: 2e9,
+            Timeout: 2e9,
             Retries: 3,
             StartPeriod: Math.round(request.readyTimeoutMs * 1e6),
           },
@@ -300,7 +301,7 @@ export class SwarmContainerEngine implements ContainerEngine {
 
     try {
       const task = await this.waitForRunningTask(service.id, what, request);
-      const url = await this.taskUrl(task, what);
+      const url = await this.taskUrl(task, what, request.readyTimeoutMs);
       let ended: ContainerExit | undefined;
       const exited = new Promise<ContainerExit>((resolve) => {
         const poll = async () => {
@@ -351,7 +352,9 @@ export class SwarmContainerEngine implements ContainerEngine {
       const task = tasks[0];
       if (task) {
         const state = task.Status?.State ?? 'new';
-        if (state === 'running' && task.Status?.ContainerStatus?.ContainerID) return task;
+        // A task with a health check stays `starting` until Swarm's first check passes (2 s):
+        // the hub probes readiness itself from the moment the container runs.
+        if ((state === 'running' || state === 'starting') && task.Status?.ContainerStatus?.ContainerID) return task;
         if (ENDED.has(state)) throw new HubError('NOT_READY', `${what} ended before it ran (${exitOf(task).reason})`);
         lastState = `task ${state}${task.Status?.Err ? `: ${task.Status.Err}` : ''}`;
       }
@@ -361,7 +364,7 @@ export class SwarmContainerEngine implements ContainerEngine {
     }
   }
 
-  private async taskUrl(task: SwarmTask, what: string): Promise<string> {
+  private async taskUrl(task: SwarmTask, what: string, readyTimeoutMs: number): Promise<string> {
     if (this.publish === 'internal') {
       const attachment = task.NetworksAttachments?.find((candidate) => candidate.Network?.Spec?.Name === this.networkName);
       const address = attachment?.Addresses?.[0]?.split('/')[0];
@@ -372,14 +375,23 @@ export class SwarmContainerEngine implements ContainerEngine {
       if (!ip) throw new HubError('NOT_READY', `${what} has no address on ${this.networkName}`);
       return `http://${ip}:${SERVABLE_PORT}`;
     }
-    let port = task.Status?.PortStatus?.Ports?.find((candidate) => candidate.TargetPort === SERVABLE_PORT)?.PublishedPort;
+    const published = (candidate?: SwarmTask) => candidate?.Status?.PortStatus?.Ports?.find((item) => item.TargetPort === SERVABLE_PORT)?.PublishedPort;
+    let port = published(task);
     if (!port) {
-      // The published port is filled in a moment after the task runs.
-      for (let i = 0; i < 50 && !port; i += 1) {
-        await sleep(100);
-        const current = (await this.tasks(task.ServiceID ?? '')).find((candidate) => candidate.ID === task.ID);
-        port = current?.Status?.PortStatus?.Ports?.find((candidate) => candidate.TargetPort === SERVABLE_PORT)?.PublishedPort;
-      }
+      // Swarm fills in the task's published port only once it is `running`, which with a health
+      // check means after the first check passed. The container knows it from the start: ask it
+      // when it runs on the node this hub talks to; otherwise wait for Swarm.
+      port = await this.docker.getContainer(task.Status!.ContainerStatus!.ContainerID!).inspect().then(
+        (container) => Number(container.NetworkSettings.Ports?.[`${SERVABLE_PORT}/tcp`]?.[0]?.HostPort) || undefined,
+        () => undefined,
+      );
+    }
+    const until = Date.now() + readyTimeoutMs;
+    while (!port && Date.now() < until) {
+      await sleep(250);
+      const current = (await this.tasks(task.ServiceID ?? '')).find((candidate) => candidate.ID === task.ID);
+      if (current && ENDED.has(current.Status?.State ?? '')) throw new HubError('NOT_READY', `${what} ended before it was ready (${exitOf(current).reason})`);
+      port = published(current);
     }
     if (!port) throw new HubError('NOT_READY', `${what} runs but Swarm published no port for it`);
     return `http://${await this.addressOf(task.NodeID ?? '')}:${port}`;

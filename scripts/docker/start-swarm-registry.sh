@@ -41,7 +41,10 @@ DOCKERFILE
   docker build -q --label modelhub.role=base -t "$image" "$context" >&2
 fi
 
-if ! docker service inspect "$name" >/dev/null 2>&1; then
+if docker service inspect "$name" >/dev/null 2>&1; then
+  # Already running (started by an earlier run): use its port, whatever this run asked for.
+  port=$(docker service inspect --format '{{range .Spec.EndpointSpec.Ports}}{{.PublishedPort}}{{end}}' "$name")
+else
   mkdir -p "$root/registry"
   node=$(docker info --format '{{.Swarm.NodeID}}')
   docker service create -d --name "$name" --label modelhub.role=registry \
