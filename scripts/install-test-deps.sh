@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 DEBIAN_PACKAGES=(
   python3 python3-numpy python3-sklearn python3-joblib python3-torch python3-h5py python3-onnx
   python3-pytest python3-venv python3-pip python3-setuptools
-  docker.io debootstrap docker-registry
+  docker.io debootstrap docker-registry docker-compose
   radosgw ceph-mon ceph-osd ceph-common
   chromium
   postgresql haproxy
