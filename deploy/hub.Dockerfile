@@ -18,4 +18,5 @@ ENV MODELHUB_HOST=0.0.0.0 MODELHUB_PORT=8700 MODELHUB_DATA=/var/lib/modelhub MOD
 RUN mkdir -p /var/lib/modelhub && chown node:node /var/lib/modelhub
 USER node
 EXPOSE 8700
-CMD ["node", "--enable-source-maps", "dist/hub-server/server.js"]
+# npm start: the compiled hub with the memory settings of scripts/serve.sh.
+CMD ["sh", "scripts/serve.sh"]
