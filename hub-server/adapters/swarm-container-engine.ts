@@ -302,17 +302,15 @@ export class SwarmContainerEngine implements ContainerEngine {
     try {
       const task = await this.waitForRunningTask(service.id, what, request);
       const url = await this.taskUrl(task, what, request.readyTimeoutMs);
-      let ended: ContainerExit | undefined;
       const exited = new Promise<ContainerExit>((resolve) => {
         const poll = async () => {
           while (!stopping) {
             await sleep(this.pollMs);
             if (stopping) return;
             const current = await this.tasks(service.id).then((tasks) => tasks.find((candidate) => candidate.ID === task.ID), () => task);
-            const state = current?.Status?.State ?? 'remove';
-            if (ENDED.has(state) || current?.DesiredState === 'shutdown') {
-              ended = exitOf(current);
-              if (!stopping) resolve(ended);
+            // Waits for the end state itself (not the desired state), which carries the reason.
+            if (ENDED.has(current?.Status?.State ?? 'remove')) {
+              if (!stopping) resolve(exitOf(current));
               return;
             }
           }
