@@ -96,6 +96,12 @@ describe('container servables on Docker Swarm', () => {
       expect(template.Placement?.Constraints).toEqual(['node.role==manager']);
       expect(template.ContainerSpec).toMatchObject({ ReadOnly: true, User: '10001:10001' });
       expect(service?.Spec?.Mode).toEqual({ Replicated: { Replicas: 1 } });
+      // Reached at the node's advertised address and the port published on it (host mode), not at
+      // an address inside the node: the URL any hub replica that reaches the node can use.
+      const node = (await engine.docker.getNode((await engine.docker.listTasks({ filters: { service: [service!.ID] } }))[0].NodeID).inspect()) as { Status: { Addr: string } };
+      const published = service?.Spec?.EndpointSpec?.Ports?.[0];
+      expect(published).toMatchObject({ TargetPort: 8080, PublishMode: 'host' });
+      expect(new URL(container.url).hostname).toBe(node.Status.Addr);
       expect(await container.healthy()).toBe(true);
     } finally {
       await container.stop();
