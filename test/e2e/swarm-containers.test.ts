@@ -3,8 +3,8 @@
  * those against the swarm too), on the one-node swarm of scripts/docker/start-swarm.sh: images
  * pushed once to the registry service on the swarm (Debian's docker-registry, started by
  * scripts/docker/start-swarm-registry.sh) and pulled from it by the node; placement constraints
- * that cannot be met, and ones that can; Swarm's own health check taking out a task whose servable
- * stops answering.
+ * that cannot be met, and ones that can; tasks on an internal network (MODELHUB_SWARM_PUBLISH=internal);
+ * Swarm's own health check taking out a task whose servable stops answering.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -105,6 +105,26 @@ describe('container servables on Docker Swarm', () => {
       expect(await container.healthy()).toBe(true);
     } finally {
       await container.stop();
+    }
+    expect(await ourServices()).toEqual([]);
+  }, 300_000);
+
+  it('MODELHUB_SWARM_PUBLISH=internal: tasks on an internal network, reached at their address there, with no route out', async () => {
+    const image = await buildEchoSum(engine, 'inside');
+    const internal = await swarmEngineForTests({ publish: 'internal', networkName: `modelhub-e2e-${process.pid}` });
+    const container = await internal.start({ image, labels: labels('inside'), readyTimeoutMs: 60_000 });
+    try {
+      expect(await container.healthy()).toBe(true);
+      expect(new URL(container.url).port).toBe('8080');
+      const outbound = await promisify(execFile)('docker', ['exec', container.id, 'python3', '-c', 'import socket; socket.create_connection(("deb.debian.org", 80), timeout=3)']).then(
+        () => 'connected',
+        (error: { stderr?: string }) => error.stderr ?? '',
+      );
+      // Refused by the network (no name server, no route), not by docker exec.
+      expect(outbound).toMatch(/name resolution|unreachable|timed out/i);
+    } finally {
+      await container.stop();
+      await internal.docker.getNetwork(`modelhub-e2e-${process.pid}`).remove().catch(() => {});
     }
     expect(await ourServices()).toEqual([]);
   }, 300_000);
