@@ -1,8 +1,8 @@
 /**
  * PostgreSQL mode: the work queue that lets any replica finish what another accepted (see
  * use-cases/job-runner.ts). `app.jobs` is undefined with the embedded SQLite registry, where the
- * hub that accepts work does it, as before. This plugin handles asynchronous runs and settles
- * publishes whose replica died; the actions plugin registers its own kind. It also listens for
+ * hub that accepts work does it, as before. This plugin handles asynchronous runs and publishes
+ * (any replica builds a publish whose replica died); the actions plugin registers its own kind. It also listens for
  * changes to servables made on other replicas (LISTEN/NOTIFY) and drops this replica's cached versions.
  */
 import { randomUUID } from 'node:crypto';
@@ -73,10 +73,11 @@ async function replicaJobs(app: FastifyInstance): Promise<void> {
     log: (message, error) => (error ? app.log.warn({ err: error }, message) : app.log.warn(message)),
   });
   runner.handle('run', runJobHandler(registry, gateway));
-  // A publish whose replica died is settled: finished if its version was committed, else failed clearly.
+  // A publish is built by the replica that accepted it; when that one dies, another builds it again
+  // from the uploads in the shared blob store (or finishes it, if its version was committed).
   runner.handle('publish', {
-    run: (job) => app.hub.publisher.settleAbandoned(job.job_id),
-    abandon: (job) => app.hub.publisher.settleAbandoned(job.job_id),
+    run: (job) => app.hub.publisher.runJob(job),
+    abandon: (job, reason) => app.hub.publisher.settleAbandoned(job.job_id, reason),
   });
   app.hub.publisher.useJobs(runner);
   app.decorate('jobs', runner);

@@ -16,6 +16,8 @@ import type { IdentifierMinter } from '../../schemas/ports/identifier-minter.ts'
 import type { Registry } from '../../schemas/ports/registry.ts';
 import type { WorkLocks } from '../../schemas/ports/work-locks.ts';
 import type { JobRunner } from './job-runner.ts';
+import type { JobRecord } from '../../schemas/ports/job-queue.ts';
+import { fetchStagedUploads, isPublishJob, stageUploads, type PublishJob } from './publish-job.ts';
 import type { SearchSync } from './search-sync.ts';
 import type { ServableManager } from './gateway/servable-manager.ts';
 import type { HubMetrics } from './gateway/metrics.ts';
@@ -70,8 +72,10 @@ export class Publisher {
   /** Per running publish: its upload folder and the blobs it stored (not yet referenced by a version). */
   private readonly inFlight = new Map<string, { uploadDir: string; blobs: Set<string> }>();
   private readonly stopping = new AbortController();
-  /** PostgreSQL mode: each publish is also a job, so that another replica settles it if this one dies. */
-  private jobs?: Pick<JobRunner, 'track'>;
+  /** PostgreSQL mode: each publish is a job of the replicas' queue, which any replica can build (publish-job.ts). */
+  private jobs?: Pick<JobRunner, 'submit'>;
+  /** PostgreSQL mode: the uploads of publishes this replica accepted, still on its disk, by task id. */
+  private readonly accepted = new Map<string, { uploads: Upload[]; uploadDir: string }>();
 
   constructor(private readonly options: PublisherOptions) {
     const pause = options.pauseAtStep;
@@ -96,6 +100,10 @@ export class Publisher {
    */
   async accept(metadata: ServableMetadata, uploads: Upload[], uploadDir: string): Promise<PublishAccepted> {
     const { owner, name } = metadata.hub;
+    // PostgreSQL mode: the upload goes to the shared blob store first, so that any replica can
+    // build it if this one dies; a blob store that refuses it refuses the publish before a version
+    // number is taken.
+    const staged = this.jobs ? await stageUploads(this.options.blobs, uploads) : undefined;
     const version = await this.options.registry.reserveVersion(owner, name);
     const taskId = randomUUID();
     const now = new Date().toISOString();
@@ -117,16 +125,79 @@ export class Publisher {
       created_at: now,
     };
     await this.options.registry.createTask(task);
-    this.inFlight.set(taskId, { uploadDir, blobs: new Set() });
-    const run = this.pipeline(task, metadata, uploads, uploadDir).finally(() => this.running.delete(run));
-    this.running.add(run);
-    await this.jobs?.track('publish', taskId, {}, run);
+    if (this.jobs && staged) {
+      // Every replica's sweep keeps the staged blobs while the task runs.
+      await this.options.registry.recordTaskBlobs?.(taskId, staged.map((upload) => upload.sha256));
+      this.accepted.set(taskId, { uploads, uploadDir });
+      const payload: PublishJob = { metadata, uploads: staged };
+      // The job is leased to this replica and its first attempt starts here at once (runJob).
+      await this.jobs.submit('publish', taskId, payload);
+      return { task_id: taskId, servable: `${owner}/${name}`, version };
+    }
+    this.start(task, metadata, uploads, uploadDir);
     return { task_id: taskId, servable: `${owner}/${name}`, version };
   }
 
+  /** Runs the publish's steps here; resolves when they end (the outcome is in the task). */
+  private start(task: TaskDocument, metadata: ServableMetadata, uploads: Upload[], uploadDir: string, staged: readonly string[] = []): Promise<void> {
+    this.inFlight.set(task.task_id, { uploadDir, blobs: new Set(staged) });
+    const run = this.pipeline(task, metadata, uploads, uploadDir).finally(() => this.running.delete(run));
+    this.running.add(run);
+    return run;
+  }
+
   /** Makes every publish from now on a job of the replicas' queue (PostgreSQL mode). */
-  useJobs(jobs: Pick<JobRunner, 'track'>): void {
+  useJobs(jobs: Pick<JobRunner, 'submit'>): void {
     this.jobs = jobs;
+  }
+
+  /**
+   * A `publish` job, on the replica that accepted it (its uploads on this disk) or on another one
+   * that claimed it after the first replica died (its uploads fetched from the blob store). Does
+   * only what is left: nothing for a task that ended, the last steps for a version already
+   * committed, otherwise the build again from the start with the same version number, so that
+   * nothing is published twice (the identifier is the version's, minted the same again).
+   */
+  async runJob(job: JobRecord): Promise<void> {
+    const here = this.accepted.get(job.job_id);
+    this.accepted.delete(job.job_id);
+    const { registry } = this.options;
+    const task = await registry.getTask(job.job_id);
+    if (!task || task.status === 'SUCCEEDED' || task.status === 'FAILED') return;
+    if (!isPublishJob(job.payload) || (await this.committedVersion(task))) {
+      // A job of an older hub names no uploads; a committed version needs only its last steps.
+      await this.settleAbandoned(job.job_id);
+      return;
+    }
+    const { metadata, uploads: staged } = job.payload;
+    if (here) {
+      await this.start(task, metadata, here.uploads, here.uploadDir, staged.map((upload) => upload.sha256));
+      return;
+    }
+    const stoppedAt = task.steps?.find((step) => step.status === 'RUNNING')?.name ?? 'store';
+    await registry.appendTaskLog(
+      task.task_id,
+      `${new Date().toISOString()} the hub replica building this publish stopped during the ${stoppedAt} step; building it again on another replica from the uploaded files (attempt ${job.attempts} of ${job.max_attempts})`,
+    );
+    const uploadDir = path.join(this.options.workDir, randomUUID());
+    let uploads: Upload[];
+    try {
+      uploads = await fetchStagedUploads(this.options.blobs, staged, uploadDir);
+    } catch (error) {
+      // Left for the next attempt (the blob store may be back then); abandoned after the last.
+      await fsp.rm(uploadDir, { recursive: true, force: true }).catch(() => undefined);
+      throw error;
+    }
+    // The steps start again after validation; the task keeps its id, version and log.
+    const steps = (task.steps ?? []).map((step): TaskStep => (step.name === 'validate' ? step : { name: step.name, status: 'PENDING' }));
+    await this.start({ ...task, steps }, metadata, uploads, uploadDir, staged.map((upload) => upload.sha256));
+  }
+
+  /** The task's version as the registry holds it, when it was committed (published, or withdrawn since). */
+  private async committedVersion(task: TaskDocument): Promise<boolean> {
+    const [owner = '', name = ''] = (task.servable ?? '').split('/');
+    const record = task.version === undefined ? undefined : await this.options.registry.getVersion(owner, name, task.version);
+    return record?.document !== undefined && (record.state === 'published' || record.state === 'withdrawn');
   }
 
   /**
@@ -135,7 +206,7 @@ export class Publisher {
    * which step its replica stopped, and the version number is never used. Nothing is published
    * twice: the task keeps its one reserved version. Does nothing for a task that has ended.
    */
-  async settleAbandoned(taskId: string): Promise<void> {
+  async settleAbandoned(taskId: string, reason?: string): Promise<void> {
     const { registry } = this.options;
     const task = await registry.getTask(taskId);
     if (!task || task.status === 'SUCCEEDED' || task.status === 'FAILED') return;
@@ -147,7 +218,9 @@ export class Publisher {
     }
     const at = new Date().toISOString();
     const stoppedAt = task.steps?.find((step) => step.status === 'RUNNING')?.name ?? 'store';
-    const message = `the hub replica building this publish stopped during the ${stoppedAt} step; nothing was published: publish again`;
+    const message = reason
+      ? `${reason} (it last stopped during the ${stoppedAt} step); nothing was published: publish again`
+      : `the hub replica building this publish stopped during the ${stoppedAt} step; nothing was published: publish again`;
     if (task.version !== undefined) await registry.failVersion(owner, name, task.version);
     await registry.appendTaskLog(taskId, `${at} ${stoppedAt}: FAILED: ${message}`);
     await registry.updateTask(taskId, {
@@ -366,6 +439,9 @@ export class Publisher {
         entry.completed_at = new Date().toISOString();
         entry.message = hubError.message;
       }
+      // Another attempt of the same job (a replica that lost its lease while slow, not dead)
+      // committed this version: that attempt finishes the task; this one must not fail it.
+      if (!registered && hubError.code === 'MODELHUB_CONFLICT' && (await this.committedVersion(task).catch(() => false))) return;
       await log(`${current}: FAILED: ${hubError.code}: ${hubError.message}`).catch(() => undefined);
       if (!registered) await registry.failVersion(owner, name, version).catch(() => undefined);
       await registry
