@@ -12,6 +12,7 @@ import { HubError, toHubError } from '../../schemas/errors.ts';
 import type { Gateway } from './gateway/gateway.ts';
 import type { CheckRecord, CheckStatus, ExampleOutcome, ReproducibilityStore, StoredExample } from '../../schemas/ports/reproducibility-store.ts';
 import type { Registry } from '../../schemas/ports/registry.ts';
+import type { WorkLocks } from '../../schemas/ports/work-locks.ts';
 import type { HubEvents } from './hub-events.ts';
 import { RuntimeVersions } from './runtime-versions.ts';
 import type { SearchSync } from './search-sync.ts';
@@ -27,6 +28,11 @@ export interface ReproducibilityOptions {
   runtimes: RuntimeVersions;
   events: HubEvents;
   log: (message: string, error?: unknown) => void;
+  /**
+   * Replicas sharing one store (PostgreSQL mode): the scheduled pass and the re-check after a
+   * runtime change run on one replica at a time, not once per replica.
+   */
+  locks?: WorkLocks;
 }
 
 /** How far apart two outputs are: the largest absolute difference, or Infinity where they cannot be compared. */
@@ -252,18 +258,22 @@ export class ReproducibilityChecker {
 
   /** The versions whose runtime changed since their last check (an upgrade of the hub or its libraries), re-checked. */
   async checkRuntimeUpgrades(): Promise<CheckRecord[]> {
-    return this.verifyAll('runtime-upgrade', async (ref) => {
+    // Waits for a replica doing it already: the versions it re-checked then carry the new runtime.
+    const recheck = () => this.verifyAll('runtime-upgrade', async (ref) => {
       const last = await this.options.store.latestCheck(ref.owner, ref.name, ref.version);
       const record = await this.options.registry.getVersion(ref.owner, ref.name, ref.version);
       if (!last || !record?.document || record.state !== 'published') return false;
       return RuntimeVersions.fingerprint(await this.options.runtimes.describe(record.document)) !== last.runtime;
     });
+    return this.options.locks ? this.options.locks.withLock('reproducibility:runtime-upgrade', recheck) : recheck();
   }
 
   start(intervalMs: number): void {
     if (intervalMs <= 0) return;
+    const locks = this.options.locks;
     this.timer = setInterval(() => {
-      void this.verifyAll('schedule');
+      // Another replica on the same schedule is doing this pass already: skipped here.
+      void (locks ? locks.tryWithLock('reproducibility:schedule', () => this.verifyAll('schedule')) : this.verifyAll('schedule'));
     }, intervalMs);
     this.timer.unref();
   }
