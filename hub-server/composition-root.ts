@@ -26,6 +26,7 @@ import { SqliteSearchIndex } from './adapters/sqlite-search-index.ts';
 import { SqliteRunStore } from './adapters/sqlite-run-store.ts';
 import { SqliteReproducibilityStore } from './adapters/sqlite-reproducibility-store.ts';
 import type { RunStore } from '../schemas/ports/run-store.ts';
+import type { ReproducibilityStore } from '../schemas/ports/reproducibility-store.ts';
 import type { ServableType } from '../schemas/metadata.ts';
 import type { ServableRuntime } from '../schemas/ports/servable.ts';
 import { createPythonRuntimes } from '../servables/python-runtime.ts';
@@ -112,12 +113,30 @@ export async function openCollectionStore(config: HubConfig, database?: Postgres
 }
 
 /**
- * Compute endpoints: `endpoints.db` in the data folder (also with MODELHUB_DATABASE_URL: replicas do
- * not share endpoints yet; docs/compute-endpoints.md).
+ * Compute endpoints: PostgreSQL when MODELHUB_DATABASE_URL is set (registered through one replica,
+ * known to all), else `endpoints.db` in the data folder (docs/compute-endpoints.md).
  */
-export async function openEndpointStore(config: HubConfig): Promise<EndpointStore> {
+export async function openEndpointStore(config: HubConfig, database?: PostgresDatabase): Promise<EndpointStore> {
+  if (config.databaseUrl) {
+    const { PostgresEndpointStore } = await import('./adapters/postgres-endpoint-store.ts');
+    return withDatabase(config, database, (db) => PostgresEndpointStore.open(db));
+  }
   const { SqliteEndpointStore } = await import('./adapters/sqlite-endpoint-store.ts');
   return SqliteEndpointStore.open(SqliteEndpointStore.fileIn(config.dataDir));
+}
+
+/** Stored runs (provenance): PostgreSQL when MODELHUB_DATABASE_URL is set (read through any replica), else `runs.db`. */
+export async function openRunStore(config: HubConfig, database?: PostgresDatabase): Promise<RunStore> {
+  if (!config.databaseUrl) return SqliteRunStore.open(SqliteRunStore.fileIn(config.dataDir));
+  const { PostgresRunStore } = await import('./adapters/postgres-run-store.ts');
+  return withDatabase(config, database, (db) => PostgresRunStore.open(db));
+}
+
+/** Examples and reproducibility checks: PostgreSQL when MODELHUB_DATABASE_URL is set, else `reproducibility.db`. */
+export async function openReproducibilityStore(config: HubConfig, database?: PostgresDatabase): Promise<ReproducibilityStore> {
+  if (!config.databaseUrl) return SqliteReproducibilityStore.open(SqliteReproducibilityStore.fileIn(config.dataDir));
+  const { PostgresReproducibilityStore } = await import('./adapters/postgres-reproducibility-store.ts');
+  return withDatabase(config, database, (db) => PostgresReproducibilityStore.open(db));
 }
 
 /** Action Provider actions: PostgreSQL when MODELHUB_DATABASE_URL is set (found from every replica), else SQLite in `dataDir`. */
@@ -404,7 +423,7 @@ async function openOnFolder(config: HubConfig, log: FastifyBaseLogger, opened: O
   opened(undefined, () => manager.close());
   const cache = new ResultCache(config.gateway.cacheBytes, metrics);
   // Results a reader can check (docs/provenance.md): each run's provenance record, stored runs.
-  const runs = opened(SqliteRunStore.open(SqliteRunStore.fileIn(config.dataDir)), (store) => store.close());
+  const runs = opened(await openRunStore(config, database), (store) => store.close());
   const runtimeVersions = new RuntimeVersions({ python: config.python, containers: config.containers });
   const provenance = new ProvenanceService(runs, runtimeVersions);
   const gateway = new Gateway({
@@ -490,10 +509,10 @@ async function openOnFolder(config: HubConfig, log: FastifyBaseLogger, opened: O
   });
   // Reproducibility checks (docs/provenance.md): examples re-run after publishing, on request, on
   // schedule and after a runtime change; the registry's writes become servable events.
-  const reproducibilityStore = opened(SqliteReproducibilityStore.open(SqliteReproducibilityStore.fileIn(config.dataDir)), (store) => store.close());
+  const reproducibilityStore = opened(await openReproducibilityStore(config, database), (store) => store.close());
   const events = new HubEvents();
   const reproducibility = opened(
-    new ReproducibilityChecker({ registry, gateway, search, store: reproducibilityStore, runtimes: runtimeVersions, events, log: (message, error) => log.warn(error ? { err: error } : {}, message) }),
+    new ReproducibilityChecker({ registry, gateway, search, store: reproducibilityStore, runtimes: runtimeVersions, events, locks, log: (message, error) => log.warn(error ? { err: error } : {}, message) }),
     (checker) => checker.close(),
   );
   opened(observeRegistry(registry, events, (document) => reproducibility.published(document)), (restore) => restore());
@@ -501,7 +520,7 @@ async function openOnFolder(config: HubConfig, log: FastifyBaseLogger, opened: O
   // Who is calling: tokens (PostgreSQL when MODELHUB_DATABASE_URL is set, so that a token made on
   // one replica works on all), the audit log, and the identity providers that are configured.
   const tokens = opened(await openTokenStore(config, database), (store) => store.close());
-  const endpointStore = opened(await openEndpointStore(config), (store) => store.close());
+  const endpointStore = opened(await openEndpointStore(config, database), (store) => store.close());
   // The audit log too: one table for every replica in PostgreSQL mode.
   const audit = opened(
     new AuditLog(await openAuditStore(config, database), {

@@ -272,4 +272,57 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       CREATE INDEX collections_members ON collections USING GIN (members jsonb_path_ops);
     `,
   },
+  {
+    // The last per-replica stores: compute endpoints (an agent may connect to any replica), stored
+    // runs (provenance: a run made on one replica is exported and replayed through any other) and
+    // the examples and reproducibility checks of versions. Runs, examples and checks keep the JSON
+    // text they were given (not JSONB, which reorders keys and rewrites numbers): a provenance
+    // record's digests and a check's expected outputs are compared with what was stored.
+    name: 'endpoints-runs-reproducibility',
+    sql: `
+      CREATE TABLE compute_endpoints (
+        owner         TEXT  NOT NULL,
+        name          TEXT  NOT NULL,
+        token_hash    TEXT  NOT NULL UNIQUE,
+        owner_groups  JSONB NOT NULL,
+        executor      TEXT  NOT NULL,
+        resources     JSONB NOT NULL,
+        shared_users  JSONB NOT NULL,
+        shared_groups JSONB NOT NULL,
+        created_at    TEXT  NOT NULL,
+        last_seen_at  TEXT,
+        PRIMARY KEY (owner, name)
+      );
+
+      CREATE TABLE stored_runs (
+        run_id     TEXT    PRIMARY KEY,
+        servable   TEXT    NOT NULL,
+        version    INTEGER NOT NULL,
+        record     TEXT    NOT NULL,
+        inputs     TEXT    NOT NULL,
+        parameters TEXT    NOT NULL,
+        output     TEXT    NOT NULL,
+        caller     TEXT,
+        stored_at  TEXT    NOT NULL
+      );
+      CREATE INDEX stored_runs_by_servable ON stored_runs (servable, version, stored_at);
+
+      CREATE TABLE version_examples (
+        owner    TEXT    NOT NULL,
+        name     TEXT    NOT NULL,
+        version  INTEGER NOT NULL,
+        examples TEXT    NOT NULL,
+        PRIMARY KEY (owner, name, version)
+      );
+      CREATE TABLE reproducibility_checks (
+        id         BIGSERIAL PRIMARY KEY,
+        owner      TEXT    NOT NULL,
+        name       TEXT    NOT NULL,
+        version    INTEGER NOT NULL,
+        checked_at TEXT    NOT NULL,
+        record     TEXT    NOT NULL
+      );
+      CREATE INDEX reproducibility_checks_by_version ON reproducibility_checks (owner, name, version, id);
+    `,
+  },
 ];

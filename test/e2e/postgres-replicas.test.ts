@@ -2,7 +2,8 @@
  * Hubs in PostgreSQL mode (MODELHUB_DATABASE_URL + MODELHUB_SEARCH=postgres), as replicas behind a
  * load balancer run: two hub processes with different data folders on one database (the model
  * files on a shared volume) publish, run and search one catalogue; a token made on one works on the
- * other; a task's status is the same from both; a private servable stays private on both. The
+ * other; a task's status is the same from both; stored runs, reproducibility checks and compute
+ * endpoints too; a private servable stays private on both. The
  * database going away answers 503 MODELHUB_BACKEND_UNAVAILABLE (never 500) and the hub recovers by
  * itself; a wrong MODELHUB_DATABASE_URL stops start-up naming it.
  */
@@ -186,6 +187,39 @@ describePostgres('hub replicas on PostgreSQL', () => {
     expect(again.body.version).toBe(2);
     expect((await waitTask(first.url, again.body.task_id, aliceToken)).status).toBe('SUCCEEDED');
     expect((await getJson(`${first.url}/api/v1/search?q=shared&latest=true`)).body.hits.map((hit: { version: number }) => hit.version)).toEqual([2]);
+  });
+
+  it('a stored run, a reproducibility check and a compute endpoint made through one replica are read through the other', async () => {
+    // Provenance: a run that asks for it is stored where any replica reads it.
+    const ran = await postJson(`${first.url}/api/v1/servables/alice/shared-mlp/versions/1/run`, { inputs: INPUTS, provenance: true }, as(aliceToken));
+    expect(ran.status, JSON.stringify(ran.body)).toBe(200);
+    const runId = ran.body.provenance.run_id as string;
+    const stored = await getJson(`${second.url}/api/v1/runs/${runId}`, as(aliceToken));
+    expect(stored.status, JSON.stringify(stored.body)).toBe(200);
+    expect(stored.body.provenance).toEqual(ran.body.provenance);
+    expect(stored.body.output).toEqual(ran.body.output);
+    // Reproducibility: the examples and check the publishing replica recorded are the other's too.
+    const method = { input: { type: 'any' as const }, output: { type: 'any' as const }, method_details: { example_inputs: INPUTS } };
+    const accepted = await publishRaw(second.url, onnxMetadata('alice', 'checked-mlp', {}, method), [{ name: 'm.onnx', bytes: MODEL }], as(aliceToken));
+    expect(accepted.status, JSON.stringify(accepted.body)).toBe(202);
+    expect((await waitTask(second.url, accepted.body.task_id, aliceToken)).status).toBe('SUCCEEDED');
+    let checked = await getJson(`${first.url}/api/v1/servables/alice/checked-mlp/reproducibility`, as(aliceToken));
+    for (const since = Date.now(); checked.status === 404 && Date.now() - since < 60_000; ) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      checked = await getJson(`${first.url}/api/v1/servables/alice/checked-mlp/reproducibility`, as(aliceToken));
+    }
+    expect(checked.status, JSON.stringify(checked.body)).toBe(200);
+    expect(checked.body).toMatchObject({ status: 'reproducible', reason: 'publish' });
+    const verified = await postJson(`${first.url}/api/v1/servables/alice/checked-mlp/versions/1/verify`, {}, as(aliceToken));
+    expect(verified.status, JSON.stringify(verified.body)).toBe(200);
+    expect(verified.body).toMatchObject({ status: 'reproducible', reason: 'manual' });
+    expect((await getJson(`${second.url}/api/v1/servables/alice/checked-mlp/versions/1/reproducibility`, as(aliceToken))).body).toEqual(verified.body);
+    // Compute endpoints: registered through one replica, known to the other.
+    const registered = await postJson(`${first.url}/api/v1/endpoints`, { name: 'workstation', resources: { cpus: 2 } }, as(aliceToken));
+    expect(registered.status, JSON.stringify(registered.body)).toBe(201);
+    const described = await getJson(`${second.url}/api/v1/endpoints/alice/workstation`, as(aliceToken));
+    expect(described.status, JSON.stringify(described.body)).toBe(200);
+    expect(described.body).toMatchObject({ owner: 'alice', name: 'workstation' });
   });
 
   it('an action started through one replica is found, monitored and released through the other', async () => {
