@@ -11,7 +11,7 @@
  * resumed; all succeed), nothing is duplicated (one task, one version and identifier, one action). PostgreSQL restarted
  * under load: 503 MODELHUB_BACKEND_UNAVAILABLE, never 500, then the replicas recover by themselves.
  */
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -22,6 +22,7 @@ import { buildMlpOnnx, defaultMlpWeights } from '../../builder/demo/onnx-writer.
 import { HubClient } from '../../sdk/hub-client.ts';
 import { PythonFunction } from '../../sdk/models/python-function.ts';
 import { getJson, onnxMetadata, postJson, publishRaw } from '../helpers/hub-http.ts';
+import { Haproxy } from '../helpers/haproxy.ts';
 import { ROOT, startTestHub, type TestHub } from '../helpers/test-hub.ts';
 
 const SPEC = { inputSize: 4, hidden: 5, classes: 3, inputName: 'x', outputName: 'y' };
@@ -74,51 +75,6 @@ class OwnPostgres {
   async stop(): Promise<void> {
     await promisify(execFile)('bash', [path.join(ROOT, 'scripts/postgres/stop.sh')], { env: this.env }).catch(() => undefined);
     fs.rmSync(this.root, { recursive: true, force: true });
-  }
-}
-
-/** HAProxy in front of the replicas: round robin, health checked on /v2/health/ready. */
-class Haproxy {
-  private child?: ChildProcess;
-  private readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelhub-haproxy-'));
-  url = '';
-  output = '';
-
-  async start(port: number, backends: string[]): Promise<void> {
-    const servers = backends.map((url, i) => `  server replica${i + 1} ${new URL(url).host} check inter 500 fall 2 rise 1`).join('\n');
-    const config = `global
-  maxconn 1000
-defaults
-  mode http
-  timeout connect 2s
-  timeout client 120s
-  timeout server 120s
-  retries 3
-  option redispatch
-frontend hub
-  bind 127.0.0.1:${port}
-  default_backend replicas
-backend replicas
-  balance roundrobin
-  option httpchk GET /v2/health/ready
-${servers}
-`;
-    fs.writeFileSync(path.join(this.dir, 'haproxy.cfg'), config);
-    // -db: stay in the foreground; -W: master-worker, so that SIGTERM stops it cleanly.
-    this.child = spawn('haproxy', ['-db', '-f', path.join(this.dir, 'haproxy.cfg')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child.stdout!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
-    this.child.stderr!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
-    this.url = `http://127.0.0.1:${port}`;
-    await eventually(`haproxy answers on ${this.url}\n${this.output}`, async () => ((await fetch(`${this.url}/v2/health/live`)).status === 200 ? true : undefined), 30_000);
-  }
-
-  async stop(): Promise<void> {
-    if (this.child && this.child.exitCode === null) {
-      const exited = new Promise((resolve) => this.child!.once('exit', resolve));
-      this.child.kill('SIGTERM');
-      await exited;
-    }
-    fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
