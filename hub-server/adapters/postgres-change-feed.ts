@@ -3,9 +3,11 @@
  * sharing change), heard by every other: the registry NOTIFYs on one channel, and each replica
  * LISTENs on a connection of its own and drops what it cached about that servable. A listening
  * connection that breaks (PostgreSQL restarted) is opened again; notifications sent meanwhile are
- * lost, so on every (re)connection the replica drops everything it cached.
+ * lost, so on every (re)connection the replica drops everything it cached. Token revocations come
+ * on a second channel, for the replicas' caches of verified tokens.
  */
 import pg from 'pg';
+import { TOKEN_REVOCATIONS_CHANNEL } from './postgres-token-store.ts';
 
 export const SERVABLE_CHANGES_CHANNEL = 'modelhub_servable_changes';
 
@@ -14,6 +16,8 @@ export interface ChangeFeedOptions {
   onChange: (owner: string, name: string) => void;
   /** Connected (again): changes may have been missed, forget everything cached. */
   onConnected: () => void;
+  /** A token was revoked on some replica (its id): drop it from this replica's cache of verified tokens. */
+  onTokenRevoked?: (id: string) => void;
   log: (message: string, error?: unknown) => void;
   /** Wait before connecting again after a failure (default 1 s). */
   retryMs?: number;
@@ -45,6 +49,7 @@ export class PostgresChangeFeed {
     client.on('error', reconnect);
     client.on('end', () => reconnect());
     client.on('notification', (message) => {
+      if (message.channel === TOKEN_REVOCATIONS_CHANNEL && message.payload) this.options.onTokenRevoked?.(message.payload);
       if (message.channel !== SERVABLE_CHANGES_CHANNEL || !message.payload) return;
       const slash = message.payload.indexOf('/');
       this.options.onChange(message.payload.slice(0, slash), message.payload.slice(slash + 1));
@@ -52,6 +57,7 @@ export class PostgresChangeFeed {
     try {
       await client.connect();
       await client.query(`LISTEN ${SERVABLE_CHANGES_CHANNEL}`);
+      if (this.options.onTokenRevoked) await client.query(`LISTEN ${TOKEN_REVOCATIONS_CHANNEL}`);
       this.options.onConnected();
     } catch (error) {
       reconnect(error);

@@ -1,7 +1,10 @@
 /**
  * API tokens, identity links and task creators in PostgreSQL: a token made on one replica verifies
- * on every other, and a revocation anywhere takes effect on the next request everywhere (every
- * check reads the row). Secrets are made and hashed exactly as in the embedded store.
+ * on every other, and a revocation anywhere takes effect on the next request everywhere. A hub
+ * replica keeps the tokens it verified for a short while (cacheVerified), so that an authenticated
+ * run reads nothing from the database; a revocation is announced with NOTIFY and every replica's
+ * change feed drops the token at once (all of them when the feed reconnects, as notifications may
+ * have been missed). Secrets are made and hashed exactly as in the embedded store.
  */
 import { randomBytes } from 'node:crypto';
 import { HubError } from '../../schemas/errors.ts';
@@ -56,7 +59,20 @@ const toLink = (row: IdentityRow): IdentityLink => ({
   last_seen_at: row.last_seen_at,
 });
 
+/**
+ * Revocations (the token's id) and identity-link changes (`user:<name>`) are announced here, so that
+ * every replica drops what it cached at once.
+ */
+export const TOKEN_REVOCATIONS_CHANNEL = 'modelhub_token_revocations';
+const userKey = (user: string) => `user:${user}`;
+
 export class PostgresTokenStore implements TokenStore {
+  /** Tokens verified on this replica, by hash (cacheVerified): the row as read, until when it is trusted. */
+  private readonly verified = new Map<string, { row: TokenRow; until: number }>();
+  /** The identity links of users whose tokens were verified here (every authenticated request reads them). */
+  private readonly links = new Map<string, { links: IdentityLink[]; until: number }>();
+  private verifiedTtlMs = 0;
+
   private constructor(private readonly db: PostgresDatabase) {}
 
   static async open(db: PostgresDatabase): Promise<PostgresTokenStore> {
@@ -89,13 +105,34 @@ export class PostgresTokenStore implements TokenStore {
     return { token, info: toInfo(row) };
   }
 
+  cacheVerified(ttlMs: number): void {
+    this.verifiedTtlMs = ttlMs;
+  }
+
+  forgetVerified(id?: string): void {
+    if (id === undefined) {
+      this.verified.clear();
+      this.links.clear();
+    } else if (id.startsWith('user:')) {
+      this.links.delete(id.slice('user:'.length));
+    } else {
+      for (const [hash, entry] of this.verified) if (entry.row.id === id) this.verified.delete(hash);
+    }
+  }
+
   async verify(secret: string): Promise<TokenInfo | undefined> {
     if (!SECRET_PATTERN.test(secret)) return undefined;
-    const { rows } = await this.db.query<TokenRow>('SELECT * FROM tokens WHERE hash = $1', [hashSecret(secret)], 'verify a token');
+    const hash = hashSecret(secret);
+    const now = new Date();
+    const cached = this.verified.get(hash);
+    // A token verified moments ago (and not revoked since: forgetVerified) needs no database read.
+    if (cached && cached.until > now.getTime() && (cached.row.expires_at === null || Date.parse(cached.row.expires_at) > now.getTime())) return toInfo(cached.row);
+    this.verified.delete(hash);
+    const { rows } = await this.db.query<TokenRow>('SELECT * FROM tokens WHERE hash = $1', [hash], 'verify a token');
     const row = rows[0];
     if (!row || row.revoked_at !== null) return undefined;
-    const now = new Date();
     if (row.expires_at !== null && Date.parse(row.expires_at) <= now.getTime()) return undefined;
+    if (this.verifiedTtlMs > 0) this.verified.set(hash, { row, until: now.getTime() + this.verifiedTtlMs });
     if (row.last_used_at === null || now.getTime() - Date.parse(row.last_used_at) >= LAST_USED_RESOLUTION_MS) {
       row.last_used_at = now.toISOString();
       // Recording the use must not turn a valid token away if the write fails; the next use records it.
@@ -118,11 +155,24 @@ export class PostgresTokenStore implements TokenStore {
   }
 
   async revoke(id: string): Promise<TokenInfo | undefined> {
-    await this.db.query('UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [new Date().toISOString(), id], 'revoke a token');
+    this.forgetVerified(id);
+    await this.db.transaction(async (client) => {
+      await client.query('UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [new Date().toISOString(), id]);
+      // Delivered at commit to every replica listening (the change feed): each drops it from its cache.
+      await client.query('SELECT pg_notify($1, $2)', [TOKEN_REVOCATIONS_CHANNEL, id]);
+    }, 'revoke a token');
     return this.get(id);
   }
 
   async linkIdentity(input: NewIdentityLink): Promise<IdentityLink> {
+    const link = await this.storeLink(input);
+    // Every replica's cached links of this user are dropped (here at once, elsewhere by NOTIFY).
+    this.forgetVerified(userKey(input.user));
+    await this.db.query('SELECT pg_notify($1, $2)', [TOKEN_REVOCATIONS_CHANNEL, userKey(input.user)], 'announce an identity link');
+    return link;
+  }
+
+  private async storeLink(input: NewIdentityLink): Promise<IdentityLink> {
     const now = new Date().toISOString();
     const groups = [...new Set(input.groups ?? [])].sort();
     return this.db.transaction(async (client) => {
@@ -168,12 +218,16 @@ export class PostgresTokenStore implements TokenStore {
   }
 
   async identitiesOf(user: string): Promise<IdentityLink[]> {
+    const cached = this.links.get(user);
+    if (cached && cached.until > Date.now()) return cached.links.map((link) => ({ ...link, groups: [...link.groups] }));
     const { rows } = await this.db.query<IdentityRow>(
       'SELECT * FROM identity_links WHERE user_name = $1 ORDER BY created_at, issuer, subject',
       [user],
       'list identities',
     );
-    return rows.map(toLink);
+    const links = rows.map(toLink);
+    if (this.verifiedTtlMs > 0) this.links.set(user, { links, until: Date.now() + this.verifiedTtlMs });
+    return links;
   }
 
   async setTaskCreator(taskId: string, user: string | null): Promise<void> {

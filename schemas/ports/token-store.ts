@@ -91,6 +91,14 @@ export interface TokenStore {
   list(filter?: { user?: string }): Promise<TokenInfo[]>;
   /** Revoke; returns the token as it is now, or undefined if there is no such id. */
   revoke(id: string): Promise<TokenInfo | undefined>;
+  /**
+   * Replicas on PostgreSQL: from now on, tokens verified here are kept for `ttlMs` so that an
+   * authenticated run asks the database nothing; the caller (which hears revocations made on other
+   * replicas) must call `forgetVerified` for each. Stores without it always read.
+   */
+  cacheVerified?(ttlMs: number): void;
+  /** A token revoked elsewhere (by id), or everything (undefined: revocations may have been missed). */
+  forgetVerified?(id?: string): void;
 
   /**
    * Link an identity to a user, or refresh the groups of an existing link. CONFLICT when the

@@ -153,6 +153,21 @@ describePostgres('hub replicas on PostgreSQL', () => {
     expect(unknown.status).toBe(401);
   });
 
+  it('a token revoked on one replica is refused by the other, which had it cached as verified', async () => {
+    const made = await postJson(`${first.url}/api/v1/tokens`, { user: 'carol', scopes: ['read'] }, as(adminToken));
+    expect(made.status, JSON.stringify(made.body)).toBe(201);
+    // Verified on the second replica, which keeps it (no database read on its next requests).
+    for (let i = 0; i < 2; i++) expect((await getJson(`${second.url}/api/v1/whoami`, as(made.body.token))).body.user).toBe('carol');
+    const revoked = await fetch(`${first.url}/api/v1/tokens/${made.body.id}`, { method: 'DELETE', headers: as(adminToken) });
+    expect(revoked.status).toBe(200);
+    // NOTIFY reaches the second replica's change feed within moments, not the cache's 30 s.
+    let status = 200;
+    for (const since = Date.now(); status === 200 && Date.now() - since < 5_000; await new Promise((resolve) => setTimeout(resolve, 50))) {
+      status = (await getJson(`${second.url}/api/v1/whoami`, as(made.body.token))).status;
+    }
+    expect(status).toBe(401);
+  });
+
   it('publishes on one replica; the other lists, describes, runs and searches the same catalogue', async () => {
     const accepted = await publishRaw(first.url, onnxMetadata('alice', 'shared-mlp', { domains: ['replication'] }), [{ name: 'm.onnx', bytes: MODEL }], as(aliceToken));
     expect(accepted.status, JSON.stringify(accepted.body)).toBe(202);
