@@ -6,8 +6,8 @@
  *
  *  1. run route, 64 connections, through HAProxy: 2 replicas against 1 (one HAProxy per backend set);
  *  2. run route, 64 connections, straight to one hub: PostgreSQL mode against SQLite mode, and the
- *     PostgreSQL transactions per warm run request (pg_stat_database, less the idle rate of the
- *     replicas' heartbeats and job polls measured over as long);
+ *     PostgreSQL transactions per warm run request, anonymous and with an API token
+ *     (pg_stat_database, less the idle rate of the replicas' heartbeats and job polls over as long);
  *  3. publish throughput: N publishes of a small ONNX model, 6 at a time, through HAProxy with 3
  *     replicas against 1;
  *  4. how long until a job is resumed after its replica is SIGKILLed (a publish paused at warm-up by
@@ -75,14 +75,14 @@ interface Measured {
   errors: number;
 }
 
-async function load(url: string, seconds = DURATION): Promise<Measured> {
+async function load(url: string, seconds = DURATION, headers: Record<string, string> = {}): Promise<Measured> {
   const body = runBodies();
   const result = await autocannon({
     url,
     connections: CONNECTIONS,
     duration: seconds,
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...headers },
     requests: [{ setupRequest: (request) => ({ ...request, body: body() }) }],
   });
   return {
@@ -121,6 +121,19 @@ async function transactions(url: string): Promise<number> {
   }
 }
 
+/** `modelhub --json token create` on the shared database: an API token every replica accepts. */
+async function createToken(databaseUrl: string): Promise<string> {
+  const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'modelhub-bench-cli-'));
+  try {
+    const { stdout } = await promisify(execFile)(process.execPath, [path.join(ROOT, 'bin/modelhub.js'), '--json', 'token', 'create', '--user', 'bench', '--data', folder], {
+      env: { ...process.env, MODELHUB_DATABASE_URL: databaseUrl },
+    });
+    return (JSON.parse(stdout) as { token: string }).token;
+  } finally {
+    fs.rmSync(folder, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   if (spawnSync('haproxy', ['-v']).status !== 0) throw new Error('haproxy is not installed (scripts/install-test-deps.sh installs it)');
   const started = performance.now();
@@ -149,7 +162,9 @@ async function main(): Promise<void> {
     const proxies: Haproxy[] = [];
     for (const count of [1, 2, 3]) {
       const proxy = new Haproxy();
-      await proxy.start(await freePort(), replicas.slice(0, count).map((replica) => replica.url));
+      // Checked every 2 s, down after 5 failures: a replica busy under 64 connections answers its
+      // ready check late, and a 1-replica backend marked down would answer 503 for all.
+      await proxy.start(await freePort(), replicas.slice(0, count).map((replica) => replica.url), 'check inter 2s fall 5 rise 1');
       cleanups.unshift(() => proxy.stop());
       proxies.push(proxy);
     }
@@ -172,7 +187,9 @@ async function main(): Promise<void> {
     };
     const rounds: Record<string, Measured[]> = Object.fromEntries(Object.keys(scenarios).map((key) => [key, []]));
     for (let i = 0; i < ROUNDS; i++) {
-      for (const [key, url] of Object.entries(scenarios)) {
+      // Odd rounds in the reverse order, so that no scenario always follows the same one.
+      const order = i % 2 === 0 ? Object.entries(scenarios) : Object.entries(scenarios).reverse();
+      for (const [key, url] of order) {
         rounds[key]!.push(await load(url));
         process.stdout.write(`round ${i + 1}/${ROUNDS} ${key}: ${round(rounds[key]!.at(-1)!.rps, 0)} req/s\n`);
       }
@@ -188,21 +205,25 @@ async function main(): Promise<void> {
       postgres_over_sqlite: ratio('direct_postgres_mode', 'direct_sqlite_mode'),
     };
 
-    // PostgreSQL transactions per warm run request: the load's count less the idle rate over as long.
+    // PostgreSQL transactions per warm run request, anonymous and with an API token: the load's
+    // count less the idle rate (heartbeats, job polls) over as long.
     const idleBefore = await transactions(postgres.url);
     const idleStarted = performance.now();
     await sleep(DURATION * 1000);
     const idlePerSecond = ((await transactions(postgres.url)) - idleBefore - 1) / ((performance.now() - idleStarted) / 1000);
-    const loadBefore = await transactions(postgres.url);
-    const loadStarted = performance.now();
-    const measured = await load(`${replicas[0]!.url}${runPath}`);
-    const loadCount = (await transactions(postgres.url)) - loadBefore - 1;
-    const background = idlePerSecond * ((performance.now() - loadStarted) / 1000);
+    const token = await createToken(postgres.url);
+    const perRequest = async (headers: Record<string, string>) => {
+      const loadBefore = await transactions(postgres.url);
+      const loadStarted = performance.now();
+      const measured = await load(`${replicas[0]!.url}${runPath}`, DURATION, headers);
+      const loadCount = (await transactions(postgres.url)) - loadBefore - 1;
+      const background = idlePerSecond * ((performance.now() - loadStarted) / 1000);
+      return { requests: measured.requests, non2xx: measured.non2xx, transactions_during_load: loadCount, per_request: round(Math.max(0, loadCount - background) / measured.requests, 4) };
+    };
     results.postgres_per_run_request = {
-      requests: measured.requests,
-      transactions_during_load: loadCount,
       idle_transactions_per_second: round(idlePerSecond, 1),
-      per_request: round(Math.max(0, loadCount - background) / measured.requests, 4),
+      anonymous: await perRequest({}),
+      api_token: await perRequest({ authorization: `Bearer ${token}` }),
     };
 
     // 3: publish throughput, 6 at a time, through 1 and 3 replicas (each publish a new version).

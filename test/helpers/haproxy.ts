@@ -16,8 +16,9 @@ export class Haproxy {
   url = '';
   output = '';
 
-  async start(port: number, backends: string[]): Promise<void> {
-    const servers = backends.map((url, i) => `  server replica${i + 1} ${new URL(url).host} check inter 500 fall 2 rise 1`).join('\n');
+  /** `check`: the health-check settings of each server (a bench under load checks less eagerly). */
+  async start(port: number, backends: string[], check = 'check inter 500 fall 2 rise 1'): Promise<void> {
+    const servers = backends.map((url, i) => `  server replica${i + 1} ${new URL(url).host} ${check}`).join('\n');
     const config = `global
   maxconn 1000
 defaults
