@@ -15,6 +15,7 @@
  *
  *   npm run bench:replicas                       # 5 s loads, 3 rounds, 12 publishes, 3 kills
  *   npm run bench:replicas -- --duration 10 --rounds 5 --publishes 24 --kills 5 --lease 3
+ *   npm run bench:replicas -- --parts publish,resume   # some of: run, publish, resume
  *
  * Writes bench/replica-results.json and prints a table; bench/README.md says what was measured here.
  */
@@ -42,6 +43,9 @@ const PUBLISHES = argument('publishes', 12);
 const KILLS = argument('kills', 3);
 const LEASE_SECONDS = argument('lease', 3);
 const CONNECTIONS = 64;
+const partsIndex = process.argv.indexOf('--parts');
+/** `--parts publish,resume`: only these of run, publish, resume (all by default). */
+const PARTS = new Set((partsIndex >= 0 ? process.argv[partsIndex + 1]! : 'run,publish,resume').split(','));
 const MLP = { inputSize: 784, hidden: 32, classes: 10 };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -178,116 +182,129 @@ async function main(): Promise<void> {
     // Every replica warm (servable loaded, version cached) before anything is measured.
     for (const url of [...replicas.map((r) => r.url), sqliteHub.url, ...proxies.map((p) => p.url)]) await load(`${url}${runPath}`, 1);
 
-    // 1 and 2: the loads alternate in every round; ratios are medians of the rounds' ratios.
-    const scenarios = {
-      haproxy_1_replica: `${proxies[0]!.url}${runPath}`,
-      haproxy_2_replicas: `${proxies[1]!.url}${runPath}`,
-      direct_postgres_mode: `${replicas[0]!.url}${runPath}`,
-      direct_sqlite_mode: `${sqliteHub.url}${runPath}`,
-    };
-    const rounds: Record<string, Measured[]> = Object.fromEntries(Object.keys(scenarios).map((key) => [key, []]));
-    for (let i = 0; i < ROUNDS; i++) {
-      // Odd rounds in the reverse order, so that no scenario always follows the same one.
-      const order = i % 2 === 0 ? Object.entries(scenarios) : Object.entries(scenarios).reverse();
-      for (const [key, url] of order) {
-        rounds[key]!.push(await load(url));
-        process.stdout.write(`round ${i + 1}/${ROUNDS} ${key}: ${round(rounds[key]!.at(-1)!.rps, 0)} req/s\n`);
-      }
-    }
-    const ratio = (a: string, b: string) => round(median(rounds[a]!.map((m, i) => m.rps / rounds[b]![i]!.rps)));
-    const summary = (key: string) => {
-      const all = rounds[key]!;
-      return { rps: round(median(all.map((m) => m.rps)), 0), p50_ms: median(all.map((m) => m.p50_ms)), p99_ms: median(all.map((m) => m.p99_ms)), non2xx: all.reduce((a, m) => a + m.non2xx, 0), errors: all.reduce((a, m) => a + m.errors, 0) };
-    };
-    results.run_route = {
-      ...Object.fromEntries(Object.keys(scenarios).map((key) => [key, summary(key)])),
-      two_replicas_over_one: ratio('haproxy_2_replicas', 'haproxy_1_replica'),
-      postgres_over_sqlite: ratio('direct_postgres_mode', 'direct_sqlite_mode'),
-    };
-
-    // PostgreSQL transactions per warm run request, anonymous and with an API token: the load's
-    // count less the idle rate (heartbeats, job polls) over as long.
-    const idleBefore = await transactions(postgres.url);
-    const idleStarted = performance.now();
-    await sleep(DURATION * 1000);
-    const idlePerSecond = ((await transactions(postgres.url)) - idleBefore - 1) / ((performance.now() - idleStarted) / 1000);
-    const token = await createToken(postgres.url);
-    const perRequest = async (headers: Record<string, string>) => {
-      const loadBefore = await transactions(postgres.url);
-      const loadStarted = performance.now();
-      const measured = await load(`${replicas[0]!.url}${runPath}`, DURATION, headers);
-      const loadCount = (await transactions(postgres.url)) - loadBefore - 1;
-      const background = idlePerSecond * ((performance.now() - loadStarted) / 1000);
-      return { requests: measured.requests, non2xx: measured.non2xx, transactions_during_load: loadCount, per_request: round(Math.max(0, loadCount - background) / measured.requests, 4) };
-    };
-    results.postgres_per_run_request = {
-      idle_transactions_per_second: round(idlePerSecond, 1),
-      anonymous: await perRequest({}),
-      api_token: await perRequest({ authorization: `Bearer ${token}` }),
-    };
-
-    // 3: publish throughput, 6 at a time, through 1 and 3 replicas (each publish a new version).
-    const publishAll = async (url: string, name: string): Promise<number> => {
-      const t0 = performance.now();
-      let next = 0;
-      const worker = async () => {
-        while (next < PUBLISHES) {
-          next++;
-          const accepted = await publishRaw(url, onnxMetadata('bench', name), [{ name: 'm.onnx', bytes: model }]);
-          if (accepted.status !== 202) throw new Error(`publish answered ${accepted.status}: ${JSON.stringify(accepted.body)}`);
-          const task = await waitForTask(url, accepted.body.task_id);
-          if (task.status !== 'SUCCEEDED') throw new Error(`publish failed: ${JSON.stringify(task)}`);
-        }
+    if (PARTS.has('run')) {
+      // 1 and 2: the loads alternate in every round; ratios are medians of the rounds' ratios.
+      const scenarios = {
+        haproxy_1_replica: `${proxies[0]!.url}${runPath}`,
+        haproxy_2_replicas: `${proxies[1]!.url}${runPath}`,
+        direct_postgres_mode: `${replicas[0]!.url}${runPath}`,
+        direct_sqlite_mode: `${sqliteHub.url}${runPath}`,
       };
-      await Promise.all(Array.from({ length: 6 }, worker));
-      return (PUBLISHES / (performance.now() - t0)) * 60_000;
-    };
-    const perMinute: { one: number[]; three: number[] } = { one: [], three: [] };
-    for (let i = 0; i < Math.max(1, Math.min(ROUNDS, 2)); i++) {
-      perMinute.one.push(await publishAll(proxies[0]!.url, `pub-one-${i}`));
-      perMinute.three.push(await publishAll(proxies[2]!.url, `pub-three-${i}`));
-      process.stdout.write(`publish round ${i + 1}: 1 replica ${round(perMinute.one.at(-1)!, 1)}/min, 3 replicas ${round(perMinute.three.at(-1)!, 1)}/min\n`);
-    }
-    results.publish_throughput = {
-      publishes_per_round: PUBLISHES,
-      concurrent: 6,
-      one_replica_per_minute: round(median(perMinute.one), 1),
-      three_replicas_per_minute: round(median(perMinute.three), 1),
-      three_over_one: round(median(perMinute.three.map((three, i) => three / perMinute.one[i]!))),
-    };
-
-    // 4: a publish paused at warm-up on a replica of its own, SIGKILLed; resumed when another
-    // replica's claim appends "building it again" to the task's log.
-    const resumeSeconds: number[] = [];
-    for (let i = 0; i < KILLS; i++) {
-      const doomed = await startReplica({ MODELHUB_TEST_PAUSE_AT_STEP: 'warm-up' });
-      const accepted = await publishRaw(doomed.url, onnxMetadata('bench', `resumed-${i}`), [{ name: 'm.onnx', bytes: model }]);
-      if (accepted.status !== 202) throw new Error(`publish answered ${accepted.status}`);
-      const taskUrl = `${replicas[0]!.url}/api/v1/tasks/${accepted.body.task_id}`;
-      type Task = { status: string; steps?: { name: string; status: string }[]; log?: string[] };
-      const read = async (): Promise<Task> => (await (await fetch(taskUrl)).json()) as Task;
-      while ((await read()).steps?.find((step) => step.name === 'warm-up')?.status !== 'RUNNING') await sleep(50);
-      await doomed.kill();
-      const killedAt = performance.now();
-      for (;;) {
-        const task = await read();
-        if (JSON.stringify(task.log ?? []).includes('building it again on another replica')) break;
-        if (performance.now() - killedAt > LEASE_SECONDS * 10_000) throw new Error('the job was not resumed within 10 leases');
-        await sleep(25);
+      const rounds: Record<string, Measured[]> = Object.fromEntries(Object.keys(scenarios).map((key) => [key, []]));
+      for (let i = 0; i < ROUNDS; i++) {
+        // Odd rounds in the reverse order, so that no scenario always follows the same one.
+        const order = i % 2 === 0 ? Object.entries(scenarios) : Object.entries(scenarios).reverse();
+        for (const [key, url] of order) {
+          rounds[key]!.push(await load(url));
+          process.stdout.write(`round ${i + 1}/${ROUNDS} ${key}: ${round(rounds[key]!.at(-1)!.rps, 0)} req/s\n`);
+        }
       }
-      resumeSeconds.push((performance.now() - killedAt) / 1000);
-      const finished = await waitForTask(replicas[0]!.url, accepted.body.task_id);
-      if (finished.status !== 'SUCCEEDED') throw new Error(`the resumed publish ended ${finished.status}`);
-      process.stdout.write(`kill ${i + 1}: resumed after ${round(resumeSeconds.at(-1)!)} s (lease ${LEASE_SECONDS} s)\n`);
+      const ratio = (a: string, b: string) => round(median(rounds[a]!.map((m, i) => m.rps / rounds[b]![i]!.rps)));
+      const summary = (key: string) => {
+        const all = rounds[key]!;
+        return { rps: round(median(all.map((m) => m.rps)), 0), p50_ms: median(all.map((m) => m.p50_ms)), p99_ms: median(all.map((m) => m.p99_ms)), non2xx: all.reduce((a, m) => a + m.non2xx, 0), errors: all.reduce((a, m) => a + m.errors, 0) };
+      };
+      results.run_route = {
+        ...Object.fromEntries(Object.keys(scenarios).map((key) => [key, summary(key)])),
+        two_replicas_over_one: ratio('haproxy_2_replicas', 'haproxy_1_replica'),
+        postgres_over_sqlite: ratio('direct_postgres_mode', 'direct_sqlite_mode'),
+      };
+
+      // PostgreSQL transactions per warm run request, anonymous and with an API token: the load's
+      // count less the idle rate (heartbeats, job polls) over as long.
+      const idleBefore = await transactions(postgres.url);
+      const idleStarted = performance.now();
+      await sleep(DURATION * 1000);
+      const idlePerSecond = ((await transactions(postgres.url)) - idleBefore - 1) / ((performance.now() - idleStarted) / 1000);
+      const token = await createToken(postgres.url);
+      const perRequest = async (headers: Record<string, string>) => {
+        const loadBefore = await transactions(postgres.url);
+        const loadStarted = performance.now();
+        const measured = await load(`${replicas[0]!.url}${runPath}`, DURATION, headers);
+        const loadCount = (await transactions(postgres.url)) - loadBefore - 1;
+        const background = idlePerSecond * ((performance.now() - loadStarted) / 1000);
+        return { requests: measured.requests, non2xx: measured.non2xx, transactions_during_load: loadCount, per_request: round(Math.max(0, loadCount - background) / measured.requests, 4) };
+      };
+      results.postgres_per_run_request = {
+        idle_transactions_per_second: round(idlePerSecond, 1),
+        anonymous: await perRequest({}),
+        api_token: await perRequest({ authorization: `Bearer ${token}` }),
+      };
     }
-    results.resume_after_sigkill = {
-      lease_s: LEASE_SECONDS,
-      seconds: resumeSeconds.map((s) => round(s)),
-      median_s: round(median(resumeSeconds)),
-      max_s: round(Math.max(...resumeSeconds)),
-      max_over_lease: round(Math.max(...resumeSeconds) / LEASE_SECONDS),
-      goal: '<= 2 x lease',
-    };
+
+    if (PARTS.has('publish')) {
+      // 3: publish throughput, 6 at a time, through 1 and 3 replicas (each publish a new version).
+      const publishAll = async (url: string, name: string): Promise<number> => {
+        const t0 = performance.now();
+        let next = 0;
+        const worker = async () => {
+          while (next < PUBLISHES) {
+            next++;
+            const accepted = await publishRaw(url, onnxMetadata('bench', name), [{ name: 'm.onnx', bytes: model }]);
+            if (accepted.status !== 202) throw new Error(`publish answered ${accepted.status}: ${JSON.stringify(accepted.body)}`);
+            const task = await waitForTask(url, accepted.body.task_id);
+            if (task.status !== 'SUCCEEDED') throw new Error(`publish failed: ${JSON.stringify(task)}`);
+          }
+        };
+        await Promise.all(Array.from({ length: 6 }, worker));
+        return (PUBLISHES / (performance.now() - t0)) * 60_000;
+      };
+      const perMinute: { one: number[]; three: number[] } = { one: [], three: [] };
+      for (let i = 0; i < Math.max(1, Math.min(ROUNDS, 2)); i++) {
+        if (i % 2 === 0) perMinute.one.push(await publishAll(proxies[0]!.url, `pub-one-${i}`));
+        perMinute.three.push(await publishAll(proxies[2]!.url, `pub-three-${i}`));
+        if (i % 2 === 1) perMinute.one.push(await publishAll(proxies[0]!.url, `pub-one-${i}`));
+        process.stdout.write(`publish round ${i + 1}: 1 replica ${round(perMinute.one.at(-1)!, 1)}/min, 3 replicas ${round(perMinute.three.at(-1)!, 1)}/min\n`);
+      }
+      // A publish attempted more than once lost its lease while its replica still built it (a
+      // replica too busy to renew in time): the build was done twice. Counted here, for the reading.
+      const client = new pg.Client({ connectionString: postgres.url });
+      await client.connect();
+      const again = await client.query<{ n: string }>(`SELECT count(*) AS n FROM jobs WHERE kind = 'publish' AND attempts > 1`).finally(() => client.end());
+      results.publish_throughput = {
+        jobs_attempted_twice: Number(again.rows[0]!.n),
+        publishes_per_round: PUBLISHES,
+        concurrent: 6,
+        one_replica_per_minute: round(median(perMinute.one), 1),
+        three_replicas_per_minute: round(median(perMinute.three), 1),
+        three_over_one: round(median(perMinute.three.map((three, i) => three / perMinute.one[i]!))),
+      };
+    }
+
+    if (PARTS.has('resume')) {
+      // 4: a publish paused at warm-up on a replica of its own, SIGKILLed; resumed when another
+      // replica's claim appends "building it again" to the task's log.
+      const resumeSeconds: number[] = [];
+      for (let i = 0; i < KILLS; i++) {
+        const doomed = await startReplica({ MODELHUB_TEST_PAUSE_AT_STEP: 'warm-up' });
+        const accepted = await publishRaw(doomed.url, onnxMetadata('bench', `resumed-${i}`), [{ name: 'm.onnx', bytes: model }]);
+        if (accepted.status !== 202) throw new Error(`publish answered ${accepted.status}`);
+        const taskUrl = `${replicas[0]!.url}/api/v1/tasks/${accepted.body.task_id}`;
+        type Task = { status: string; steps?: { name: string; status: string }[]; log?: string[] };
+        const read = async (): Promise<Task> => (await (await fetch(taskUrl)).json()) as Task;
+        while ((await read()).steps?.find((step) => step.name === 'warm-up')?.status !== 'RUNNING') await sleep(50);
+        await doomed.kill();
+        const killedAt = performance.now();
+        for (;;) {
+          const task = await read();
+          if (JSON.stringify(task.log ?? []).includes('building it again on another replica')) break;
+          if (performance.now() - killedAt > LEASE_SECONDS * 10_000) throw new Error('the job was not resumed within 10 leases');
+          await sleep(25);
+        }
+        resumeSeconds.push((performance.now() - killedAt) / 1000);
+        const finished = await waitForTask(replicas[0]!.url, accepted.body.task_id);
+        if (finished.status !== 'SUCCEEDED') throw new Error(`the resumed publish ended ${finished.status}`);
+        process.stdout.write(`kill ${i + 1}: resumed after ${round(resumeSeconds.at(-1)!)} s (lease ${LEASE_SECONDS} s)\n`);
+      }
+      results.resume_after_sigkill = {
+        lease_s: LEASE_SECONDS,
+        seconds: resumeSeconds.map((s) => round(s)),
+        median_s: round(median(resumeSeconds)),
+        max_s: round(Math.max(...resumeSeconds)),
+        max_over_lease: round(Math.max(...resumeSeconds) / LEASE_SECONDS),
+        goal: '<= 2 x lease',
+      };
+    }
   } finally {
     for (const cleanup of cleanups) await cleanup().catch(() => undefined);
     for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
