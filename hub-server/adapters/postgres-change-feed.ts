@@ -18,6 +18,8 @@ export interface ChangeFeedOptions {
   onConnected: () => void;
   /** A token was revoked on some replica (its id): drop it from this replica's cache of verified tokens. */
   onTokenRevoked?: (id: string) => void;
+  /** The listening connection broke: changes are not heard until `onConnected` (cache nothing meanwhile). */
+  onDisconnected?: () => void;
   log: (message: string, error?: unknown) => void;
   /** Wait before connecting again after a failure (default 1 s). */
   retryMs?: number;
@@ -40,6 +42,7 @@ export class PostgresChangeFeed {
     const reconnect = (error?: unknown) => {
       if (this.closed || this.client !== client) return;
       this.client = undefined;
+      this.options.onDisconnected?.();
       this.options.log('the PostgreSQL change feed broke; listening again soon', error);
       client.end().catch(() => undefined);
       this.retry = setTimeout(() => void this.start(), this.options.retryMs ?? 1000);

@@ -107,6 +107,7 @@ export class PostgresTokenStore implements TokenStore {
 
   cacheVerified(ttlMs: number): void {
     this.verifiedTtlMs = ttlMs;
+    if (ttlMs <= 0) this.forgetVerified();
   }
 
   forgetVerified(id?: string): void {
@@ -124,7 +125,7 @@ export class PostgresTokenStore implements TokenStore {
     if (!SECRET_PATTERN.test(secret)) return undefined;
     const hash = hashSecret(secret);
     const now = new Date();
-    const cached = this.verified.get(hash);
+    const cached = this.verifiedTtlMs > 0 ? this.verified.get(hash) : undefined;
     // A token verified moments ago (and not revoked since: forgetVerified) needs no database read.
     if (cached && cached.until > now.getTime() && (cached.row.expires_at === null || Date.parse(cached.row.expires_at) > now.getTime())) return toInfo(cached.row);
     this.verified.delete(hash);
@@ -218,7 +219,7 @@ export class PostgresTokenStore implements TokenStore {
   }
 
   async identitiesOf(user: string): Promise<IdentityLink[]> {
-    const cached = this.links.get(user);
+    const cached = this.verifiedTtlMs > 0 ? this.links.get(user) : undefined;
     if (cached && cached.until > Date.now()) return cached.links.map((link) => ({ ...link, groups: [...link.groups] }));
     const { rows } = await this.db.query<IdentityRow>(
       'SELECT * FROM identity_links WHERE user_name = $1 ORDER BY created_at, issuer, subject',

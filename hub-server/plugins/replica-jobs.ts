@@ -19,7 +19,7 @@ import type { ServableRef } from '../../schemas/ports/run-service.ts';
 
 /**
  * How long a replica trusts a token it verified without reading it again. Revocations reach every
- * replica at once (NOTIFY); this bounds what a replica whose change feed was cut misses meanwhile.
+ * replica at once (NOTIFY); this bounds what a replica misses if a notification is lost unnoticed.
  */
 const VERIFIED_TOKEN_TTL_MS = 30_000;
 
@@ -89,20 +89,25 @@ async function replicaJobs(app: FastifyInstance): Promise<void> {
   app.decorate('jobs', runner);
   // Publishes, withdrawals and visibility changes made on other replicas drop this one's cached versions.
   const { PostgresChangeFeed } = await import('../adapters/postgres-change-feed.ts');
-  // Tokens verified here are kept a while (no database read on an authenticated run), and dropped
-  // when any replica revokes them; on every (re)connection all are dropped, as revocations may have been missed.
+  // Tokens verified here are kept a while (no database read on an authenticated run) while the feed
+  // listens, and dropped when any replica revokes them; none are kept while it does not.
   const tokens = app.hub.tokens;
   const changes = new PostgresChangeFeed(config.databaseUrl, {
     onChange: (owner, name) => gateway.invalidate(owner, name),
     onConnected: () => {
       gateway.invalidateAll();
       tokens.forgetVerified?.();
+      tokens.cacheVerified?.(VERIFIED_TOKEN_TTL_MS);
+    },
+    // Not hearing revocations: tokens are read every time until the feed is back.
+    onDisconnected: () => {
+      tokens.cacheVerified?.(0);
+      tokens.forgetVerified?.();
     },
     onTokenRevoked: (id) => tokens.forgetVerified?.(id),
     log: (message, error) => app.log.warn({ err: error }, message),
   });
   await changes.start();
-  tokens.cacheVerified?.(VERIFIED_TOKEN_TTL_MS);
   app.addHook('onReady', async () => runner.start());
   // Before anything stops: no new claims, and work ending from now on is handed back, not finished.
   app.addHook('preClose', async () => runner.stop());

@@ -280,8 +280,8 @@ describePostgres('hub replicas on PostgreSQL', () => {
         expect(reply.status, `${route}: ${JSON.stringify(reply.body)}`).toBe(503);
         expect(reply.body.error.code, route).toBe('MODELHUB_BACKEND_UNAVAILABLE');
       }
-      // An authenticated request too: checking the token needs the database.
-      const withToken = await getJson(`${second.url}/api/v1/servables/alice/shared-mlp`, as(aliceToken));
+      // An authenticated request too (the token may be cached as verified; the servable is not).
+      const withToken = await getJson(`${second.url}/api/v1/servables/alice/never-described-either`, as(aliceToken));
       expect(withToken.status, JSON.stringify(withToken.body)).toBe(503);
       expect(withToken.body.error.code).toBe('MODELHUB_BACKEND_UNAVAILABLE');
       const ready = await getJson(`${second.url}/v2/health/ready`);
