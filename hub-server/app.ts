@@ -29,6 +29,8 @@ import operationsRoutes from './routes/operations.ts';
 import runRoutes from './routes/run.ts';
 import runRecordRoutes from './routes/runs.ts';
 import reproducibilityRoutes from './routes/reproducibility.ts';
+import usageRoutes from './routes/usage.ts';
+import webhookRoutes from './routes/webhooks.ts';
 import searchRoutes from './routes/search.ts';
 import servablesRoutes from './routes/servables.ts';
 import taskRoutes from './routes/tasks.ts';
@@ -181,6 +183,8 @@ export async function buildApp(config: HubConfig, options: BuildAppOptions = {})
       await api.register(runRoutes);
       await api.register(runRecordRoutes);
       await api.register(reproducibilityRoutes);
+      await api.register(webhookRoutes);
+      await api.register(usageRoutes);
       await api.register(taskRoutes);
       await api.register(searchRoutes);
       await api.register(identifierRoutes);

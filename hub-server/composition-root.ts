@@ -51,6 +51,11 @@ import { CollectionService, collectionPartOf, resyncThrough } from './use-cases/
 import { RuntimeVersions } from './use-cases/runtime-versions.ts';
 import { ReproducibilityChecker } from './use-cases/reproducibility.ts';
 import { HubEvents, observeRegistry } from './use-cases/hub-events.ts';
+import { WebhookService } from './use-cases/webhooks.ts';
+import { UsageCounter } from './use-cases/usage.ts';
+import { SqliteWebhookStore } from './adapters/sqlite-webhook-store.ts';
+import { SqliteUsageStore } from './adapters/sqlite-usage-store.ts';
+import { HttpWebhookSender } from './adapters/http-webhook-sender.ts';
 import { Publisher } from './use-cases/publish-pipeline.ts';
 import { LeftoverSweeper, sweepUploads } from './use-cases/leftover-sweeper.ts';
 import { SearchSync } from './use-cases/search-sync.ts';
@@ -329,6 +334,10 @@ export interface Hub {
   /** Reproducibility checks of versions' examples, and the servable events (drift.detected among them). */
   reproducibility: ReproducibilityChecker;
   events: HubEvents;
+  /** Webhooks of owners on their servables' events, and their delivery queue (docs/webhooks.md). */
+  webhooks: WebhookService;
+  /** Runs, errors, latency and distinct callers per version and day (docs/usage.md). */
+  usage: UsageCounter;
   /** Where container servables run (Docker, or local processes). */
   engine: ContainerEngine;
   pool: ContainerPool;
@@ -426,12 +435,13 @@ async function openOnFolder(config: HubConfig, log: FastifyBaseLogger, opened: O
   const runs = opened(await openRunStore(config, database), (store) => store.close());
   const runtimeVersions = new RuntimeVersions({ python: config.python, containers: config.containers });
   const provenance = new ProvenanceService(runs, runtimeVersions);
+  const usage = openUsage(config, log, opened);
   const gateway = new Gateway({
     registry,
     manager,
     cache,
     metrics,
-    observer: { provenance: (context) => provenance.record(context), count: () => undefined },
+    observer: { provenance: (context) => provenance.record(context), count: (...args) => usage.count(...args) },
     maxQueue: config.gateway.maxQueue,
     defaultDeadlineMs: config.gateway.defaultDeadlineMs,
   });
@@ -516,6 +526,8 @@ async function openOnFolder(config: HubConfig, log: FastifyBaseLogger, opened: O
     (checker) => checker.close(),
   );
   opened(observeRegistry(registry, events, (document) => reproducibility.published(document)), (restore) => restore());
+  const webhooks = openWebhooks(config, log, opened);
+  events.on((event) => webhooks.handle(event));
 
   // Who is calling: tokens (PostgreSQL when MODELHUB_DATABASE_URL is set, so that a token made on
   // one replica works on all), the audit log, and the identity providers that are configured.
@@ -538,13 +550,15 @@ async function openOnFolder(config: HubConfig, log: FastifyBaseLogger, opened: O
   const federation = new FederatedIdentity(tokens, config.oidc);
 
   return {
-    config, database, registry, blobs, index, search, minter, identifierSync, manager, gateway, publisher, cache, metrics, runs, provenance, runtimeVersions, collections, reproducibility, events, engine, pool, instance, locks,
+    config, database, registry, blobs, index, search, minter, identifierSync, manager, gateway, publisher, cache, metrics, runs, provenance, runtimeVersions, collections, reproducibility, events, webhooks, usage, engine, pool, instance, locks,
     tokens, endpointStore, audit, rateLimits, oidc, globusAuth, federation,
     start: () => {
       sweeper.start();
       identifierSync.start(config.identifierRetryMs);
       collections.start(config.identifierRetryMs);
       reproducibility.start(config.verifyIntervalMs);
+      webhooks.start();
+      usage.start();
       // A runtime upgraded since the last checks: re-checked in the background, start-up never waits.
       void reproducibility.checkRuntimeUpgrades().then(
         (checks) => checks.length > 0 && log.warn({ checked: checks.map((c) => `${c.owner}/${c.name}@${c.version}: ${c.summary}`) }, 're-checked examples after a runtime change'),
@@ -553,4 +567,22 @@ async function openOnFolder(config: HubConfig, log: FastifyBaseLogger, opened: O
     },
     close: closeAll,
   };
+}
+
+/**
+ * Webhooks (docs/webhooks.md): `webhooks.db` in the data folder, also in PostgreSQL mode (each
+ * replica delivers the events it raises, from its own queue), sent by the HTTP sender with its
+ * address guard.
+ */
+function openWebhooks(config: HubConfig, log: FastifyBaseLogger, opened: Opened): WebhookService {
+  const store = opened(SqliteWebhookStore.open(SqliteWebhookStore.fileIn(config.dataDir)), (s) => s.close());
+  const { timeoutMs, allowLoopback, allowLinkLocal, ...retries } = config.webhooks;
+  const sender = new HttpWebhookSender({ timeoutMs, allowLoopback, allowLinkLocal });
+  return opened(new WebhookService(store, sender, { ...retries, log: (message, error) => log.warn(error ? { err: error } : {}, message) }), (service) => service.close());
+}
+
+/** Usage counts (docs/usage.md): counted in memory, flushed to `usage.db` in the data folder. */
+function openUsage(config: HubConfig, log: FastifyBaseLogger, opened: Opened): UsageCounter {
+  const store = opened(SqliteUsageStore.open(SqliteUsageStore.fileIn(config.dataDir)), (s) => s.close());
+  return opened(new UsageCounter(store, { flushIntervalMs: config.usageFlushMs, onError: (error) => log.warn({ err: error }, 'could not write usage counts; kept for the next flush') }), (counter) => counter.close());
 }

@@ -68,6 +68,10 @@ export interface HubConfig {
   jobLeaseMs: number;
   /** Reproducibility checks re-run every version's examples this often (MODELHUB_VERIFY_INTERVAL; 0: never). */
   verifyIntervalMs: number;
+  /** Webhook deliveries (docs/webhooks.md). */
+  webhooks: WebhookConfig;
+  /** Usage counts are written to their store this often (MODELHUB_USAGE_FLUSH_SECONDS; docs/usage.md). */
+  usageFlushMs: number;
   /** Test hook for crash tests only (MODELHUB_TEST_PAUSE_AT_STEP): publishes stop at this step. */
   testPauseAtStep?: string;
   /** OpenID Connect sign-in and bearer JWTs (docs/access.md); undefined: not configured. */
@@ -87,6 +91,20 @@ export interface SwarmConfig {
   registry?: string;
   /** MODELHUB_SWARM_NODE_ADDRESS: the address hubs use for every node instead of the node's own. */
   nodeAddress?: string;
+}
+
+export interface WebhookConfig {
+  /** Attempts per delivery before it is marked failed (MODELHUB_WEBHOOK_ATTEMPTS). */
+  attempts: number;
+  /** First retry delay, doubled each time (MODELHUB_WEBHOOK_BACKOFF_SECONDS), up to backoffMaxMs (MODELHUB_WEBHOOK_BACKOFF_MAX_SECONDS). */
+  backoffMs: number;
+  backoffMaxMs: number;
+  /** One attempt's time limit (MODELHUB_WEBHOOK_TIMEOUT_SECONDS). */
+  timeoutMs: number;
+  /** Deliver to loopback addresses (MODELHUB_WEBHOOK_ALLOW_LOOPBACK; tests, a receiver on the hub's host). */
+  allowLoopback: boolean;
+  /** Deliver to link-local and cloud metadata addresses (MODELHUB_WEBHOOK_ALLOW_LINK_LOCAL). */
+  allowLinkLocal: boolean;
 }
 
 type Env = Record<string, string | undefined>;
@@ -295,6 +313,15 @@ export function loadConfig(env: Env = process.env, overrides: Partial<HubConfig>
     sweepGraceMs: seconds(env, 'MODELHUB_SWEEP_GRACE_SECONDS', 6 * 3600, 0, 30 * 86_400),
     jobLeaseMs: seconds(env, 'MODELHUB_JOB_LEASE_SECONDS', 30, 1, 3600),
     verifyIntervalMs: interval(env, 'MODELHUB_VERIFY_INTERVAL', '24h'),
+    webhooks: {
+      attempts: integer(env, 'MODELHUB_WEBHOOK_ATTEMPTS', 8, 1, 100),
+      backoffMs: seconds(env, 'MODELHUB_WEBHOOK_BACKOFF_SECONDS', 10, 0.01, 86_400),
+      backoffMaxMs: seconds(env, 'MODELHUB_WEBHOOK_BACKOFF_MAX_SECONDS', 3600, 0.01, 7 * 86_400),
+      timeoutMs: seconds(env, 'MODELHUB_WEBHOOK_TIMEOUT_SECONDS', 10, 0.1, 300),
+      allowLoopback: boolean(env, 'MODELHUB_WEBHOOK_ALLOW_LOOPBACK', false),
+      allowLinkLocal: boolean(env, 'MODELHUB_WEBHOOK_ALLOW_LINK_LOCAL', false),
+    },
+    usageFlushMs: seconds(env, 'MODELHUB_USAGE_FLUSH_SECONDS', 60, 0.01, 86_400),
     ...(env.MODELHUB_TEST_PAUSE_AT_STEP ? { testPauseAtStep: env.MODELHUB_TEST_PAUSE_AT_STEP } : {}),
   };
   const oidc = oidcConfig(env);

@@ -25,6 +25,8 @@ export const ERROR_CATALOG = {
   COLLECTION_NOT_FOUND: { status: 404, message: 'No collection %s' },
   COLLECTION_EXISTS: { status: 409, message: 'A collection of that name exists: %s' },
   COLLECTION_MEMBER_NOT_FOUND: { status: 422, message: 'A member of the collection is not a version its owner can see: %s' },
+  WEBHOOK_NOT_FOUND: { status: 404, message: 'No webhook %s' },
+  WEBHOOK_URL_REFUSED: { status: 400, message: 'The hub will not deliver webhooks to this URL: %s' },
   SERVABLE_WITHDRAWN: { status: 410, message: 'The servable %s was withdrawn' },
   COLLECTION_WITHDRAWN: { status: 410, message: 'The collection %s was withdrawn' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed: %s' },
