@@ -1,13 +1,15 @@
 /**
  * Usage an author can see (docs/usage.md), on a real hub in this process with MODELHUB_AUTH=tokens:
  * runs by two callers (and one failed run) counted per version and day, distinct callers 2, mean
- * latency, visible to the owner only, never naming a caller, and kept across a restart.
+ * latency, visible to the owner only (also on the model page, in Chromium where installed), never
+ * naming a caller, and kept across a restart.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { FastifyInstance } from 'fastify';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildMlpOnnx } from '../../builder/demo/onnx-writer.ts';
 import { buildApp } from '../../hub-server/app.ts';
@@ -121,4 +123,37 @@ describe('usage an author can see', () => {
     const all = await call('GET', '/api/v1/servables/alice/counted/usage', 'alice');
     expect(all.body.totals).toMatchObject({ runs: 8, errors: 1, distinct_callers: 3 });
   });
+});
+
+const CHROMIUM = process.env.MODELHUB_CHROMIUM ?? '/usr/bin/chromium';
+
+describe('usage on the model page', () => {
+  it.skipIf(!fs.existsSync(CHROMIUM))('shows the owner the usage table, and other visitors no usage section', async () => {
+    const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelhub-chromium-'));
+    const context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu'], headless: true });
+    try {
+      const look = async (who: string) => {
+        const page = await context.newPage();
+        await page.addInitScript((token) => localStorage.setItem('modelhub.token', token), t[who]!);
+        const usage = page.waitForResponse((response) => /\/api\/v1\/.*\/usage\?/.test(response.url()));
+        await page.goto(`${url}/models/alice/counted`);
+        const response = await usage;
+        const status = response.status();
+        await page.waitForSelector('main[aria-busy="false"]');
+        return { page, status };
+      };
+      const owner = await look('alice');
+      expect(owner.status).toBe(200);
+      const caption = await owner.page.locator('#usage-table caption').textContent();
+      const api = (await call('GET', '/api/v1/servables/alice/counted/versions/2/usage', 'alice')).body;
+      expect(caption).toContain(`${api.totals.runs} runs, ${api.totals.errors} errors, ${api.totals.distinct_callers} distinct signed-in callers`);
+      const other = await look('bob');
+      expect(other.status).toBe(403);
+      await other.page.waitForSelector('#model-title');
+      expect(await other.page.locator('#usage').count()).toBe(0);
+    } finally {
+      await context.close();
+      fs.rmSync(userDataDir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

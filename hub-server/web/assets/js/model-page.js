@@ -8,6 +8,7 @@ import { clear, formatBytes, formatDate, h, liveRegion, prettyJson, section, set
 import { argumentTable } from './io-types.js';
 import { usageExamples } from './snippets.js';
 import { tryItForm } from './try-it.js';
+import { usageSection } from './usage-section.js';
 
 const ORCID_ID = /(\d{4}-\d{4}-\d{4}-\d{3}[\dX])$/;
 
@@ -185,4 +186,6 @@ export async function renderModelPage(main, owner, name, params) {
       runtimeSection(document)),
     live.element,
   );
+  // Only the owner gets an answer: the section appears for them alone, after the rest of the page.
+  void usageSection(owner, name, version).then((usage) => usage && main.querySelector('article.model-card')?.append(usage));
 }
