@@ -56,6 +56,8 @@ import { UsageCounter } from './use-cases/usage.ts';
 import { SqliteWebhookStore } from './adapters/sqlite-webhook-store.ts';
 import { SqliteUsageStore } from './adapters/sqlite-usage-store.ts';
 import { HttpWebhookSender } from './adapters/http-webhook-sender.ts';
+import type { WebhookStore } from '../schemas/ports/webhook-store.ts';
+import type { UsageStore } from '../schemas/ports/usage-store.ts';
 import { Publisher } from './use-cases/publish-pipeline.ts';
 import { LeftoverSweeper, sweepUploads } from './use-cases/leftover-sweeper.ts';
 import { SearchSync } from './use-cases/search-sync.ts';
@@ -435,7 +437,7 @@ async function openOnFolder(config: HubConfig, log: FastifyBaseLogger, opened: O
   const runs = opened(await openRunStore(config, database), (store) => store.close());
   const runtimeVersions = new RuntimeVersions({ python: config.python, containers: config.containers });
   const provenance = new ProvenanceService(runs, runtimeVersions);
-  const usage = openUsage(config, log, opened);
+  const usage = await openUsage(config, database, log, opened);
   const gateway = new Gateway({
     registry,
     manager,
@@ -526,7 +528,7 @@ async function openOnFolder(config: HubConfig, log: FastifyBaseLogger, opened: O
     (checker) => checker.close(),
   );
   opened(observeRegistry(registry, events, (document) => reproducibility.published(document)), (restore) => restore());
-  const webhooks = openWebhooks(config, log, opened);
+  const webhooks = await openWebhooks(config, database, log, opened);
   events.on((event) => webhooks.handle(event));
 
   // Who is calling: tokens (PostgreSQL when MODELHUB_DATABASE_URL is set, so that a token made on
@@ -570,19 +572,29 @@ async function openOnFolder(config: HubConfig, log: FastifyBaseLogger, opened: O
 }
 
 /**
- * Webhooks (docs/webhooks.md): `webhooks.db` in the data folder, also in PostgreSQL mode (each
- * replica delivers the events it raises, from its own queue), sent by the HTTP sender with its
- * address guard.
+ * Webhooks (docs/webhooks.md): their store and delivery queue in PostgreSQL when
+ * MODELHUB_DATABASE_URL is set (one queue every replica's dispatcher claims from), else
+ * `webhooks.db` in the data folder; sent by the HTTP sender with its address guard.
  */
-function openWebhooks(config: HubConfig, log: FastifyBaseLogger, opened: Opened): WebhookService {
-  const store = opened(SqliteWebhookStore.open(SqliteWebhookStore.fileIn(config.dataDir)), (s) => s.close());
+async function openWebhooks(config: HubConfig, database: PostgresDatabase | undefined, log: FastifyBaseLogger, opened: Opened): Promise<WebhookService> {
+  const store: WebhookStore = opened(
+    config.databaseUrl
+      ? await withDatabase(config, database, async (db) => (await import('./adapters/postgres-webhook-store.ts')).PostgresWebhookStore.open(db))
+      : SqliteWebhookStore.open(SqliteWebhookStore.fileIn(config.dataDir)),
+    (s) => s.close(),
+  );
   const { timeoutMs, allowLoopback, allowLinkLocal, ...retries } = config.webhooks;
   const sender = new HttpWebhookSender({ timeoutMs, allowLoopback, allowLinkLocal });
-  return opened(new WebhookService(store, sender, { ...retries, log: (message, error) => log.warn(error ? { err: error } : {}, message) }), (service) => service.close());
+  return opened(new WebhookService(store, sender, { ...retries, leaseMs: timeoutMs + 30_000, log: (message, error) => log.warn(error ? { err: error } : {}, message) }), (service) => service.close());
 }
 
-/** Usage counts (docs/usage.md): counted in memory, flushed to `usage.db` in the data folder. */
-function openUsage(config: HubConfig, log: FastifyBaseLogger, opened: Opened): UsageCounter {
-  const store = opened(SqliteUsageStore.open(SqliteUsageStore.fileIn(config.dataDir)), (s) => s.close());
+/** Usage counts (docs/usage.md): counted in memory, flushed to PostgreSQL (shared by replicas) or `usage.db`. */
+async function openUsage(config: HubConfig, database: PostgresDatabase | undefined, log: FastifyBaseLogger, opened: Opened): Promise<UsageCounter> {
+  const store: UsageStore = opened(
+    config.databaseUrl
+      ? await withDatabase(config, database, async (db) => (await import('./adapters/postgres-usage-store.ts')).PostgresUsageStore.open(db))
+      : SqliteUsageStore.open(SqliteUsageStore.fileIn(config.dataDir)),
+    (s) => s.close(),
+  );
   return opened(new UsageCounter(store, { flushIntervalMs: config.usageFlushMs, onError: (error) => log.warn({ err: error }, 'could not write usage counts; kept for the next flush') }), (counter) => counter.close());
 }

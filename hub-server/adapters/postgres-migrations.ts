@@ -325,4 +325,62 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       CREATE INDEX reproducibility_checks_by_version ON reproducibility_checks (owner, name, version, id);
     `,
   },
+  {
+    // Webhooks and their delivery queue, which every replica's dispatcher claims from; usage counts
+    // (docs/webhooks.md, docs/usage.md).
+    name: 'webhooks-usage',
+    sql: `
+      CREATE TABLE webhooks (
+        id            TEXT PRIMARY KEY,
+        owner         TEXT NOT NULL,
+        name          TEXT,
+        url           TEXT NOT NULL,
+        events        JSONB NOT NULL,
+        secret        TEXT NOT NULL,
+        description   TEXT,
+        created_by    TEXT NOT NULL,
+        created_at    TEXT NOT NULL,
+        state         TEXT NOT NULL CHECK (state IN ('active', 'failing')),
+        failing_since TEXT
+      );
+      CREATE INDEX webhooks_by_owner ON webhooks (owner, created_at);
+      CREATE TABLE webhook_deliveries (
+        id              TEXT PRIMARY KEY,
+        seq             BIGSERIAL,
+        webhook_id      TEXT NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+        event           TEXT NOT NULL,
+        payload         TEXT NOT NULL,
+        state           TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+        attempts        INTEGER NOT NULL,
+        created_at      TEXT NOT NULL,
+        next_attempt_at TEXT NOT NULL,
+        last_attempt_at TEXT,
+        last_status     INTEGER,
+        last_error      TEXT,
+        delivered_at    TEXT
+      );
+      CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at, seq) WHERE state = 'pending';
+      CREATE INDEX webhook_deliveries_by_webhook ON webhook_deliveries (webhook_id, seq);
+      CREATE TABLE usage_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE usage_days (
+        owner          TEXT NOT NULL,
+        name           TEXT NOT NULL,
+        version        INTEGER NOT NULL,
+        day            TEXT NOT NULL,
+        runs           BIGINT NOT NULL,
+        errors         BIGINT NOT NULL,
+        total_ms       DOUBLE PRECISION NOT NULL,
+        anonymous_runs BIGINT NOT NULL,
+        PRIMARY KEY (owner, name, version, day)
+      );
+      CREATE TABLE usage_callers (
+        owner       TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        version     INTEGER NOT NULL,
+        day         TEXT NOT NULL,
+        caller_hash TEXT NOT NULL,
+        PRIMARY KEY (owner, name, version, day, caller_hash)
+      );
+    `,
+  },
 ];

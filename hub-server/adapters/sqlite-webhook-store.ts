@@ -99,12 +99,22 @@ export class SqliteWebhookStore implements WebhookStore {
     })();
   }
 
-  async due(now: string, limit: number, exclude: readonly string[]): Promise<DeliveryRecord[]> {
-    const skip = new Set(exclude);
-    const rows = this.db
-      .prepare(`SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, seq LIMIT ?`)
-      .all(now, limit + skip.size) as DeliveryRecord[];
-    return rows.filter((row) => !skip.has(row.id)).slice(0, limit);
+  async claim(now: string, limit: number, leaseUntil: string): Promise<DeliveryRecord[]> {
+    return this.db.transaction(() => {
+      const rows = this.db
+        .prepare(`SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, seq LIMIT ?`)
+        .all(now, limit) as DeliveryRecord[];
+      const lease = this.db.prepare('UPDATE deliveries SET next_attempt_at = ? WHERE id = ?');
+      for (const row of rows) lease.run(leaseUntil, row.id);
+      return rows;
+    }).immediate();
+  }
+
+  async release(ids: readonly string[], now: string): Promise<void> {
+    const release = this.db.prepare("UPDATE deliveries SET next_attempt_at = ? WHERE id = ? AND state = 'pending'");
+    this.db.transaction(() => {
+      for (const id of ids) release.run(now, id);
+    })();
   }
 
   async nextDue(): Promise<string | undefined> {

@@ -20,6 +20,8 @@ export interface WebhookOptions {
   backoffMs: number;
   /** ...up to this (MODELHUB_WEBHOOK_BACKOFF_MAX_SECONDS). */
   backoffMaxMs: number;
+  /** How long a claimed delivery is left to its dispatcher (longer than an attempt's time limit). */
+  leaseMs: number;
   /** Deliveries in flight at once. */
   concurrency?: number;
   log?: (message: string, error?: unknown) => void;
@@ -131,7 +133,9 @@ export class WebhookService {
     try {
       const free = (this.options.concurrency ?? 8) - this.inFlight.size;
       if (free > 0) {
-        const due = await this.store.due(new Date().toISOString(), free, [...this.inFlight.keys()]);
+        // Claimed for longer than an attempt can take: another replica's dispatcher leaves them alone.
+        const now = Date.now();
+        const due = await this.store.claim(new Date(now).toISOString(), free, new Date(now + this.options.leaseMs).toISOString());
         for (const delivery of due) void this.attempt(delivery);
       }
       if (this.closed) return;
@@ -164,8 +168,11 @@ export class WebhookService {
         status = await this.sender.post(webhook.url, headers, delivery.payload, controller.signal);
         if (status < 200 || status > 299) error = `the receiver answered HTTP ${status}`;
       } catch (failure) {
-        // Stopped by close: left pending, sent again after the restart.
-        if (this.closed) return;
+        // Stopped by close: given back, sent again after the restart (or by another replica).
+        if (this.closed) {
+          await this.store.release([delivery.id], new Date().toISOString());
+          return;
+        }
         error = failure instanceof Error ? failure.message : String(failure);
       }
       const attempts = delivery.attempts + 1;

@@ -61,8 +61,14 @@ export interface WebhookStore {
   /** The webhooks that want `event` on owner/name. */
   matching(owner: string, name: string, event: string): Promise<WebhookRecord[]>;
   enqueue(deliveries: DeliveryRecord[]): Promise<void>;
-  /** Pending deliveries due at `now` (ISO), oldest first, skipping `exclude` (those in flight). */
-  due(now: string, limit: number, exclude: readonly string[]): Promise<DeliveryRecord[]>;
+  /**
+   * Takes up to `limit` pending deliveries due at `now` (ISO), oldest first, and moves their
+   * `next_attempt_at` to `leaseUntil`, so that no other dispatcher (another replica sharing the
+   * store) takes them meanwhile; one that dies holding them leaves them due again then.
+   */
+  claim(now: string, limit: number, leaseUntil: string): Promise<DeliveryRecord[]>;
+  /** Gives claimed deliveries back, due now (a dispatcher stopping before their attempt ended). */
+  release(ids: readonly string[], now: string): Promise<void>;
   /** When the next pending delivery is due (ISO); undefined when none is pending. */
   nextDue(): Promise<string | undefined>;
   /** The result of an attempt; sets the webhook `failing` (failed) or `active` (delivered) with it. */
