@@ -88,6 +88,8 @@ export default async function webhookRoutes(hub: FastifyInstance): Promise<void>
     handler: async (request, reply) => {
       const body = request.body;
       const owner = body.owner ?? request.viewer.user;
+      // Anonymous: a 401 where publishing needs a token, before asking for the owner.
+      if (owner === undefined) hub.requirePublisher(request);
       if (owner === undefined) throw new HubError('BAD_REQUEST', 'name the owner whose servables the webhook is for ("owner")');
       hub.requirePublisher(request, owner);
       const webhook = await service.register({
@@ -108,6 +110,7 @@ export default async function webhookRoutes(hub: FastifyInstance): Promise<void>
     schema: { summary: "The webhooks on an owner's servables (default: the caller's; every one for an admin)", tags, querystring: Type.Object({ owner: Type.Optional(Type.String({ pattern: OWNER_PATTERN })) }), response: { 200: Type.Object({ webhooks: Type.Array(WebhookInfo) }), ...errors } },
     handler: async (request) => {
       const owner = request.query.owner ?? (request.viewer.admin ? undefined : request.viewer.user);
+      if (owner === undefined && !request.viewer.admin) hub.requirePublisher(request);
       if (owner === undefined && !request.viewer.admin) throw new HubError('BAD_REQUEST', 'name the owner whose webhooks to list (?owner=)');
       if (owner !== undefined) hub.requirePublisher(request, owner);
       else hub.requireAdmin(request);

@@ -133,6 +133,8 @@ describe('webhooks', () => {
   it('lets only the owner or an admin register, and refuses URLs the hub must not reach', async () => {
     expect((await call('POST', '/api/v1/webhooks', 'bob', { url: `${receiverUrl}/bob`, owner: 'alice' })).status).toBe(403);
     expect((await call('POST', '/api/v1/webhooks', undefined, { url: `${receiverUrl}/x`, owner: 'alice' })).status).toBe(401);
+    expect((await call('POST', '/api/v1/webhooks', undefined, { url: `${receiverUrl}/x` })).status).toBe(401);
+    expect((await call('GET', '/api/v1/webhooks')).status).toBe(401);
     for (const target of ['http://169.254.169.254/latest/meta-data/', 'http://[::ffff:169.254.169.254]/', 'http://[fe80::1]/', 'http://0.0.0.0:80/', 'ftp://example.org/', 'http://user:pw@127.0.0.1/']) {
       const refused = await call('POST', '/api/v1/webhooks', 'alice', { url: target });
       expect(refused.status, target).toBe(400);
