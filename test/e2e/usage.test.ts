@@ -147,10 +147,20 @@ describe('usage on the model page', () => {
       const caption = await owner.page.locator('#usage-table caption').textContent();
       const api = (await call('GET', '/api/v1/servables/alice/counted/versions/2/usage', 'alice')).body;
       expect(caption).toContain(`${api.totals.runs} runs, ${api.totals.errors} errors, ${api.totals.distinct_callers} distinct signed-in callers`);
-      const other = await look('bob');
-      expect(other.status).toBe(403);
-      await other.page.waitForSelector('#model-title');
-      expect(await other.page.locator('#usage').count()).toBe(0);
+      // Another visitor: the page does not even ask (a refusal would land in the audit log).
+      const other = await context.newPage();
+      await other.addInitScript((token) => localStorage.setItem('modelhub.token', token), t.bob!);
+      const asked: string[] = [];
+      other.on('request', (request) => {
+        if (/\/usage\?/.test(request.url())) asked.push(request.url());
+      });
+      const whoami = other.waitForResponse((response) => response.url().endsWith('/api/v1/whoami') && response.request().headers().authorization === `Bearer ${t.bob}`);
+      await other.goto(`${url}/models/alice/counted`);
+      await other.waitForSelector('#model-title');
+      await whoami;
+      await other.waitForLoadState('networkidle');
+      expect(asked).toEqual([]);
+      expect(await other.locator('#usage').count()).toBe(0);
     } finally {
       await context.close();
       fs.rmSync(userDataDir, { recursive: true, force: true });

@@ -1,6 +1,6 @@
 // Usage an author can see (docs/usage.md): runs, errors, mean latency and distinct callers by day,
-// for the version shown. The hub answers it to the servable's owner (and admins) only; for anyone
-// else the section is simply not there.
+// for the version shown, to the servable's signed-in owner (and admins); for anyone else the
+// section is simply not there.
 import { API, api } from './api.js';
 import { h, section } from './dom.js';
 
@@ -25,6 +25,10 @@ function usageTable(report) {
 export async function usageSection(owner, name, version) {
   let report;
   try {
+    // Asked only for the owner or an admin: anyone else would be refused, and every refusal is
+    // written to the hub's audit log.
+    const me = await api(`${API}/whoami`);
+    if (me.user !== owner && !me.admin) return undefined;
     report = await api(`${API}/servables/${encodeURIComponent(owner)}/${encodeURIComponent(name)}/versions/${version}/usage?days=${DAYS}`);
   } catch {
     return undefined;
