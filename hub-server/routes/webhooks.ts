@@ -101,6 +101,8 @@ export default async function webhookRoutes(hub: FastifyInstance): Promise<void>
         ...(body.description === undefined ? {} : { description: body.description }),
         created_by: request.viewer.user ?? 'anonymous',
       });
+      // Where the hub is told to send requests is worth a record (the URL; never the secret).
+      hub.auditEvent(request, { action: 'webhook.create', target: webhook.id, status: 201, detail: { owner, name: webhook.name, url: webhook.url, events: webhook.events } });
       reply.code(201);
       return { ...infoOf(webhook), secret: webhook.secret };
     },
@@ -128,6 +130,7 @@ export default async function webhookRoutes(hub: FastifyInstance): Promise<void>
     handler: async (request, reply) => {
       const webhook = await manageable(request, request.params.id);
       await service.store.delete(webhook.id);
+      hub.auditEvent(request, { action: 'webhook.delete', target: webhook.id, status: 204, detail: { owner: webhook.owner, url: webhook.url } });
       reply.code(204);
       return null;
     },

@@ -6,7 +6,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 
-export const AUDIT_ACTIONS = ['publish', 'withdraw', 'sharing', 'token.create', 'token.revoke', 'denied', 'sign-in', 'sign-out', 'identity.link'] as const;
+export const AUDIT_ACTIONS = ['publish', 'withdraw', 'sharing', 'token.create', 'token.revoke', 'denied', 'sign-in', 'sign-out', 'identity.link', 'webhook.create', 'webhook.delete'] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 export const AuditEvent = Type.Object(

@@ -186,6 +186,9 @@ describe('webhooks', () => {
     expect((await call('GET', '/api/v1/webhooks', 'bob')).body.webhooks.map((w: { id: string }) => w.id)).toEqual([ids.bob]);
     expect((await call('GET', '/api/v1/webhooks?owner=alice', 'bob')).status).toBe(403);
     expect((await call('GET', '/api/v1/webhooks', 'root')).body.webhooks).toHaveLength(2);
+    const audit = (await call('GET', '/api/v1/audit?action=webhook.create', 'root')).body.events;
+    expect(audit.map((event: { target: string }) => event.target).sort()).toEqual([ids.alice, ids.bob].sort());
+    expect(JSON.stringify(audit)).not.toContain(secrets.alice);
     const log = (await call('GET', `/api/v1/webhooks/${ids.alice}/deliveries`, 'alice')).body.deliveries;
     expect(log.find((d: { event: string }) => d.event === 'servable.published')).toMatchObject({ state: 'delivered', attempts: 1, last_status: 204, payload: { servable: 'alice/secret' } });
   });
