@@ -129,8 +129,13 @@ export class HttpWebhookSender implements WebhookSender {
           response.on('error', reject);
         },
       );
-      request.on('timeout', () => request.destroy(new Error(`no answer within ${this.options.timeoutMs} ms`)));
+      // The socket's idle timeout, and one for the whole attempt: a receiver sending its answer a
+      // byte at a time must not hold a delivery slot for ever.
+      const tooLate = () => request.destroy(new Error(`no answer within ${this.options.timeoutMs} ms`));
+      const deadline = setTimeout(tooLate, this.options.timeoutMs);
+      request.on('timeout', tooLate);
       request.on('error', reject);
+      request.on('close', () => clearTimeout(deadline));
       request.end(body);
     });
   }

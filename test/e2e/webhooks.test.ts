@@ -193,6 +193,13 @@ describe('webhooks', () => {
     expect(log.find((d: { event: string }) => d.event === 'servable.published')).toMatchObject({ state: 'delivered', attempts: 1, last_status: 204, payload: { servable: 'alice/secret' } });
   });
 
+  it('tells the owner of a publish that failed', async () => {
+    const accepted = await publishRaw(url, onnxMetadata('alice', 'broken'), [{ name: 'broken.onnx', bytes: new Uint8Array(64) }], { authorization: `Bearer ${t.alice}` });
+    expect(accepted.status).toBe(202);
+    const failed = await until('servable.build_failed at the receiver', () => eventsAt('/alice').find((event) => event.event === 'servable.build_failed'));
+    expect(failed).toMatchObject({ servable: 'alice/broken', version: 1 });
+  });
+
   it('fires drift.detected once when an example is changed behind the hub\'s back', async () => {
     await until('the first check of alice/secret', async () => {
       const reply = await call('GET', '/api/v1/servables/alice/secret/versions/1/reproducibility', 'alice');

@@ -50,3 +50,22 @@ describe('webhook signing and retries', () => {
     expect([1, 2, 3, 4, 5].map((attempt) => backoffMs(options, attempt))).toEqual([1000, 2000, 4000, 5000, 5000]);
   });
 });
+
+describe('webhook sender time limit', () => {
+  it('gives up on a receiver that answers too slowly, even one that keeps sending', async () => {
+    const server = http.createServer((_request, response) => {
+      response.writeHead(200);
+      const drip = setInterval(() => response.write('.'), 20);
+      response.on('close', () => clearInterval(drip));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const sender = new HttpWebhookSender({ allowLoopback: true, allowLinkLocal: false, timeoutMs: 300 });
+      await expect(sender.post(`http://127.0.0.1:${port}/`, {}, '{}', new AbortController().signal)).rejects.toThrow(/no answer within 300 ms/);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
