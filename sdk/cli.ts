@@ -16,6 +16,7 @@ import { registerCollectionCommands } from './collection-commands.ts';
 import { registerFlowCommands } from './flows/flow-commands.ts';
 import { registerDlhubImportCommand } from './dlhub-import-command.ts';
 import { registerBatchCommand } from './batch-command.ts';
+import { registerWebhookCommands } from './webhook-commands.ts';
 import { HubClient } from './hub-client.ts';
 import { METADATA_FILE, defaultMetadataPath, loadServable, metadataTemplate } from './models/from-path.ts';
 import { CITATION_FORMATS, type CitationFormat } from './operations/cite-servable.ts';
@@ -411,5 +412,6 @@ export function buildCli(output: Output = processOutput): Command {
   registerCollectionCommands(program, output);
   registerDlhubImportCommand(program, output);
   registerBatchCommand(program, output);
+  registerWebhookCommands(program, output);
   return program;
 }

@@ -14,6 +14,8 @@ import { downloadServable, downloadServableProgress, type DownloadEvent } from '
 import { getTaskStatus } from './operations/get-task-status.ts';
 import { getRunCrate } from './operations/get-run-crate.ts';
 import { verifyServable } from './operations/verify-servable.ts';
+import { createWebhook, deleteWebhook, listWebhooks, servableUsage, webhookDeliveries } from './operations/webhooks-usage.ts';
+import type { CreateWebhookRequest, CreatedWebhook, Delivery, UsageReply, WebhookInfo } from '../schemas/webhooks.ts';
 import type { CheckReply } from '../schemas/provenance.ts';
 import { listServables, type ServableListItem } from './operations/list-servables.ts';
 import { listVersions, type VersionEntry } from './operations/list-versions.ts';
@@ -148,6 +150,29 @@ export class HubClient {
   /** Re-run a version's examples now: reproducible, drifted or fails (docs/provenance.md). */
   verify(name: string, options: { version?: number } = {}): Promise<CheckReply> {
     return verifyServable({ ...this.params, ...options, name });
+  }
+
+  /** Runs, errors, mean latency and distinct callers by version and day (your servables only; docs/usage.md). */
+  usage(name: string, options: { version?: number; days?: number } = {}): Promise<UsageReply> {
+    return servableUsage({ ...this.params, ...options, name });
+  }
+
+  /** Register a webhook for your servables' events; the reply's `secret` is shown only now (docs/webhooks.md). */
+  createWebhook(webhook: CreateWebhookRequest): Promise<CreatedWebhook> {
+    return createWebhook({ ...this.params, webhook });
+  }
+
+  listWebhooks(options: { owner?: string } = {}): Promise<WebhookInfo[]> {
+    return listWebhooks({ ...this.params, ...options });
+  }
+
+  deleteWebhook(id: string): Promise<void> {
+    return deleteWebhook({ ...this.params, id });
+  }
+
+  /** A webhook's delivery log, newest first. */
+  webhookDeliveries(id: string, options: { limit?: number } = {}): Promise<Delivery[]> {
+    return webhookDeliveries({ ...this.params, ...options, id });
   }
 
   withdraw(name: string, options: { version?: number; reason?: string } = {}): Promise<Record<string, unknown>> {

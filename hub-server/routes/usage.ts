@@ -8,23 +8,10 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { ErrorDocument, OwnerNameParams, OwnerNameVersionParams } from '../../schemas/api.ts';
+import { UsageReply } from '../../schemas/webhooks.ts';
 import { HubError } from '../../schemas/errors.ts';
 import { visibleVersions } from '../use-cases/access.ts';
 
-const Counts = {
-  runs: Type.Integer(),
-  errors: Type.Integer(),
-  distinct_callers: Type.Integer({ description: 'signed-in callers, counted by a salted hash; anonymous runs are counted apart' }),
-  anonymous_runs: Type.Integer(),
-  mean_latency_ms: Type.Union([Type.Number(), Type.Null()]),
-};
-const UsageReply = Type.Object({
-  servable: Type.String(),
-  version: Type.Union([Type.Integer(), Type.Null()]),
-  since: Type.String({ description: 'first day counted (UTC, YYYY-MM-DD)' }),
-  totals: Type.Object(Counts),
-  days: Type.Array(Type.Object({ day: Type.String(), version: Type.Integer(), ...Counts })),
-});
 const UsageQuery = Type.Object({
   version: Type.Optional(Type.Integer({ minimum: 1 })),
   days: Type.Optional(Type.Integer({ minimum: 1, maximum: 3660, default: 30, description: 'how many days back, today included' })),

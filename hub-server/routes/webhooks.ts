@@ -9,50 +9,11 @@ import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { ErrorDocument } from '../../schemas/api.ts';
 import { HubError } from '../../schemas/errors.ts';
-import { NAME_PATTERN, OWNER_PATTERN } from '../../schemas/metadata.ts';
+import { OWNER_PATTERN } from '../../schemas/metadata.ts';
+import { CreatedWebhook, CreateWebhookRequest, Delivery, WebhookInfo } from '../../schemas/webhooks.ts';
 import type { DeliveryRecord, WebhookRecord } from '../../schemas/ports/webhook-store.ts';
 import { HUB_EVENTS } from '../use-cases/hub-events.ts';
 
-const EventName = Type.Union(HUB_EVENTS.map((event) => Type.Literal(event)));
-
-const CreateWebhookRequest = Type.Object(
-  {
-    url: Type.String({ maxLength: 2000, description: 'http(s) URL the deliveries are POSTed to' }),
-    events: Type.Optional(Type.Array(EventName, { minItems: 1, uniqueItems: true, description: 'default: every event' })),
-    owner: Type.Optional(Type.String({ pattern: OWNER_PATTERN, description: "whose servables; default: the caller's" })),
-    name: Type.Optional(Type.String({ pattern: NAME_PATTERN, description: "one servable of the owner's; default: all of them" })),
-    secret: Type.Optional(Type.String({ minLength: 16, maxLength: 200, description: 'the HMAC-SHA256 key; default: one the hub makes' })),
-    description: Type.Optional(Type.String({ maxLength: 500 })),
-  },
-  { additionalProperties: false },
-);
-
-const WebhookInfo = Type.Object({
-  id: Type.String(),
-  owner: Type.String(),
-  name: Type.Union([Type.String(), Type.Null()]),
-  url: Type.String(),
-  events: Type.Array(Type.String()),
-  description: Type.Union([Type.String(), Type.Null()]),
-  created_by: Type.String(),
-  created_at: Type.String(),
-  state: Type.Union([Type.Literal('active'), Type.Literal('failing')]),
-  failing_since: Type.Union([Type.String(), Type.Null()]),
-});
-const CreatedWebhook = Type.Composite([WebhookInfo, Type.Object({ secret: Type.String({ description: 'the signing key: shown only now' }) })]);
-const Delivery = Type.Object({
-  id: Type.String(),
-  event: Type.String(),
-  state: Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('failed')]),
-  attempts: Type.Integer(),
-  created_at: Type.String(),
-  next_attempt_at: Type.Union([Type.String(), Type.Null()]),
-  last_attempt_at: Type.Union([Type.String(), Type.Null()]),
-  last_status: Type.Union([Type.Integer(), Type.Null()]),
-  last_error: Type.Union([Type.String(), Type.Null()]),
-  delivered_at: Type.Union([Type.String(), Type.Null()]),
-  payload: Type.Unknown({ description: 'the JSON body sent' }),
-});
 const IdParams = Type.Object({ id: Type.String({ maxLength: 100 }) });
 const errors = { 400: ErrorDocument, 401: ErrorDocument, 403: ErrorDocument, 404: ErrorDocument };
 

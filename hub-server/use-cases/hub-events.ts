@@ -7,7 +7,10 @@
 import type { PublishedMetadata } from '../../schemas/metadata.ts';
 import type { Registry } from '../../schemas/ports/registry.ts';
 
-export const HUB_EVENTS = ['servable.published', 'servable.build_failed', 'servable.withdrawn', 'identifier.minted', 'drift.detected'] as const;
+import { WEBHOOK_EVENTS } from '../../schemas/webhooks.ts';
+
+/** One list with the webhooks' (schemas/webhooks.ts): every event can be asked for. */
+export const HUB_EVENTS = WEBHOOK_EVENTS;
 export type HubEventName = (typeof HUB_EVENTS)[number];
 
 export interface HubEvent {

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildMlpOnnx } from '../../builder/demo/onnx-writer.ts';
 import { buildApp } from '../../hub-server/app.ts';
 import { loadConfig } from '../../hub-server/config.ts';
+import { buildCli } from '../../sdk/cli.ts';
 import type { ServableMetadata } from '../../schemas/metadata.ts';
 import { onnxMetadata, publishRaw } from '../helpers/hub-http.ts';
 
@@ -89,6 +90,12 @@ describe('usage an author can see', () => {
     expect(v2.body).toMatchObject({ version: 2, totals: { runs: 6, errors: 1, distinct_callers: 2 } });
     const v1 = await call('GET', '/api/v1/servables/alice/counted/versions/1/usage', 'alice');
     expect(v1.body).toMatchObject({ version: 1, totals: { runs: 1, errors: 0, distinct_callers: 1 } });
+    // The same through `modelhub usage`.
+    const out: string[] = [];
+    const exitCode = process.exitCode;
+    await buildCli({ out: (line) => out.push(line), err: (line) => out.push(line) }).parseAsync(['node', 'modelhub', '--url', url, '--token', t.alice!, '--json', 'usage', 'alice/counted@2', '--days', '7']);
+    process.exitCode = exitCode;
+    expect(JSON.parse(out.join('\n'))).toMatchObject({ servable: 'alice/counted', version: 2, totals: { runs: 6, errors: 1, distinct_callers: 2 } });
     // An admin may read it too.
     expect((await call('GET', '/api/v1/servables/alice/counted/usage', 'root')).body.totals.runs).toBe(7);
 

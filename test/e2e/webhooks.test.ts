@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildMlpOnnx } from '../../builder/demo/onnx-writer.ts';
 import { buildApp } from '../../hub-server/app.ts';
 import { loadConfig } from '../../hub-server/config.ts';
+import { buildCli } from '../../sdk/cli.ts';
 import type { ServableMetadata } from '../../schemas/metadata.ts';
 import { onnxMetadata, publishRaw } from '../helpers/hub-http.ts';
 
@@ -242,7 +243,19 @@ describe('webhooks', () => {
     // The owner's other webhook heard of it too, once.
     await until('the withdrawal at alice', () => eventsAt('/alice').find((event) => event.event === 'servable.withdrawn'));
 
-    expect((await call('DELETE', `/api/v1/webhooks/${hook.body.id}`, 'alice')).status).toBe(204);
+    // Listed and removed with the CLI.
+    const cli = async (...args: string[]) => {
+      const out: string[] = [];
+      const exitCode = process.exitCode;
+      await buildCli({ out: (line) => out.push(line), err: (line) => out.push(line) }).parseAsync(['node', 'modelhub', '--url', url, '--token', t.alice!, '--json', ...args]);
+      const code = process.exitCode;
+      process.exitCode = exitCode;
+      return { body: JSON.parse(out.join('\n')), code };
+    };
+    const listed = (await cli('webhook', 'ls')).body.webhooks as { id: string; state: string }[];
+    expect(listed.find((w) => w.id === hook.body.id)?.state).toBe('failing');
+    expect((await cli('webhook', 'deliveries', hook.body.id)).body.deliveries[0]).toMatchObject({ state: 'failed', attempts: 3 });
+    expect((await cli('webhook', 'rm', hook.body.id)).code).toBeFalsy();
     expect((await call('GET', `/api/v1/webhooks/${hook.body.id}`, 'alice')).status).toBe(404);
     expect((await call('GET', `/api/v1/webhooks/${hook.body.id}/deliveries`, 'alice')).status).toBe(404);
   });
