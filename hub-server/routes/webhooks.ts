@@ -15,7 +15,7 @@ import type { DeliveryRecord, WebhookRecord } from '../../schemas/ports/webhook-
 import { HUB_EVENTS } from '../use-cases/hub-events.ts';
 
 const IdParams = Type.Object({ id: Type.String({ maxLength: 100 }) });
-const errors = { 400: ErrorDocument, 401: ErrorDocument, 403: ErrorDocument, 404: ErrorDocument };
+const errors = { 400: ErrorDocument, 401: ErrorDocument, 403: ErrorDocument, 404: ErrorDocument, 409: ErrorDocument };
 
 const infoOf = ({ secret: _secret, ...info }: WebhookRecord) => info;
 const deliveryOf = ({ payload, webhook_id: _webhook, next_attempt_at, ...delivery }: DeliveryRecord) => ({

@@ -10,6 +10,7 @@
  * no one who may not see it.
  */
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { HubError } from '../../schemas/errors.ts';
 import type { DeliveryRecord, WebhookRecord, WebhookSender, WebhookStore } from '../../schemas/ports/webhook-store.ts';
 import type { HubEvent } from './hub-events.ts';
 
@@ -26,6 +27,9 @@ export interface WebhookOptions {
   concurrency?: number;
   log?: (message: string, error?: unknown) => void;
 }
+
+/** The most webhooks one owner's servables may have. */
+export const MAX_WEBHOOKS_PER_OWNER = 100;
 
 export const SIGNATURE_HEADER = 'x-modelhub-signature-256';
 export const TIMESTAMP_HEADER = 'x-modelhub-timestamp';
@@ -56,6 +60,10 @@ export class WebhookService {
   ) {}
 
   async register(input: { owner: string; name: string | null; url: string; events: string[]; secret?: string; description?: string; created_by: string }): Promise<WebhookRecord> {
+    // Each event becomes one delivery per webhook: an owner cannot make one publish cost thousands.
+    if ((await this.store.list(input.owner)).length >= MAX_WEBHOOKS_PER_OWNER) {
+      throw new HubError('CONFLICT', `${input.owner} already has ${MAX_WEBHOOKS_PER_OWNER} webhooks, the most an owner may have: remove one first`);
+    }
     await this.sender.checkUrl(input.url);
     const webhook: WebhookRecord = {
       id: randomUUID(),
