@@ -101,6 +101,8 @@ export interface WebhookConfig {
   backoffMaxMs: number;
   /** One attempt's time limit (MODELHUB_WEBHOOK_TIMEOUT_SECONDS). */
   timeoutMs: number;
+  /** Finished deliveries stay in the delivery log this many days (MODELHUB_WEBHOOK_LOG_DAYS). */
+  logDays: number;
   /** Deliver to loopback addresses (MODELHUB_WEBHOOK_ALLOW_LOOPBACK; tests, a receiver on the hub's host). */
   allowLoopback: boolean;
   /** Deliver to link-local and cloud metadata addresses (MODELHUB_WEBHOOK_ALLOW_LINK_LOCAL). */
@@ -318,6 +320,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<HubConfig>
       backoffMs: seconds(env, 'MODELHUB_WEBHOOK_BACKOFF_SECONDS', 10, 0.01, 86_400),
       backoffMaxMs: seconds(env, 'MODELHUB_WEBHOOK_BACKOFF_MAX_SECONDS', 3600, 0.01, 7 * 86_400),
       timeoutMs: seconds(env, 'MODELHUB_WEBHOOK_TIMEOUT_SECONDS', 10, 0.1, 300),
+      logDays: integer(env, 'MODELHUB_WEBHOOK_LOG_DAYS', 30, 1, 36_500),
       allowLoopback: boolean(env, 'MODELHUB_WEBHOOK_ALLOW_LOOPBACK', false),
       allowLinkLocal: boolean(env, 'MODELHUB_WEBHOOK_ALLOW_LINK_LOCAL', false),
     },

@@ -99,6 +99,10 @@ export class PostgresWebhookStore implements WebhookStore {
     }, 'webhook store');
   }
 
+  async prune(before: string): Promise<number> {
+    return (await this.db.query("DELETE FROM webhook_deliveries WHERE state <> 'pending' AND created_at < $1", [before], 'webhook store')).rowCount ?? 0;
+  }
+
   async deliveries(webhookId: string, limit: number): Promise<DeliveryRecord[]> {
     const result = await this.db.query<DeliveryRecord>(`SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY seq DESC LIMIT $2`, [webhookId, limit], 'webhook store');
     return result.rows;

@@ -134,6 +134,10 @@ export class SqliteWebhookStore implements WebhookStore {
     })();
   }
 
+  async prune(before: string): Promise<number> {
+    return this.db.prepare("DELETE FROM deliveries WHERE state <> 'pending' AND created_at < ?").run(before).changes;
+  }
+
   async deliveries(webhookId: string, limit: number): Promise<DeliveryRecord[]> {
     return this.db.prepare(`SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE webhook_id = ? ORDER BY seq DESC LIMIT ?`).all(webhookId, limit) as DeliveryRecord[];
   }

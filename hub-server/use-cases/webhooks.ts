@@ -23,6 +23,8 @@ export interface WebhookOptions {
   backoffMaxMs: number;
   /** How long a claimed delivery is left to its dispatcher (longer than an attempt's time limit). */
   leaseMs: number;
+  /** Finished deliveries stay in the log this long (MODELHUB_WEBHOOK_LOG_DAYS). */
+  logDays: number;
   /** Deliveries in flight at once. */
   concurrency?: number;
   log?: (message: string, error?: unknown) => void;
@@ -49,6 +51,7 @@ export function backoffMs(options: Pick<WebhookOptions, 'backoffMs' | 'backoffMa
 export class WebhookService {
   private readonly inFlight = new Map<string, AbortController>();
   private timer: NodeJS.Timeout | undefined;
+  private pruner: NodeJS.Timeout | undefined;
   private started = false;
   private closed = false;
   private enqueued: Promise<void> = Promise.resolve();
@@ -125,6 +128,16 @@ export class WebhookService {
     if (this.started || this.closed) return;
     this.started = true;
     this.wake(0);
+    // The delivery log would otherwise only grow: finished deliveries go after MODELHUB_WEBHOOK_LOG_DAYS.
+    const prune = () => void this.prune().catch((error: unknown) => this.options.log?.('could not prune the webhook delivery log', error));
+    prune();
+    this.pruner = setInterval(prune, 3_600_000);
+    this.pruner.unref();
+  }
+
+  /** Removes finished deliveries older than the log keeps; how many. */
+  prune(now = Date.now()): Promise<number> {
+    return this.store.prune(new Date(now - this.options.logDays * 86_400_000).toISOString());
   }
 
   private wake(delayMs: number): void {
@@ -199,6 +212,7 @@ export class WebhookService {
 
   async close(): Promise<void> {
     this.closed = true;
+    if (this.pruner) clearInterval(this.pruner);
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     await this.enqueued;

@@ -73,6 +73,8 @@ export interface WebhookStore {
   nextDue(): Promise<string | undefined>;
   /** The result of an attempt; sets the webhook `failing` (failed) or `active` (delivered) with it. */
   recordAttempt(delivery: DeliveryRecord, outcome: DeliveryOutcome): Promise<void>;
+  /** Removes finished (delivered or failed) deliveries created before `before` (ISO); how many. */
+  prune(before: string): Promise<number>;
   /** The delivery log of a webhook, newest first. */
   deliveries(webhookId: string, limit: number): Promise<DeliveryRecord[]>;
   close(): Promise<void>;

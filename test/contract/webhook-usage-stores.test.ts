@@ -73,10 +73,20 @@ function contract(name: string, open: () => Promise<{ webhooks: WebhookStore; se
       expect(log.map((d) => [d.id, d.state, d.attempts, d.last_status])).toEqual([['d2', 'delivered', 2, 204], ['d1', 'failed', 3, 500]]);
       expect(log[0]!.delivered_at).toBe('2026-12-05T10:40:01.000Z');
 
+      // Finished deliveries older than the cut-off go; pending ones stay whatever their age.
+      const old = delivery('old', 'bb', '2026-12-01T00:00:00.000Z');
+      await webhooks.enqueue([old]);
+      expect(await webhooks.prune('2026-12-02T00:00:00.000Z')).toBe(0);
+      await webhooks.recordAttempt(old, { state: 'delivered', attempts: 1, at: now, status: 200, error: null, next_attempt_at: now });
+      expect(await webhooks.prune('2026-12-02T00:00:00.000Z')).toBe(1);
+      expect((await webhooks.deliveries('bb', 10)).map((d) => d.id)).toEqual(['d3']);
+      expect((await webhooks.deliveries('a', 10)).map((d) => d.id)).toEqual(['d2', 'd1']);
+
       expect(await webhooks.delete('a')).toBe(true);
       expect(await webhooks.delete('a')).toBe(false);
       expect(await webhooks.deliveries('a', 10)).toEqual([]);
       expect((await webhooks.claim('2026-12-05T12:00:00.000Z', 10, lease)).map((d) => d.id)).toEqual(['d3']);
+      expect(await webhooks.prune('2026-12-06T00:00:00.000Z')).toBe(0);
     });
 
     it('adds usage up by version and day, counting distinct callers over the range', async () => {
