@@ -5,6 +5,7 @@
 import { openAsBlob } from 'node:fs';
 import path from 'node:path';
 import type { TaskDocument } from '../../schemas/api.ts';
+import type { DatasetFormat } from '../../schemas/codecs/datasets.ts';
 import { apiUrl, hubFetch, hubJson, type HubParams } from '../http.ts';
 import { parseServableName, servablePath } from '../servable-name.ts';
 import { sleep } from '../sleep.ts';
@@ -23,18 +24,10 @@ export interface BatchParams extends HubParams {
   /** Records per chunk (default 500). */
   chunkSize?: number;
   /** ndjson, csv or npy; by default told by the file's name. */
-  format?: string;
+  format?: DatasetFormat;
 }
 
-export interface BatchProgress {
-  total: number;
-  done: number;
-  failed: number;
-  chunks: number;
-  chunks_done: number;
-  records_per_s: number;
-  eta_s: number | null;
-}
+export type { BatchProgress } from '../../schemas/codecs/datasets.ts';
 
 /** `POST .../batch`: the batch task's id. */
 export async function submitBatch(params: BatchParams): Promise<{ task_id: string }> {
