@@ -14,7 +14,7 @@ import { getTaskStatus } from './get-task-status.ts';
 export interface BatchParams extends HubParams {
   /** `owner/name` or `owner/name@version`. */
   name: string;
-  /** The data set file. */
+  /** The data set file, or an S3 prefix (`s3://bucket/prefix/`: NDJSON objects the hub reads itself). */
   data: string;
   version?: number;
   /** Run on this compute endpoint (owner/name). */
@@ -38,7 +38,8 @@ export async function submitBatch(params: BatchParams): Promise<{ task_id: strin
   if (params.parameters) form.append('parameters', JSON.stringify(params.parameters));
   if (params.chunkSize) form.append('chunk_size', String(params.chunkSize));
   if (params.format) form.append('format', params.format);
-  form.append('data', await openAsBlob(params.data), path.basename(params.data));
+  if (params.data.startsWith('s3://')) form.append('s3', params.data);
+  else form.append('data', await openAsBlob(params.data), path.basename(params.data));
   return hubJson(params, apiUrl(params, `${servablePath(ref)}/batch`), { method: 'POST', body: form });
 }
 

@@ -2,10 +2,15 @@
  * A batch whose data set is an S3 prefix (`s3://bucket/prefix`), on a real S3 server (Ceph's
  * radosgw, as the S3 blob store tests start it): the NDJSON objects under the prefix, in key
  * order, run as one data set with every record's result in order (checked against onnxruntime);
- * objects outside the prefix are not read; a bucket the operator did not allow is 403, an empty
+ * objects outside the prefix are not read; the CLI takes the prefix as its data argument; a bucket the operator did not allow is 403, an empty
  * prefix or a non-NDJSON object 400. In CI a missing radosgw fails this file; elsewhere it is
  * skipped, saying why.
  */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import * as Minio from 'minio';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +18,9 @@ import { buildMlpOnnx, defaultMlpWeights } from '../../builder/demo/onnx-writer.
 import { onnxMetadata } from '../helpers/hub-http.ts';
 import { batchResults, publishAs, submitBatch, userTokens, waitTask } from '../helpers/endpoint-hub.ts';
 import { startRadosgw, type Radosgw } from '../helpers/radosgw.ts';
-import { startTestHub, type TestHub } from '../helpers/test-hub.ts';
+import { ROOT, startTestHub, type TestHub } from '../helpers/test-hub.ts';
+
+const exec = promisify(execFile);
 
 const SPEC = { inputSize: 4, hidden: 6, classes: 3, inputName: 'x', outputName: 'y' };
 const MODEL = buildMlpOnnx({ ...SPEC, weights: defaultMlpWeights(SPEC, 3) });
@@ -85,6 +92,12 @@ if (!started.ok) {
       const lines = await batchResults(hub.url, token, accepted.body.task_id);
       expect(lines.map((line) => line.line)).toEqual(rows.map((_, i) => i + 1));
       for (const [i, line] of lines.entries()) (line.output[0] as number[]).forEach((value, j) => expect(value).toBeCloseTo(reference[i * 3 + j]!, 5));
+
+      // The CLI (and so the SDK) names the prefix as its data argument: the same results.
+      const file = path.join(os.tmpdir(), `modelhub-s3-results-${process.pid}.ndjson`);
+      await exec(process.execPath, [path.join(ROOT, 'bin/modelhub.js'), '--url', hub.url, '--token', token, 'batch', 'alice/mlp', `s3://${bucket}/run-1/`, '-o', file], { cwd: ROOT });
+      expect(fs.readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as unknown)).toEqual(lines);
+      fs.rmSync(file, { force: true });
     }, 180_000);
 
     it('refuses a bucket the operator did not allow (403), an empty prefix and a non-NDJSON object (400)', async () => {
