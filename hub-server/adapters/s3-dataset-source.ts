@@ -3,10 +3,10 @@
  * keys) from the buckets MODELHUB_BATCH_S3_BUCKETS lists, through the same S3 client as the S3 blob
  * store (minio). S3 lists keys in UTF-8 binary order already; they are sorted again all the same.
  */
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
 import type { Readable } from 'node:stream';
-import { Client } from 'minio';
+import type { Client } from 'minio';
+import { openS3Client } from './s3-client.ts';
 import { HubError } from '../../schemas/errors.ts';
 import type { DatasetObject, DatasetSource } from '../../schemas/ports/dataset-source.ts';
 
@@ -24,20 +24,8 @@ export class S3DatasetSource implements DatasetSource {
   private readonly agent: http.Agent;
 
   constructor(options: S3DatasetSourceOptions) {
-    const url = new URL(options.endpoint);
-    const useSSL = url.protocol === 'https:';
     this.buckets = options.buckets;
-    this.agent = useSSL ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
-    this.client = new Client({
-      endPoint: url.hostname,
-      port: url.port ? Number(url.port) : useSSL ? 443 : 80,
-      useSSL,
-      pathStyle: true,
-      accessKey: options.accessKey,
-      secretKey: options.secretKey,
-      region: options.region ?? 'us-east-1',
-      transportAgent: this.agent,
-    });
+    ({ client: this.client, agent: this.agent } = openS3Client({ url: new URL(options.endpoint), accessKey: options.accessKey, secretKey: options.secretKey, region: options.region ?? 'us-east-1' }));
   }
 
   async list(bucket: string, prefix: string): Promise<DatasetObject[]> {
