@@ -1,12 +1,13 @@
 /**
- * Compute endpoints (issue 13), alone: `npx tsx bench/endpoint-bench.ts` (`BENCH_BATCH_ROWS`,
- * default 100000; `BENCH_RUNS`, default 300). On a hub of its own (tokens mode) with the demo
+ * Compute endpoints (issue 13), alone: `npm run bench:endpoints` (`BENCH_BATCH_ROWS`, default
+ * 100000; `BENCH_RUNS`, default 300; `BENCH_CHUNK`, records per batch chunk, default 5000). On a hub of its own (tokens mode) with the demo
  * MNIST-shaped MLP (784→32→10 ONNX), a local endpoint (the real CLI agent) and, where SLURM_CONF
  * names a cluster (scripts/slurm/start.sh), a Slurm endpoint:
  *  - per-call overhead: sequential warm runs on the hub and on each endpoint (p50/p90), each body
  *    unique (the hub's result cache misses; endpoint runs never use it);
  *  - batch throughput: the same NDJSON data set of BENCH_BATCH_ROWS random 784-pixel rows on the
- *    hub and on each endpoint, records/s from the batch task (submit to SUCCEEDED).
+ *    hub and on each endpoint, records/s from the batch task (submit to SUCCEEDED); on the Slurm
+ *    endpoint each chunk is one job array of two array tasks.
  * Prints a table and writes bench/endpoint-results.json.
  */
 import fs from 'node:fs';
@@ -24,7 +25,10 @@ const SPEC = { inputSize: 784, hidden: 32, classes: 10, inputName: 'pixels', out
 const MODEL = buildMlpOnnx({ ...SPEC, weights: defaultMlpWeights(SPEC, 1) });
 
 const percentile = (values: number[], p: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((p / 100) * values.length))]!;
-const pixels = (seed: number) => Array.from({ length: 784 }, (_, i) => Math.round(((Math.sin(seed * 7919 + i) + 1) / 2) * 255) / 255);
+/** 784 pixels as MNIST stores them, whole numbers 0-255 (a 100,000-row NDJSON file stays near 300 MB). */
+const pixels = (seed: number) => Array.from({ length: 784 }, (_, i) => Math.round(((Math.sin(seed * 7919 + i) + 1) / 2) * 255));
+/** Records per batch chunk: on a Slurm endpoint each chunk is one job array. */
+const CHUNK = Number(process.env.BENCH_CHUNK ?? 5000);
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'modelhub-endpoint-bench-'));
 const hub = await startTestHub({ env: { MODELHUB_AUTH: 'tokens', MODELHUB_LOG_LEVEL: 'warn' } });
@@ -47,7 +51,7 @@ try {
   await waitForEndpoint(hub.url, 'bench/local', token, 'online', 60_000, agents[0]);
   targets.push({ label: 'local endpoint', endpoint: 'bench/local' });
   if (process.env.SLURM_CONF) {
-    agents.push(startAgentCli(hub.url, token, path.join(work, 'home'), ['--name', 'slurm', '--executor', 'slurm', '--max-workers', '1', '--cpus', '1', '--idle-seconds', '120']));
+    agents.push(startAgentCli(hub.url, token, path.join(work, 'home'), ['--name', 'slurm', '--executor', 'slurm', '--max-workers', '2', '--cpus', '1', '--idle-seconds', '120']));
     await waitForEndpoint(hub.url, 'bench/slurm', token, 'online', 60_000, agents[1]);
     targets.push({ label: 'Slurm endpoint', endpoint: 'bench/slurm' });
   }
@@ -79,6 +83,7 @@ try {
     const form = new FormData();
     if (target.endpoint) form.append('endpoint', target.endpoint);
     form.append('parameters', JSON.stringify({ deadline_ms: 600_000 }));
+    form.append('chunk_size', String(CHUNK));
     form.append('data', await fs.openAsBlob(data), 'rows.ndjson');
     const started = performance.now();
     const submitted = (await (await fetch(`${hub.url}/api/v1/servables/bench/mnist/batch`, { method: 'POST', headers: auth, body: form })).json()) as { task_id: string };
@@ -92,7 +97,7 @@ try {
     batch[target.label] = { records: ROWS, seconds: Math.round(seconds * 10) / 10, records_per_s: Math.round(ROWS / seconds) };
   }
 
-  const results = { rows: ROWS, runs: RUNS, cpus: os.availableParallelism(), load_average: os.loadavg().map((l) => Math.round(l * 10) / 10), overhead, batch };
+  const results = { rows: ROWS, runs: RUNS, chunk_size: CHUNK, cpus: os.availableParallelism(), load_average: os.loadavg().map((l) => Math.round(l * 10) / 10), overhead, batch };
   fs.writeFileSync(path.join(path.dirname(new URL(import.meta.url).pathname), 'endpoint-results.json'), JSON.stringify(results, null, 2));
   console.log(`per-call latency, ${RUNS} sequential warm runs (p50 / p90 ms):`);
   for (const [label, o] of Object.entries(overhead)) console.log(`  ${label.padEnd(16)} ${o.p50_ms.toFixed(2)} / ${o.p90_ms.toFixed(2)}`);

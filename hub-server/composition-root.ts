@@ -16,6 +16,7 @@ import type { EndpointStore } from '../schemas/ports/endpoint-store.ts';
 import type { TokenStore } from '../schemas/ports/token-store.ts';
 import type { ActionStore } from '../schemas/ports/action-store.ts';
 import type { BlobStore } from '../schemas/ports/blob-store.ts';
+import type { DatasetSource } from '../schemas/ports/dataset-source.ts';
 import type { IdentifierMinter } from '../schemas/ports/identifier-minter.ts';
 import type { Registry } from '../schemas/ports/registry.ts';
 import type { SearchIndex } from '../schemas/ports/search-index.ts';
@@ -213,6 +214,13 @@ export async function createBlobStore(config: HubConfig): Promise<BlobStore> {
   return new FsBlobStore(path.join(config.dataDir, 'blobs'));
 }
 
+/** Batch data sets under S3 prefixes, where the operator lists buckets for them. */
+export async function createDatasetSource(config: HubConfig): Promise<DatasetSource | undefined> {
+  if (config.batchS3Buckets.length === 0) return undefined;
+  const { S3DatasetSource } = await import('./adapters/s3-dataset-source.ts');
+  return new S3DatasetSource({ endpoint: config.s3.endpoint!, accessKey: config.s3.accessKey, secretKey: config.s3.secretKey, region: config.s3.region, buckets: config.batchS3Buckets });
+}
+
 export async function createSearchIndex(config: HubConfig, database?: PostgresDatabase): Promise<SearchIndex> {
   if (config.search === 'postgres') {
     const { PostgresSearchIndex } = await import('./adapters/postgres-search-index.ts');
@@ -317,6 +325,8 @@ export interface Hub {
   database: PostgresDatabase | undefined;
   registry: Registry;
   blobs: BlobStore;
+  /** Batch data sets under S3 prefixes (MODELHUB_BATCH_S3_BUCKETS); undefined when none are allowed. */
+  datasets: DatasetSource | undefined;
   index: SearchIndex;
   /** Index writes that survive the search backend being down (use it rather than `index` to write). */
   search: SearchSync;
@@ -411,6 +421,8 @@ async function openOnFolder(config: HubConfig, log: FastifyBaseLogger, opened: O
   const registry = opened(await openRegistry(config, database), (r) => r.close());
   const locks = opened(await openWorkLocks(config, database), (l) => l.close());
   const blobs = opened(await createBlobStore(config), (b) => b.close());
+  const datasetSource = await createDatasetSource(config);
+  const datasets = datasetSource && opened(datasetSource, (d) => d.close());
   const index = opened(await createSearchIndex(config, database), (i) => i.close());
   const minter = await createMinter(config);
   const instance = await hubInstanceId(config.dataDir);
@@ -552,7 +564,7 @@ async function openOnFolder(config: HubConfig, log: FastifyBaseLogger, opened: O
   const federation = new FederatedIdentity(tokens, config.oidc);
 
   return {
-    config, database, registry, blobs, index, search, minter, identifierSync, manager, gateway, publisher, cache, metrics, runs, provenance, runtimeVersions, collections, reproducibility, events, webhooks, usage, engine, pool, instance, locks,
+    config, database, registry, blobs, datasets, index, search, minter, identifierSync, manager, gateway, publisher, cache, metrics, runs, provenance, runtimeVersions, collections, reproducibility, events, webhooks, usage, engine, pool, instance, locks,
     tokens, endpointStore, audit, rateLimits, oidc, globusAuth, federation,
     start: () => {
       sweeper.start();

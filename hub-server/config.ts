@@ -34,6 +34,8 @@ export interface HubConfig {
   auth: 'open' | 'tokens';
   anonymousRead: boolean;
   maxUploadBytes: number;
+  /** Buckets a batch may read a data set from as an S3 prefix (MODELHUB_BATCH_S3_BUCKETS, comma-separated; none by default). */
+  batchS3Buckets: string[];
   /** An upload whose body stops arriving for this long (the client went quiet) is answered 400 and cleaned up. */
   uploadIdleMs: number;
   python: string;
@@ -130,6 +132,15 @@ function swarmConfig(env: Env): SwarmConfig {
     ...(registry === undefined ? {} : { registry }),
     ...(env.MODELHUB_SWARM_NODE_ADDRESS ? { nodeAddress: env.MODELHUB_SWARM_NODE_ADDRESS.trim() } : {}),
   };
+}
+
+/** MODELHUB_BATCH_S3_BUCKETS: bucket names, comma-separated; they need MODELHUB_S3_ENDPOINT. */
+function batchS3Buckets(env: Env): string[] {
+  const buckets = (env.MODELHUB_BATCH_S3_BUCKETS ?? '').split(',').map((b) => b.trim()).filter(Boolean);
+  const bad = buckets.find((b) => !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(b));
+  if (bad !== undefined) throw new ConfigError('MODELHUB_BATCH_S3_BUCKETS', `"${bad}" is not an S3 bucket name`);
+  if (buckets.length > 0 && !env.MODELHUB_S3_ENDPOINT) throw new ConfigError('MODELHUB_BATCH_S3_BUCKETS', 'needs MODELHUB_S3_ENDPOINT (and its keys)');
+  return buckets;
 }
 
 function oneOf<T extends string>(env: Env, variable: string, allowed: readonly T[], fallback: T): T {
@@ -280,6 +291,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<HubConfig>
     auth: oneOf(env, 'MODELHUB_AUTH', ['open', 'tokens'] as const, 'open'),
     anonymousRead: boolean(env, 'MODELHUB_ANONYMOUS_READ', true),
     maxUploadBytes: integer(env, 'MODELHUB_MAX_UPLOAD_MB', 2048, 1, 1024 * 1024) * 1024 * 1024,
+    batchS3Buckets: batchS3Buckets(env),
     uploadIdleMs: seconds(env, 'MODELHUB_UPLOAD_IDLE_SECONDS', 60, 0.1, 86_400),
     python: env.MODELHUB_PYTHON || '/usr/bin/python3',
     pip: {

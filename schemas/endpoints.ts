@@ -72,8 +72,16 @@ export type HubMessage =
       parameters?: Record<string, unknown>;
       /** ms since the epoch. */
       deadline: number;
+      /**
+       * A batch chunk: `inputs` is an array, one run's inputs per record, and the result's
+       * `output` is a `ChunkOutcome[]` in the same order (a Slurm endpoint runs it as a job array).
+       */
+      chunk?: boolean;
     }
   | { type: 'welcome'; endpoint: string; heartbeat_ms: number };
+
+/** One record's outcome in a batch chunk's result. */
+export type ChunkOutcome = { output: unknown } | { error: TaskError };
 
 /** Agent → hub. */
 export type AgentMessage =

@@ -13,6 +13,7 @@ export const ERROR_CATALOG = {
   CHECKSUM_MISMATCH: { status: 400, message: 'The uploaded bytes do not match their checksum: %s' },
   UNAUTHENTICATED: { status: 401, message: 'A valid token is required: %s' },
   FORBIDDEN: { status: 403, message: 'Not allowed: %s' },
+  ENDPOINT_FORBIDDEN: { status: 403, message: 'This compute endpoint may not run it: %s' },
   SERVABLE_NOT_FOUND: { status: 404, message: 'No servable %s' },
   VERSION_NOT_FOUND: { status: 404, message: 'No version %s' },
   TASK_NOT_FOUND: { status: 404, message: 'No task %s' },

@@ -19,7 +19,7 @@ export function registerBatchCommand(program: Command, output: Output = processO
     .command('batch')
     .description('run a servable over every record of a data set (NDJSON, CSV or NPY)')
     .argument('<name>', 'owner/name or owner/name@version')
-    .argument('<data>', 'the data set file (.ndjson/.jsonl: one inputs per line; .csv and .npy: one row per record)')
+    .argument('<data>', 'the data set file (.ndjson/.jsonl: one inputs per line; .csv and .npy: one row per record), or s3://bucket/prefix/ (NDJSON objects)')
     .option('--on <endpoint>', 'run on this compute endpoint (owner/name)')
     .option('-o, --output <file>', 'write the results (NDJSON) here (default: standard output)')
     .option('--parameters <json>', 'run parameters, as a JSON object')

@@ -12,11 +12,11 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import http from 'node:http';
-import https from 'node:https';
 import path from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Client, CopyDestinationOptions, CopySourceOptions } from 'minio';
+import { CopyDestinationOptions, CopySourceOptions, type Client } from 'minio';
+import { openS3Client } from './s3-client.ts';
 import { HubError, isHubError } from '../../schemas/errors.ts';
 import type { BackendHealth, BlobListing, BlobStore, StoredBlob } from '../../schemas/ports/blob-store.ts';
 
@@ -75,26 +75,13 @@ export class S3BlobStore implements BlobStore {
     if (!BUCKET_NAME.test(options.bucket)) {
       throw new HubError('BAD_REQUEST', `"${options.bucket}" is not an S3 bucket name (3-63 lower-case letters, digits, dots and hyphens)`);
     }
-    const useSSL = url.protocol === 'https:';
     this.partSize = options.partSize ?? DEFAULT_PART_SIZE;
     this.bucket = options.bucket;
     this.endpoint = url.origin;
     this.region = options.region ?? 'us-east-1';
     this.cacheDir = options.cacheDir;
-    // Our own agent, so close() can drop the kept-alive sockets instead of leaving them to the global one.
-    this.agent = useSSL ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
-    this.client = new Client({
-      endPoint: url.hostname,
-      port: url.port ? Number(url.port) : useSSL ? 443 : 80,
-      useSSL,
-      pathStyle: true,
-      accessKey: options.accessKey,
-      secretKey: options.secretKey,
-      region: this.region,
-      // Setting it fixes the part size; otherwise minio sizes parts for a 5 TiB object (550 MB each, in memory).
-      partSize: this.partSize,
-      transportAgent: this.agent,
-    });
+    // Setting the part size fixes it; otherwise minio sizes parts for a 5 TiB object (550 MB each, in memory).
+    ({ client: this.client, agent: this.agent } = openS3Client({ url, accessKey: options.accessKey, secretKey: options.secretKey, region: this.region, partSize: this.partSize }));
   }
 
   async put(source: Readable | Buffer, expectedSha256?: string): Promise<StoredBlob> {

@@ -7,10 +7,10 @@
  */
 import path from 'node:path';
 import WebSocket from 'ws';
-import { toHubError } from '../../schemas/errors.ts';
+import { HubError, toHubError } from '../../schemas/errors.ts';
 import { ENDPOINT_CONNECT_PATH, ENDPOINT_TOKEN_HEADER, type AgentMessage, type HubMessage } from '../../schemas/endpoints.ts';
 import { FileCache } from './file-cache.ts';
-import type { TaskExecutor, TaskMessage } from './task-executor.ts';
+import { runRecords, type TaskExecutor, type TaskMessage } from './task-executor.ts';
 
 export interface AgentOptions {
   hubUrl: string;
@@ -154,6 +154,13 @@ export class EndpointAgent {
   private async runTask(socket: WebSocket, task: TaskMessage): Promise<void> {
     try {
       await this.cache.ensure(task.document);
+      if (task.chunk) {
+        if (!Array.isArray(task.inputs)) throw new HubError('BAD_REQUEST', 'a batch chunk carries an array of records');
+        const started = performance.now();
+        const outcomes = this.executor.runChunk ? await this.executor.runChunk(task) : await runRecords((t) => this.executor.run(t), task, task.inputs);
+        this.send(socket, { type: 'result', task_id: task.task_id, output: outcomes, inference_ms: performance.now() - started });
+        return;
+      }
       const outcome = await this.executor.run(task);
       this.send(socket, { type: 'result', task_id: task.task_id, output: outcome.output, inference_ms: outcome.inference_ms });
     } catch (error) {

@@ -17,6 +17,8 @@ import { HubError } from '../../schemas/errors.ts';
 import { errorFromAgent } from '../use-cases/endpoint-dispatcher.ts';
 import { SlurmQueue } from './slurm-queue.ts';
 import type { TaskExecutor, TaskMessage, TaskOutcome } from './task-executor.ts';
+import type { ChunkOutcome } from '../../schemas/endpoints.ts';
+import { runChunkAsArray } from './slurm-array.ts';
 
 const run = promisify(execFile);
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -26,9 +28,10 @@ const ROOT = path.resolve(HERE, '../..');
  * How a worker job starts Node: compiled (dist/, `npm run build`) the JavaScript beside this file,
  * else the TypeScript source through tsx (the checkout, tests, `bin/modelhub.js`).
  */
-const WORKER_ENTRY = existsSync(path.join(HERE, 'slurm-worker.js'))
-  ? JSON.stringify(path.join(HERE, 'slurm-worker.js'))
-  : `--import tsx ${JSON.stringify(path.join(HERE, 'slurm-worker.ts'))}`;
+const entry = (name: string) =>
+  existsSync(path.join(HERE, `${name}.js`)) ? JSON.stringify(path.join(HERE, `${name}.js`)) : `--import tsx ${JSON.stringify(path.join(HERE, `${name}.ts`))}`;
+const WORKER_ENTRY = entry('slurm-worker');
+const ARRAY_TASK_ENTRY = entry('slurm-array-task');
 
 export interface SlurmSettings {
   partition?: string;
@@ -71,6 +74,8 @@ export class SlurmExecutor implements TaskExecutor {
   private readonly waiters = new Map<string, Waiter>();
   /** Worker jobs submitted and not yet seen ended. */
   private readonly jobs = new Set<string>();
+  /** Batch chunks' job arrays still running. */
+  private readonly arrays = new Set<string>();
   private readonly ready: Promise<void>;
   private readonly timer: NodeJS.Timeout;
   private ticking = false;
@@ -88,7 +93,7 @@ export class SlurmExecutor implements TaskExecutor {
   }
 
   resources(): Record<string, unknown> {
-    return { slurm: this.options.settings, workers: [...this.jobs], ...(this.lastError ? { last_error: this.lastError } : {}) };
+    return { slurm: this.options.settings, workers: [...this.jobs], arrays: [...this.arrays], ...(this.lastError ? { last_error: this.lastError } : {}) };
   }
 
   async run(task: TaskMessage): Promise<TaskOutcome> {
@@ -97,6 +102,29 @@ export class SlurmExecutor implements TaskExecutor {
     await this.queue.enqueue({ task, lost: 0 });
     void this.tick();
     return outcome;
+  }
+
+  /** A batch chunk: one job array, its records split across up to maxWorkers array tasks. */
+  async runChunk(task: TaskMessage): Promise<ChunkOutcome[]> {
+    await this.ready;
+    const s = this.settings;
+    return runChunkAsArray(
+      {
+        root: this.queue.root,
+        slices: s.maxWorkers,
+        scriptHead: this.scriptHead(),
+        command: `${JSON.stringify(process.execPath)} ${ARRAY_TASK_ENTRY}`,
+        concurrency: s.concurrency,
+        resourceArgs: this.resourceArgs(),
+        pollMs: this.options.pollMs ?? 250,
+        jobs: this.arrays,
+        closed: () => this.closed,
+        finalState: (job) => this.finalState(job),
+        onSbatchError: (stderr) => (this.lastError = stderr),
+        ...(this.options.log ? { log: this.options.log } : {}),
+      },
+      task,
+    );
   }
 
   /** One look at results and jobs; never two at once. */
@@ -123,7 +151,12 @@ export class SlurmExecutor implements TaskExecutor {
 
   private async followJobs(): Promise<void> {
     if (this.jobs.size === 0) return;
-    const { stdout } = await run('squeue', ['-h', '-o', '%i %T', '-j', [...this.jobs].join(',')]).catch((error: { stdout?: string }) => ({ stdout: error.stdout ?? '' }));
+    // squeue failing (slurmctld busy, a timeout) tells nothing: the next look decides.
+    const listed = await run('squeue', ['-h', '-o', '%i %T', '-j', [...this.jobs].join(',')]).catch((error: { stdout?: string; stderr?: string }) =>
+      /Invalid job id/i.test(error.stderr ?? '') ? { stdout: error.stdout ?? '' } : undefined,
+    );
+    if (!listed) return;
+    const { stdout } = listed;
     const live = new Map<string, string>();
     for (const line of stdout.split('\n')) {
       const [id, state] = line.trim().split(/\s+/);
@@ -202,29 +235,30 @@ export class SlurmExecutor implements TaskExecutor {
     }
   }
 
-  private async submit(): Promise<string> {
+  /** The job script's lines before its command: the endpoint's prefix, then the checkout. */
+  private scriptHead(): string[] {
+    return ['#!/bin/bash', ...(this.settings.prefix ? [this.settings.prefix] : []), `cd ${JSON.stringify(ROOT)}`];
+  }
+
+  /** sbatch's options from the endpoint's settings: worker jobs and job arrays get the same. */
+  private resourceArgs(): string[] {
     const s = this.settings;
-    const script = [
-      '#!/bin/bash',
-      ...(s.prefix ? [s.prefix] : []),
-      `cd ${JSON.stringify(ROOT)}`,
-      `exec ${JSON.stringify(process.execPath)} ${WORKER_ENTRY} ${JSON.stringify(this.queue.root)} ${s.idleSeconds} ${s.concurrency}`,
-      '',
-    ].join('\n');
-    const scriptFile = path.join(this.queue.root, 'worker.sh');
-    await fs.writeFile(scriptFile, script, { mode: 0o755 });
-    const args = [
-      '--parsable',
-      `--job-name=modelhub-worker`,
-      `--output=${path.join(this.queue.logs, '%j.out')}`,
+    return [
       ...(s.partition ? [`--partition=${s.partition}`] : []),
       ...(s.account ? [`--account=${s.account}`] : []),
       ...(s.time ? [`--time=${s.time}`] : []),
       ...(s.nodes ? [`--nodes=${s.nodes}`] : []),
       ...(s.cpus ? [`--cpus-per-task=${s.cpus}`] : []),
       ...(s.gpus ? [`--gpus=${s.gpus}`] : []),
-      scriptFile,
     ];
+  }
+
+  private async submit(): Promise<string> {
+    const s = this.settings;
+    const script = [...this.scriptHead(), `exec ${JSON.stringify(process.execPath)} ${WORKER_ENTRY} ${JSON.stringify(this.queue.root)} ${s.idleSeconds} ${s.concurrency}`, ''].join('\n');
+    const scriptFile = path.join(this.queue.root, 'worker.sh');
+    await fs.writeFile(scriptFile, script, { mode: 0o755 });
+    const args = ['--parsable', `--job-name=modelhub-worker`, `--output=${path.join(this.queue.logs, '%j.out')}`, ...this.resourceArgs(), scriptFile];
     const { stdout } = await run('sbatch', args);
     const job = stdout.trim().split(';')[0];
     if (!job || !/^\d+$/.test(job)) throw Object.assign(new Error(`sbatch printed no job id: ${stdout}`), { stderr: stdout });
@@ -234,7 +268,8 @@ export class SlurmExecutor implements TaskExecutor {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
-    if (this.jobs.size > 0) await run('scancel', [...this.jobs]).catch(() => undefined);
+    const jobs = [...this.jobs, ...this.arrays];
+    if (jobs.length > 0) await run('scancel', jobs).catch(() => undefined);
     for (const waiter of this.waiters.values()) waiter.reject(new HubError('NOT_READY', 'the endpoint is stopping'));
     this.waiters.clear();
   }

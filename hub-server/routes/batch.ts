@@ -15,9 +15,11 @@ import type { MultipartFile, MultipartValue } from '@fastify/multipart';
 import { ErrorDocument, OwnerNameParams, OwnerNameVersionParams, TaskAccepted, type OwnerNameMaybeVersion } from '../../schemas/api.ts';
 import { ENDPOINT_NAME_PATTERN } from '../../schemas/metadata.ts';
 import { HubError } from '../../schemas/errors.ts';
-import { canSeeTask } from '../use-cases/access.ts';
-import { DATASET_FORMATS, formatOfFilename, openDataset, type DatasetFormat } from '../use-cases/batch/datasets.ts';
+import { assertEndpointMayRun, canSeeTask } from '../use-cases/access.ts';
+import { DATASET_FORMATS, formatOfFilename, openDataset, type DatasetFormat } from '../../schemas/codecs/datasets.ts';
 import { BatchRunner } from '../use-cases/batch/batch-runner.ts';
+import { endpointChunkRunner } from '../use-cases/batch/endpoint-chunks.ts';
+import { storeS3Dataset } from '../use-cases/batch/s3-dataset.ts';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 
 const DEFAULT_CHUNK = 500;
@@ -27,7 +29,13 @@ async function batchRoutes(hub: FastifyInstance): Promise<void> {
   const app = hub.withTypeProvider<TypeBoxTypeProvider>();
   const { config, registry, blobs, gateway } = app.hub;
   const runner = new BatchRunner({
-    dir: path.join(config.dataDir, 'batches'), registry, blobs, runService: gateway, stopping: () => app.endpoints.dispatcher.closed, log: app.log,
+    dir: path.join(config.dataDir, 'batches'),
+    registry,
+    blobs,
+    runService: gateway,
+    endpointChunk: (state, inputs) => endpointChunkRunner(app.endpoints.dispatcher, gateway)(state, inputs),
+    stopping: () => app.endpoints.dispatcher.closed,
+    log: app.log,
     provenance: { service: app.hub.provenance, runs: app.hub.runs },
   });
   await fs.mkdir(path.join(config.dataDir, 'batches'), { recursive: true });
@@ -57,7 +65,11 @@ async function batchRoutes(hub: FastifyInstance): Promise<void> {
         fields[value.fieldname] = String(value.value);
       }
     }
-    if (!dataset) throw new HubError('BAD_REQUEST', 'no "data" part: upload the data set as the "data" file part');
+    if (fields.s3 !== undefined) {
+      if (dataset) throw new HubError('BAD_REQUEST', 'a "data" part or an "s3" prefix, not both');
+      dataset = await storeS3Dataset(app.hub.datasets, blobs, fields.s3, config.maxUploadBytes);
+    }
+    if (!dataset) throw new HubError('BAD_REQUEST', 'no "data" part: upload the data set as the "data" file part (or name an S3 prefix in an "s3" field)');
     const format = (fields.format ?? formatOfFilename(dataset.filename)) as DatasetFormat | undefined;
     if (!format || !DATASET_FORMATS.includes(format)) {
       throw new HubError('BAD_REQUEST', `cannot tell the data set's format from "${dataset.filename}": name it .ndjson, .jsonl, .csv or .npy, or send a "format" field (${DATASET_FORMATS.join(', ')})`);
@@ -75,7 +87,7 @@ async function batchRoutes(hub: FastifyInstance): Promise<void> {
     const chunkSize = fields.chunk_size === undefined ? DEFAULT_CHUNK : Number(fields.chunk_size);
     if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > 100_000) throw new HubError('BAD_REQUEST', 'chunk_size must be a whole number from 1 to 100000');
     // The endpoint is checked now, so that an unknown one is a 404 here, not a batch of failures.
-    if (fields.endpoint !== undefined) await app.endpoints.dispatcher.resolve(fields.endpoint, request.viewer);
+    if (fields.endpoint !== undefined) assertEndpointMayRun(await app.endpoints.dispatcher.resolve(fields.endpoint, request.viewer), document);
     const total = openDataset(await fs.readFile(await blobs.localPath(dataset.sha256)), format).total;
 
     const taskId = randomUUID();

@@ -13,7 +13,7 @@ import { WebSocketServer } from 'ws';
 import { HubError } from '../../schemas/errors.ts';
 import type { EndpointRecord, EndpointStore } from '../../schemas/ports/endpoint-store.ts';
 import type { Viewer } from '../../schemas/ports/viewer.ts';
-import { canManage, canUseEndpoint } from '../use-cases/access.ts';
+import { assertEndpointMayRun, canManage, endpointMayRun, canUseEndpoint } from '../use-cases/access.ts';
 import { EndpointDispatcher } from '../use-cases/endpoint-dispatcher.ts';
 import type { RemoteRunner } from '../../schemas/ports/run-service.ts';
 import { ErrorDocument } from '../../schemas/api.ts';
@@ -57,8 +57,14 @@ async function endpointRoutes(hub: FastifyInstance, opts: EndpointRoutesOptions)
   // when it has one and the caller may use it, else the hub runs it.
   const remote: RemoteRunner = async (document, methodName, call, viewer) => {
     let endpoint: EndpointRecord | undefined;
-    if (call.endpoint !== undefined) endpoint = await dispatcher.resolve(call.endpoint, viewer);
-    else if (document.servable.options?.endpoint) endpoint = await dispatcher.resolve(document.servable.options.endpoint, viewer).catch(() => undefined);
+    if (call.endpoint !== undefined) {
+      endpoint = await dispatcher.resolve(call.endpoint, viewer);
+      assertEndpointMayRun(endpoint, document);
+    } else if (document.servable.options?.endpoint) {
+      endpoint = await dispatcher.resolve(document.servable.options.endpoint, viewer).catch(() => undefined);
+      // A default endpoint that may not run this version is passed over: the hub runs it.
+      if (endpoint && !endpointMayRun(endpoint, document)) endpoint = undefined;
+    }
     if (!endpoint) return undefined;
     return { ...(await dispatcher.run(endpoint, document, methodName, call)), endpoint: `${endpoint.owner}/${endpoint.name}` };
   };

@@ -95,3 +95,22 @@ export function canUseEndpoint(endpoint: Pick<EndpointRecord, 'owner' | 'shared_
   if (endpoint.shared_with.users.includes(viewer.user)) return true;
   return (viewer.groups ?? []).some((group) => endpoint.shared_with.groups.includes(group));
 }
+
+/**
+ * Whether a run of `document` may go to an endpoint the caller may use (checked first: one it may
+ * not use is ENDPOINT_NOT_FOUND, never confirmed to exist). An endpoint runs with its OWNER's
+ * rights (its token fetches only files its owner may see), so a sharer's run of a version the
+ * owner may not see is refused with 403 ENDPOINT_FORBIDDEN before it is sent: the caller already
+ * sees the endpoint and the servable, so the reply reveals nothing new.
+ */
+export function endpointMayRun(endpoint: Pick<EndpointRecord, 'owner' | 'owner_groups'>, document: PublishedMetadata): boolean {
+  return canView(document, { user: endpoint.owner, groups: endpoint.owner_groups });
+}
+
+export function assertEndpointMayRun(endpoint: Pick<EndpointRecord, 'owner' | 'name' | 'owner_groups'>, document: PublishedMetadata): void {
+  if (endpointMayRun(endpoint, document)) return;
+  throw new HubError(
+    'ENDPOINT_FORBIDDEN',
+    `${endpoint.owner}/${endpoint.name} runs as ${endpoint.owner}, who may not see ${document.hub.owner}/${document.hub.name}@${document.hub.version}`,
+  );
+}

@@ -92,7 +92,7 @@ export class EndpointDispatcher {
   }
 
   /** Run a version's method on an endpoint the caller may use (checked by `resolve` first). */
-  run(endpoint: EndpointRecord, document: PublishedMetadata, methodName: string, call: RunCall): Promise<EndpointRunResult> {
+  run(endpoint: EndpointRecord, document: PublishedMetadata, methodName: string, call: RunCall, options: { chunk?: boolean } = {}): Promise<EndpointRunResult> {
     const key = keyOf(endpoint.owner, endpoint.name);
     const deadline = call.deadline ?? Date.now() + this.options.defaultDeadlineMs;
     return new Promise<EndpointRunResult>((resolve, reject) => {
@@ -101,7 +101,7 @@ export class EndpointDispatcher {
         id,
         key,
         received: performance.now(),
-        message: { type: 'task', task_id: id, document, method: methodName, inputs: call.inputs, deadline, ...(call.parameters ? { parameters: call.parameters } : {}) },
+        message: { type: 'task', task_id: id, document, method: methodName, inputs: call.inputs, deadline, ...(call.parameters ? { parameters: call.parameters } : {}), ...(options.chunk ? { chunk: true } : {}) },
         timer: setTimeout(() => {
           this.forget(run);
           reject(

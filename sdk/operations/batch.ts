@@ -5,6 +5,7 @@
 import { openAsBlob } from 'node:fs';
 import path from 'node:path';
 import type { TaskDocument } from '../../schemas/api.ts';
+import type { DatasetFormat } from '../../schemas/codecs/datasets.ts';
 import { apiUrl, hubFetch, hubJson, type HubParams } from '../http.ts';
 import { parseServableName, servablePath } from '../servable-name.ts';
 import { sleep } from '../sleep.ts';
@@ -13,7 +14,7 @@ import { getTaskStatus } from './get-task-status.ts';
 export interface BatchParams extends HubParams {
   /** `owner/name` or `owner/name@version`. */
   name: string;
-  /** The data set file. */
+  /** The data set file, or an S3 prefix (`s3://bucket/prefix/`: NDJSON objects the hub reads itself). */
   data: string;
   version?: number;
   /** Run on this compute endpoint (owner/name). */
@@ -23,18 +24,10 @@ export interface BatchParams extends HubParams {
   /** Records per chunk (default 500). */
   chunkSize?: number;
   /** ndjson, csv or npy; by default told by the file's name. */
-  format?: string;
+  format?: DatasetFormat;
 }
 
-export interface BatchProgress {
-  total: number;
-  done: number;
-  failed: number;
-  chunks: number;
-  chunks_done: number;
-  records_per_s: number;
-  eta_s: number | null;
-}
+export type { BatchProgress } from '../../schemas/codecs/datasets.ts';
 
 /** `POST .../batch`: the batch task's id. */
 export async function submitBatch(params: BatchParams): Promise<{ task_id: string }> {
@@ -45,7 +38,8 @@ export async function submitBatch(params: BatchParams): Promise<{ task_id: strin
   if (params.parameters) form.append('parameters', JSON.stringify(params.parameters));
   if (params.chunkSize) form.append('chunk_size', String(params.chunkSize));
   if (params.format) form.append('format', params.format);
-  form.append('data', await openAsBlob(params.data), path.basename(params.data));
+  if (params.data.startsWith('s3://')) form.append('s3', params.data);
+  else form.append('data', await openAsBlob(params.data), path.basename(params.data));
   return hubJson(params, apiUrl(params, `${servablePath(ref)}/batch`), { method: 'POST', body: form });
 }
 

@@ -14,8 +14,8 @@ import { promisify } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildMlpOnnx, defaultMlpWeights } from '../../builder/demo/onnx-writer.ts';
-import { SqliteTokenStore } from '../../hub-server/adapters/sqlite-token-store.ts';
-import { onnxMetadata, publishRaw } from '../helpers/hub-http.ts';
+import { onnxMetadata } from '../helpers/hub-http.ts';
+import { batchResults, call, publishAs, submitBatch, userTokens, waitTask } from '../helpers/endpoint-hub.ts';
 import { freePort, startAgentCli, waitForEndpoint, type StartedAgent } from '../helpers/endpoint-agent.ts';
 import { ROOT, startTestHub, type TestHub } from '../helpers/test-hub.ts';
 
@@ -54,33 +54,17 @@ describe('batch inference', () => {
   const startHub = () => startTestHub({ dataDir, env: { MODELHUB_AUTH: 'tokens', MODELHUB_PORT: String(port), MODELHUB_ENDPOINT_HEARTBEAT_MS: '1000' } });
   const auth = () => ({ authorization: `Bearer ${token}` });
 
-  const submit = async (servable: string, file: string, bytes: Buffer | string, fields: Record<string, string> = {}) => {
-    const form = new FormData();
-    for (const [key, value] of Object.entries(fields)) form.append(key, value);
-    form.append('data', new Blob([typeof bytes === 'string' ? bytes : new Uint8Array(bytes)]), file);
-    const response = await fetch(`${hub.url}/api/v1/servables/${servable}/batch`, { method: 'POST', body: form, headers: auth() });
-    return { status: response.status, body: (await response.json()) as any };
-  };
-  const task = async (id: string) => (await (await fetch(`${hub.url}/api/v1/tasks/${id}`, { headers: auth() })).json()) as any;
-  const finished = async (id: string, timeoutMs = 240_000) => {
-    for (const started = Date.now(); Date.now() - started < timeoutMs; ) {
-      const current = await task(id).catch(() => undefined);
-      if (current?.status === 'SUCCEEDED' || current?.status === 'FAILED') return current;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    throw new Error(`batch ${id} did not finish`);
-  };
-  const results = async (id: string) => (await (await fetch(`${hub.url}/api/v1/tasks/${id}/results`, { headers: auth() })).text()).trim().split('\n').map((line) => JSON.parse(line) as any);
+  // The shared helpers (test/helpers/endpoint-hub.ts), bound to this suite's hub and token.
+  const submit = (servable: string, file: string, bytes: Buffer | string, fields: Record<string, string> = {}) => submitBatch(hub.url, token, servable, file, bytes, fields);
+  const task = async (id: string) => (await call(hub.url, 'GET', `/api/v1/tasks/${id}`, token)).body;
+  const finished = (id: string, timeoutMs = 240_000) => waitTask(hub.url, id, token, timeoutMs);
+  const results = (id: string) => batchResults(hub.url, token, id);
 
   beforeAll(async () => {
     port = await freePort();
     hub = await startHub();
-    const store = SqliteTokenStore.open(SqliteTokenStore.fileIn(hub.dataDir));
-    token = (await store.create({ user: 'alice', scopes: ['run', 'publish'], groups: [], created_by: 'local' })).token;
-    await store.close();
-    const accepted = await publishRaw(hub.url, onnxMetadata('alice', 'mlp'), [{ name: 'mlp.onnx', bytes: MODEL }], auth());
-    expect(accepted.status).toBe(202);
-    expect((await finished(accepted.body.task_id)).status).toBe('SUCCEEDED');
+    token = (await userTokens(hub, { alice: [] })).alice!;
+    await publishAs(hub, token, onnxMetadata('alice', 'mlp'), [{ name: 'mlp.onnx', bytes: MODEL }]);
   }, 180_000);
 
   afterAll(async () => {

@@ -14,8 +14,8 @@ import { promisify } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildMlpOnnx, defaultMlpWeights } from '../../builder/demo/onnx-writer.ts';
-import { SqliteTokenStore } from '../../hub-server/adapters/sqlite-token-store.ts';
-import { onnxMetadata, publishRaw } from '../helpers/hub-http.ts';
+import { onnxMetadata } from '../helpers/hub-http.ts';
+import { call, publishAs, userTokens, waitTask } from '../helpers/endpoint-hub.ts';
 import { freePort, startAgentCli, waitForEndpoint, type StartedAgent } from '../helpers/endpoint-agent.ts';
 import { ROOT, startTestHub, type TestHub } from '../helpers/test-hub.ts';
 
@@ -23,30 +23,6 @@ const SPEC = { inputSize: 4, hidden: 6, classes: 3, inputName: 'x', outputName: 
 const MODEL = buildMlpOnnx({ ...SPEC, weights: defaultMlpWeights(SPEC, 7) });
 const INPUTS = [[0.5, -0.25, 0.125, 1]];
 const exec = promisify(execFile);
-
-async function call(url: string, method: string, route: string, token?: string, body?: unknown) {
-  const headers: Record<string, string> = {};
-  if (token) headers.authorization = `Bearer ${token}`;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(`${url}${route}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await response.text();
-  let parsed: any = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    // not JSON
-  }
-  return { status: response.status, body: parsed };
-}
-
-async function waitTask(url: string, taskId: string, token: string) {
-  for (const started = Date.now(); Date.now() - started < 120_000; ) {
-    const reply = await call(url, 'GET', `/api/v1/tasks/${taskId}`, token);
-    if (reply.body.status === 'SUCCEEDED' || reply.body.status === 'FAILED') return reply.body;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`task ${taskId} did not finish`);
-}
 
 describe('compute endpoints (local executor)', () => {
   let hub: TestHub;
@@ -57,6 +33,8 @@ describe('compute endpoints (local executor)', () => {
   const t: Record<string, string> = {};
   let reference: number[] = [];
   let endpointToken = '';
+  /** An Action Provider run sent while the endpoint was offline. */
+  let queuedAction = '';
 
   const startHub = () =>
     startTestHub({ dataDir, env: { MODELHUB_AUTH: 'tokens', MODELHUB_PORT: String(port), MODELHUB_ENDPOINT_HEARTBEAT_MS: '1000' } });
@@ -64,18 +42,12 @@ describe('compute endpoints (local executor)', () => {
   beforeAll(async () => {
     port = await freePort();
     hub = await startHub();
-    const store = SqliteTokenStore.open(SqliteTokenStore.fileIn(hub.dataDir));
-    for (const [key, user, groups] of [['alice', 'alice', ['astro']], ['bob', 'bob', ['other']], ['carol', 'carol', ['lab']]] as const) {
-      t[key] = (await store.create({ user, scopes: ['run', 'publish'], groups: [...groups], created_by: 'local' })).token;
-    }
-    await store.close();
-    for (const [name, owner, extra] of [['mlp', 'alice', {}], ['bob-secret', 'bob', { visibility: 'private' as const }], ['mlp-default', 'alice', {}]] as const) {
+    Object.assign(t, await userTokens(hub, { alice: ['astro'], bob: ['other'], carol: ['lab'] }));
+    for (const [name, owner, extra] of [['mlp', 'alice', {}], ['bob-secret', 'bob', { visibility: 'private' as const }], ['mlp-default', 'alice', {}], ['carol-own', 'carol', { visibility: 'private' as const }]] as const) {
       const metadata = onnxMetadata(owner, name, extra);
       // This one runs on alice's endpoint by default, for whoever may use it.
       if (name === 'mlp-default') metadata.servable.options = { endpoint: 'alice/laptop' };
-      const accepted = await publishRaw(hub.url, metadata, [{ name: `${name}.onnx`, bytes: MODEL }], { authorization: `Bearer ${t[owner]}` });
-      expect(accepted.status, JSON.stringify(accepted.body)).toBe(202);
-      expect((await waitTask(hub.url, accepted.body.task_id, t[owner]!)).status).toBe('SUCCEEDED');
+      await publishAs(hub, t[owner]!, metadata, [{ name: `${name}.onnx`, bytes: MODEL }]);
     }
     const session = await ort.InferenceSession.create(MODEL);
     const out = await session.run({ x: new ort.Tensor('float32', Float32Array.from(INPUTS.flat()), [1, 4]) });
@@ -124,6 +96,22 @@ describe('compute endpoints (local executor)', () => {
     expect((await call(hub.url, 'POST', '/api/v1/servables/alice/mlp/run', t.alice, { inputs: INPUTS, endpoint: 'not a name' })).status).toBe(400);
   });
 
+  it("refuses with 403 a sharer's run of a version the endpoint's owner may not see, on every route", async () => {
+    // carol may use alice/laptop (group lab) and see her own private servable, but the endpoint
+    // runs as alice, who may not: 403, and nothing is sent to the endpoint.
+    const run = await call(hub.url, 'POST', '/api/v1/servables/carol/carol-own/run', t.carol, { inputs: INPUTS, endpoint: 'alice/laptop' });
+    expect(run.status, JSON.stringify(run.body)).toBe(403);
+    expect(run.body.error.code).toBe('MODELHUB_ENDPOINT_FORBIDDEN');
+    expect(run.body.error.message).toMatch(/alice\/laptop runs as alice/);
+    const v2 = await call(hub.url, 'POST', '/v2/models/carol.carol-own/infer', t.carol, { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: INPUTS.flat() }], parameters: { endpoint: 'alice/laptop' } });
+    expect(v2.status, JSON.stringify(v2.body)).toBe(403);
+    expect((await call(hub.url, 'GET', '/api/v1/endpoints/alice/laptop', t.alice)).body.queued).toBe(0);
+    // bob may not use the endpoint at all: it is not confirmed to exist (404, as an unknown one).
+    const bob = await call(hub.url, 'POST', '/api/v1/servables/bob/bob-secret/run', t.bob, { inputs: INPUTS, endpoint: 'alice/laptop' });
+    expect(bob.status).toBe(404);
+    expect(bob.body.error.code).toBe('MODELHUB_ENDPOINT_NOT_FOUND');
+  });
+
   it('fails a run on an offline endpoint with MODELHUB_ENDPOINT_OFFLINE at its deadline', async () => {
     const reply = await call(hub.url, 'POST', '/api/v1/servables/alice/mlp/run', t.alice, { inputs: INPUTS, endpoint: 'alice/laptop', parameters: { deadline_ms: 800 } });
     expect(reply.status, JSON.stringify(reply.body)).toBe(503);
@@ -136,12 +124,19 @@ describe('compute endpoints (local executor)', () => {
     const v2 = await call(hub.url, 'POST', '/v2/models/alice.mlp/infer', t.alice, { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: INPUTS.flat() }], parameters: { endpoint: 'alice/laptop', deadline_ms: 800 } });
     expect(v2.status, JSON.stringify(v2.body)).toBe(503);
     expect(v2.body.error).toMatch(/offline/);
+    // The Action Provider body's endpoint goes to the endpoint as well: it waits in the offline
+    // endpoint's queue (and runs there once the agent connects, below).
+    const action = await call(hub.url, 'POST', '/actions/inference/run', t.alice, { request_id: 'queued-1', body: { servable: 'alice/mlp', inputs: INPUTS, endpoint: 'alice/laptop', parameters: { deadline_ms: 120_000 } } });
+    expect(action.status, JSON.stringify(action.body)).toBeLessThan(300);
+    expect(action.body.status).toBe('ACTIVE');
+    queuedAction = action.body.action_id;
+    expect((await call(hub.url, 'GET', '/api/v1/endpoints/alice/laptop', t.alice)).body.queued).toBe(1);
   });
 
   it('queues a run while the endpoint is offline and runs it once the agent connects, with the hub\'s output', async () => {
     const accepted = await call(hub.url, 'POST', '/api/v1/servables/alice/mlp/run', t.alice, { inputs: INPUTS, endpoint: 'alice/laptop', asynchronous: true, parameters: { deadline_ms: 120_000 } });
     expect(accepted.status).toBe(202);
-    expect((await call(hub.url, 'GET', '/api/v1/endpoints/alice/laptop', t.alice)).body.queued).toBe(1);
+    expect((await call(hub.url, 'GET', '/api/v1/endpoints/alice/laptop', t.alice)).body.queued).toBe(2);
 
     agent = startAgentCli(hub.url, t.alice!, home, ['--name', 'laptop', '--share-group', 'lab']);
     await waitForEndpoint(hub.url, 'alice/laptop', t.alice!, 'online', 60_000, agent);
@@ -153,6 +148,15 @@ describe('compute endpoints (local executor)', () => {
     const onHub = await call(hub.url, 'POST', '/api/v1/servables/alice/mlp/run', t.alice, { inputs: INPUTS });
     expect(task.result.output).toEqual(onHub.body.output);
     (task.result.output as number[][])[0]!.forEach((value, i) => expect(value).toBeCloseTo(reference[i]!, 5));
+    // The action queued with it ran on the endpoint too, with the hub's output.
+    let status = (await call(hub.url, 'GET', `/actions/inference/${queuedAction}/status`, t.alice)).body;
+    for (const started = Date.now(); status.status === 'ACTIVE' && Date.now() - started < 60_000; ) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      status = (await call(hub.url, 'GET', `/actions/inference/${queuedAction}/status`, t.alice)).body;
+    }
+    expect(status.status, JSON.stringify(status)).toBe('SUCCEEDED');
+    expect(status.details.output).toEqual(onHub.body.output);
+    expect(status.details.provenance).toMatchObject({ servable: 'alice/mlp', endpoint: 'alice/laptop' });
 
     // The endpoint keeps the file it fetched, under its digest.
     const sha = fs.readdirSync(path.join(home, 'laptop', 'blobs')).filter((d) => d.length === 2);
@@ -177,7 +181,10 @@ describe('compute endpoints (local executor)', () => {
       status = (await call(hub.url, 'GET', `/actions/inference/${action.body.action_id}/status`, t.alice)).body;
     }
     expect(status.status, JSON.stringify(status)).toBe('SUCCEEDED');
-    expect(status.details.output).toEqual(carol.body.output);
+    // The hub's own output, and its provenance names the endpoint that ran it.
+    const onHub = await call(hub.url, 'POST', '/api/v1/servables/alice/mlp/run', t.alice, { inputs: INPUTS });
+    expect(status.details.output).toEqual(onHub.body.output);
+    expect(status.details.provenance).toMatchObject({ servable: 'alice/mlp', endpoint: 'alice/laptop' });
 
     // The Open Inference Protocol: parameters.endpoint, the reply in the protocol's tensors.
     const v2 = await call(hub.url, 'POST', '/v2/models/alice.mlp/infer', t.alice, { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: INPUTS.flat() }], parameters: { endpoint: 'alice/laptop', provenance: true } });
@@ -185,6 +192,8 @@ describe('compute endpoints (local executor)', () => {
     expect(v2.body.parameters.provenance).toMatchObject({ servable: 'alice/mlp', endpoint: 'alice/laptop' });
     expect(v2.body.outputs[0]).toMatchObject({ name: 'y', shape: [1, 3], datatype: 'FP32' });
     (v2.body.outputs[0].data as number[]).forEach((value, i) => expect(value).toBeCloseTo(reference[i]!, 5));
+    const v2OnHub = await call(hub.url, 'POST', '/v2/models/alice.mlp/infer', t.alice, { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: INPUTS.flat() }] });
+    expect(v2.body.outputs).toEqual(v2OnHub.body.outputs);
     const byDefault = await call(hub.url, 'POST', '/api/v1/servables/alice/mlp-default/run', t.alice, { inputs: INPUTS });
     expect(byDefault.status, JSON.stringify(byDefault.body)).toBe(200);
     expect(byDefault.body.output).toEqual(carol.body.output);

@@ -14,8 +14,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildMlpOnnx, defaultMlpWeights } from '../../builder/demo/onnx-writer.ts';
-import { SqliteTokenStore } from '../../hub-server/adapters/sqlite-token-store.ts';
-import { onnxMetadata, publishRaw } from '../helpers/hub-http.ts';
+import { onnxMetadata } from '../helpers/hub-http.ts';
+import { batchResults, call, publishAs, submitBatch, userTokens, waitTask } from '../helpers/endpoint-hub.ts';
+import * as ort from 'onnxruntime-node';
 import { startAgentCli, waitForEndpoint, type StartedAgent } from '../helpers/endpoint-agent.ts';
 import { startTestHub, type TestHub } from '../helpers/test-hub.ts';
 
@@ -32,49 +33,20 @@ const INPUTS = [[0.5, -0.25, 0.125, 1]];
 /** A Python function slow enough that a worker job is in the middle of it when it is cancelled. */
 const SLOW_CODE = 'import time\n\n\ndef run(x):\n    time.sleep(0.4)\n    return x * 2\n';
 
-async function call(url: string, method: string, route: string, token?: string, body?: unknown) {
-  const headers: Record<string, string> = {};
-  if (token) headers.authorization = `Bearer ${token}`;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(`${url}${route}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await response.text();
-  let parsed: any = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    // not JSON
-  }
-  return { status: response.status, body: parsed };
-}
-
-async function waitTask(url: string, taskId: string, token: string) {
-  for (const started = Date.now(); Date.now() - started < 240_000; ) {
-    const reply = await call(url, 'GET', `/api/v1/tasks/${taskId}`, token);
-    if (reply.body.status === 'SUCCEEDED' || reply.body.status === 'FAILED') return reply.body;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`task ${taskId} did not finish`);
-}
-
 const squeue = async () => (await exec('squeue', ['-h', '-o', '%i %T %j'])).stdout.trim().split('\n').filter(Boolean).map((line) => line.split(' '));
 
 describeSlurm('a compute endpoint with the Slurm executor', () => {
   let hub: TestHub;
   let agent: StartedAgent | undefined;
   let refused: StartedAgent | undefined;
+  let arrays: StartedAgent | undefined;
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'modelhub-slurm-home-'));
   let token = '';
 
   beforeAll(async () => {
     hub = await startTestHub({ env: { MODELHUB_AUTH: 'tokens', MODELHUB_ENDPOINT_HEARTBEAT_MS: '2000' } });
-    const store = SqliteTokenStore.open(SqliteTokenStore.fileIn(hub.dataDir));
-    token = (await store.create({ user: 'alice', scopes: ['run', 'publish'], groups: [], created_by: 'local' })).token;
-    await store.close();
-    const publish = async (metadata: unknown, files: { name: string; bytes: Uint8Array }[]) => {
-      const accepted = await publishRaw(hub.url, metadata, files, { authorization: `Bearer ${token}` });
-      expect(accepted.status, JSON.stringify(accepted.body)).toBe(202);
-      expect((await waitTask(hub.url, accepted.body.task_id, token)).status).toBe('SUCCEEDED');
-    };
+    token = (await userTokens(hub, { alice: [] })).alice!;
+    const publish = (metadata: unknown, files: { name: string; bytes: Uint8Array }[]) => publishAs(hub, token, metadata, files);
     await publish(onnxMetadata('alice', 'mlp'), [{ name: 'mlp.onnx', bytes: MODEL }]);
     await publish(
       {
@@ -91,6 +63,7 @@ describeSlurm('a compute endpoint with the Slurm executor', () => {
   afterAll(async () => {
     await agent?.stop();
     await refused?.stop();
+    await arrays?.stop();
     await hub?.stop();
     fs.rmSync(home, { recursive: true, force: true });
   });
@@ -128,6 +101,54 @@ describeSlurm('a compute endpoint with the Slurm executor', () => {
       expect(reply.body.output).toBe(i * 2);
     }
     expect(agent!.output()).toMatch(new RegExp(`slurm job ${victim} ended CANCELLED`));
+  }, 300_000);
+
+  it('runs a batch of 10,000 records as Slurm job arrays, every record\'s result in order', async () => {
+    arrays = startAgentCli(hub.url, token, home, ['--name', 'arrays', '--executor', 'slurm', '--max-workers', '2', '--time', '00:10:00', '--cpus', '1']);
+    await waitForEndpoint(hub.url, 'alice/arrays', token, 'online', 60_000, arrays);
+    const rows = Array.from({ length: 10_000 }, (_, i) => [Math.sin(i), Math.cos(i * 0.5), ((i % 97) - 48) / 50, (i % 13) / 13]);
+    const accepted = await submitBatch(hub.url, token, 'alice/mlp', 'rows.ndjson', rows.map((r) => JSON.stringify([r])).join('\n'), { endpoint: 'alice/arrays', chunk_size: '5000' });
+    expect(accepted.status, JSON.stringify(accepted.body)).toBe(202);
+    // The chunks run as array tasks (`<job>_<index>` in squeue), never as per-record worker runs.
+    const seen = new Set<string>();
+    let task: any;
+    for (const started = Date.now(); Date.now() - started < 280_000; ) {
+      for (const [id, , name] of await squeue()) if (name === 'modelhub-array' && id!.includes('_')) seen.add(id!);
+      task = (await call(hub.url, 'GET', `/api/v1/tasks/${accepted.body.task_id}`, token)).body;
+      if (task.status === 'SUCCEEDED' || task.status === 'FAILED') break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(task.status, JSON.stringify(task) + arrays.output()).toBe('SUCCEEDED');
+    const lines = await batchResults(hub.url, token, accepted.body.task_id);
+    expect(task.result, JSON.stringify(lines.find((line) => line.error))).toMatchObject({ records: 10_000, succeeded: 10_000, failed: 0 });
+    expect(seen.size, [...seen].join(' ')).toBeGreaterThan(0);
+    expect(arrays.output()).toMatch(/submitted slurm job array \d+ \(2 task\(s\), 5000 records\)/);
+    const session = await ort.InferenceSession.create(MODEL);
+    const out = await session.run({ x: new ort.Tensor('float32', Float32Array.from(rows.flat()), [rows.length, 4]) });
+    const reference = Array.from(out.y!.data as Float32Array);
+    await session.release();
+    expect(lines.map((line) => line.line)).toEqual(rows.map((_, i) => i + 1));
+    for (const [i, line] of lines.entries()) (line.output[0] as number[]).forEach((value, j) => expect(value).toBeCloseTo(reference[i * 3 + j]!, 5));
+  }, 300_000);
+
+  it('loses no record when one array task is cancelled in the middle of a batch (its slice runs again)', async () => {
+    const accepted = await submitBatch(hub.url, token, 'alice/slow', 'numbers.ndjson', Array.from({ length: 24 }, (_, i) => String(i)).join('\n'), { endpoint: 'alice/arrays', chunk_size: '24' });
+    expect(accepted.status, JSON.stringify(accepted.body)).toBe(202);
+    let victim: string | undefined;
+    for (const started = Date.now(); !victim && Date.now() - started < 120_000; ) {
+      victim = (await squeue()).find(([id, state, name]) => name === 'modelhub-array' && state === 'RUNNING' && id!.endsWith('_0'))?.[0];
+      if (!victim) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(victim, arrays!.output()).toBeDefined();
+    // Let it start on its slice, then cancel that one array task under its feet.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await exec('scancel', [victim!]);
+    const task = await waitTask(hub.url, accepted.body.task_id, token, 280_000);
+    expect(task.status, JSON.stringify(task) + arrays!.output()).toBe('SUCCEEDED');
+    expect(task.result).toMatchObject({ records: 24, succeeded: 24, failed: 0 });
+    const lines = await batchResults(hub.url, token, accepted.body.task_id);
+    expect(lines).toEqual(Array.from({ length: 24 }, (_, i) => ({ line: i + 1, output: i * 2 })));
+    expect(arrays!.output()).toMatch(new RegExp(`slurm array task ${victim} ended CANCELLED.*: slice 0 resubmitted`));
   }, 300_000);
 
   it("reports sbatch's own error for a Slurm option Slurm refuses", async () => {

@@ -17,9 +17,10 @@ import type { BlobStore } from '../../../schemas/ports/blob-store.ts';
 import type { Registry } from '../../../schemas/ports/registry.ts';
 import type { Viewer } from '../../../schemas/ports/viewer.ts';
 import { toHubError } from '../../../schemas/errors.ts';
-import { openDataset, type Dataset, type DatasetFormat } from './datasets.ts';
+import { openDataset, type BatchProgress, type BatchRecord, type Dataset, type DatasetFormat } from '../../../schemas/codecs/datasets.ts';
 import type { RunService } from '../../../schemas/ports/run-service.ts';
 import { recordBatchProvenance, type BatchProvenanceOptions } from './batch-provenance.ts';
+import type { ChunkOutcome } from '../../../schemas/endpoints.ts';
 
 export interface BatchState {
   task_id: string;
@@ -41,16 +42,6 @@ export interface BatchState {
   elapsed_ms: number;
 }
 
-export interface BatchProgress {
-  total: number;
-  done: number;
-  failed: number;
-  chunks: number;
-  chunks_done: number;
-  records_per_s: number;
-  eta_s: number | null;
-}
-
 export interface BatchRunnerOptions {
   dir: string;
   registry: Registry;
@@ -58,6 +49,12 @@ export interface BatchRunnerOptions {
   runService: RunService;
   /** Records of one chunk run at once. */
   concurrency?: number;
+  /**
+   * Runs a chunk's records on the batch's endpoint as ONE task (a Slurm endpoint makes it a job
+   * array): one outcome per record in order, or undefined when that endpoint takes records one run
+   * at a time (the local executor).
+   */
+  endpointChunk?: (state: BatchState, inputs: unknown[]) => Promise<ChunkOutcome[] | undefined>;
   /** True when the hub is stopping: runs failing then were interrupted, and their chunk runs again. */
   stopping?: () => boolean;
   log: { warn(object: object, message: string): void; error(object: object, message: string): void };
@@ -162,6 +159,10 @@ export class BatchRunner {
 
   private async runChunk(state: BatchState, dataset: Dataset, chunk: number): Promise<{ ok: boolean; text: string }[]> {
     const records = dataset.records(chunk * state.chunk_size, (chunk + 1) * state.chunk_size);
+    if (state.endpoint && this.options.endpointChunk) {
+      const lines = await this.runChunkOnEndpoint(state, records);
+      if (lines) return lines;
+    }
     const results: { ok: boolean; text: string }[] = new Array(records.length);
     const ref = { owner: state.owner, name: state.name, version: state.version };
     const deadlineMs = Number(state.parameters?.deadline_ms ?? 0) || undefined;
@@ -196,6 +197,28 @@ export class BatchRunner {
     };
     await Promise.all(Array.from({ length: Math.min(this.options.concurrency ?? 32, records.length) }, worker));
     return results;
+  }
+
+  /** A chunk as one endpoint task; undefined when the endpoint runs records one at a time. */
+  private async runChunkOnEndpoint(state: BatchState, records: BatchRecord[]): Promise<{ ok: boolean; text: string }[] | undefined> {
+    const runnable = records.filter((record): record is { line: number; inputs: unknown } => !('error' in record));
+    let outcomes: ChunkOutcome[] | undefined;
+    try {
+      outcomes = await this.options.endpointChunk!(state, runnable.map((record) => record.inputs));
+      if (outcomes === undefined) return undefined;
+    } catch (error) {
+      // The whole chunk failed (endpoint offline, sbatch refused ...): each record fails with it.
+      const hubError = toHubError(error);
+      outcomes = runnable.map(() => ({ error: { code: hubError.code, message: hubError.message } }));
+    }
+    const byLine = new Map(runnable.map((record, i) => [record.line, outcomes[i]]));
+    return records.map((record) => {
+      if ('error' in record) return { ok: false, text: `${JSON.stringify({ line: record.line, error: { code: 'MODELHUB_BAD_REQUEST', message: record.error } })}\n` };
+      const outcome = byLine.get(record.line);
+      if (outcome && 'output' in outcome) return { ok: true, text: `${JSON.stringify({ line: record.line, output: outcome.output })}\n` };
+      const error = outcome?.error ?? { code: 'MODELHUB_SERVABLE_FAILED', message: 'the endpoint gave no outcome for it' };
+      return { ok: false, text: `${JSON.stringify({ line: record.line, error: { code: error.code, message: `line ${record.line}: ${error.message}` } })}\n` };
+    });
   }
 
   private async finish(state: BatchState, chunks: number): Promise<void> {

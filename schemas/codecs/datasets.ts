@@ -9,14 +9,28 @@
  *   first line that is not all numbers is a header. Records are numbered by their line.
  * - NPY (`.npy`, NumPy's format 1.0/2.0/3.0, little-endian bool/int/uint/float, C order): each
  *   slice along the first axis is one record, run as a batch of one; numbered from 1.
+ *
+ * In the kernel because the hub's batch runner, the endpoint's job array tasks and the SDK all
+ * speak it (formats, records, and the progress a batch task reports).
  */
-import { HubError } from '../../../schemas/errors.ts';
+import { HubError } from '../errors.ts';
 
 export const DATASET_FORMATS = ['ndjson', 'csv', 'npy'] as const;
 export type DatasetFormat = (typeof DATASET_FORMATS)[number];
 
 /** A record's inputs, or why it has none. */
 export type BatchRecord = { line: number; inputs: unknown } | { line: number; error: string };
+
+/** A batch task's `progress`, as the hub records it and the SDK reads it. */
+export interface BatchProgress {
+  total: number;
+  done: number;
+  failed: number;
+  chunks: number;
+  chunks_done: number;
+  records_per_s: number;
+  eta_s: number | null;
+}
 
 export interface Dataset {
   readonly total: number;
